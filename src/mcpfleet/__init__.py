@@ -1,0 +1,22 @@
+"""mcpfleet: serve MCP servers from a laptop to a production fleet on AWS."""
+
+from mcpfleet.config import Config
+from mcpfleet.errors import McpfleetError, ToolError
+from mcpfleet.server import content
+from mcpfleet.server.app import Server
+from mcpfleet.server.content import ToolResult
+from mcpfleet.server.context import Context, ElicitResult
+from mcpfleet.transport.asgi import McpApp
+
+__all__ = [
+    "Config",
+    "Context",
+    "ElicitResult",
+    "McpApp",
+    "McpfleetError",
+    "Server",
+    "ToolError",
+    "ToolResult",
+    "content",
+]
+__version__ = "0.1.0"

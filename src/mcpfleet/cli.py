@@ -1,0 +1,64 @@
+"""The ``mcpfleet`` command: thin, it parses arguments and calls the packages."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from mcpfleet.config import Config
+from mcpfleet.errors import ConfigError
+from mcpfleet.server.app import Server
+
+
+def load_app(target: str) -> Server:
+    """Import ``module:attribute`` from the current directory, as uvicorn does."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise click.BadParameter("expected MODULE:APP, for example examples.hello:app")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name}: {exc}") from None
+    app = getattr(module, attribute, None)
+    if not isinstance(app, Server):
+        raise click.BadParameter(f"{target} is not an mcpfleet Server")
+    return app
+
+
+@click.group()
+@click.version_option(package_name="mcpfleet")
+def main() -> None:
+    """Serve MCP servers, from a laptop to a fleet."""
+
+
+@main.command()
+@click.argument("target")
+@click.option("--host", default=None, help="Address to bind (env HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (env PORT, default 3000).")
+def serve(target: str, host: str | None, port: int | None) -> None:
+    """Serve TARGET (MODULE:APP) over Streamable HTTP."""
+    import uvicorn
+
+    from mcpfleet.transport.asgi import McpApp
+
+    try:
+        config = Config.from_env(host=host, port=port)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = McpApp(load_app(target), config)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=config.log_level if config.log_level != "notice" else "info",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,113 @@
+"""One ``Config`` behind both the CLI and the Python API.
+
+Values come from keyword arguments, else from the environment, else defaults;
+a value that cannot be used raises ``ConfigError`` naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mcpfleet.errors import ConfigError
+from mcpfleet.protocol.request_state import KeyRing
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < low:
+        raise ConfigError(f"{name}: must be at least {low}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    raw = env.get(name)
+    if raw is None:
+        return None
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+@dataclass(slots=True)
+class Config:
+    """Everything a server process needs to know, checked once at start."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    path: str = "/mcp"
+    max_body_bytes: int = 4 * 1024 * 1024
+    allowed_origins: tuple[str, ...] | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+    request_state_keys: KeyRing = field(default_factory=KeyRing.generate)
+    request_state_ttl_seconds: int = 600
+    keepalive_seconds: float = 15.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        """Read the environment (``os.environ`` by default); keyword overrides win."""
+        env = os.environ if env is None else env
+        config = cls(
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env, "PORT", 3000, low=0),
+            path=env.get("MCP_PATH", "/mcp"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024, low=1024),
+            allowed_origins=_list(env, "ALLOWED_ORIGINS"),
+            allowed_hosts=_list(env, "ALLOWED_HOSTS"),
+            request_state_ttl_seconds=_int(env, "REQUEST_STATE_TTL_SECONDS", 600, low=1),
+            log_level=env.get("LOG_LEVEL", "info").lower(),
+        )
+        keys = env.get("REQUEST_STATE_KEYS")
+        if keys:
+            config.request_state_keys = KeyRing.from_text(keys)
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(config, name, value)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not self.path.startswith("/"):
+            raise ConfigError(f"MCP_PATH: must start with '/', got {self.path!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"PORT: out of range: {self.port}")
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a present ``Origin`` header may call the endpoint."""
+        if self.allowed_origins is not None:
+            return origin in self.allowed_origins or "*" in self.allowed_origins
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https"):
+            return False
+        return _hostname(rest) in LOOPBACK_HOSTS and is_loopback(self.host)
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Whether the ``Host`` header names this server (DNS rebinding guard)."""
+        if self.allowed_hosts is not None:
+            if "*" in self.allowed_hosts:
+                return True
+            return host_header is not None and (
+                host_header in self.allowed_hosts or _hostname(host_header) in self.allowed_hosts
+            )
+        if not is_loopback(self.host):
+            return True
+        return host_header is not None and _hostname(host_header) in LOOPBACK_HOSTS
+
+
+def _hostname(authority: str) -> str:
+    authority = authority.lower()
+    if authority.startswith("["):
+        return authority[: authority.find("]") + 1] if "]" in authority else authority
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority

@@ -1,0 +1,139 @@
+"""JSON-RPC 2.0 messages: decode bytes into typed messages, encode replies.
+
+Ids keep their JSON type: ``1`` and ``"1"`` are different ids. Booleans and
+fractional numbers are not ids. A null id appears only on an error reply to a
+message whose id could not be read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import orjson
+
+from mcpfleet.errors import InvalidRequest, ParseError, ProtocolError
+
+RequestId: TypeAlias = int | str
+
+
+@dataclass(slots=True, frozen=True)
+class Request:
+    id: RequestId
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Notification:
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Response:
+    """A client's reply to a server-to-client request (legacy era)."""
+
+    id: RequestId
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+Message: TypeAlias = Request | Notification | Response
+
+
+class MessageError(ProtocolError):
+    """A protocol error tied to the id of the message that caused it, when known."""
+
+    def __init__(self, error: ProtocolError, request_id: RequestId | None) -> None:
+        super().__init__(error.message, data=error.data, http_status=error.http_status)
+        self.code = error.code
+        self.request_id = request_id
+
+
+def _valid_id(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON text to a Python value; malformed text is a ``ParseError``."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MessageError(ParseError("Parse error: body is not valid JSON"), None) from None
+
+
+def decode_message(body: bytes) -> Message:
+    """Decode one JSON-RPC message from a request body."""
+    return message_from_value(parse_json(body))
+
+
+def message_from_value(value: Any) -> Message:
+    """Check a decoded JSON value against the JSON-RPC 2.0 message shapes."""
+    if not isinstance(value, dict):
+        kind = "a batch (array)" if isinstance(value, list) else "not an object"
+        raise MessageError(InvalidRequest(f"Invalid request: the body is {kind}"), None)
+    raw_id = value.get("id")
+    has_id = "id" in value
+    request_id: RequestId | None = raw_id if _valid_id(raw_id) else None
+    if value.get("jsonrpc") != "2.0":
+        raise MessageError(InvalidRequest('Invalid request: "jsonrpc" must be "2.0"'), request_id)
+    if has_id and request_id is None:
+        raise MessageError(
+            InvalidRequest("Invalid request: id must be a string or an integer"), None
+        )
+    method = value.get("method")
+    if method is None:
+        return _response_from_value(value, request_id)
+    if not isinstance(method, str) or not method:
+        raise MessageError(InvalidRequest("Invalid request: method must be a string"), request_id)
+    params = value.get("params")
+    if params is None:
+        params = {}
+    elif not isinstance(params, dict):
+        raise MessageError(
+            InvalidRequest("Invalid request: params must be an object"), request_id
+        )
+    if request_id is None:
+        return Notification(method, params)
+    return Request(request_id, method, params)
+
+
+def _response_from_value(value: dict[str, Any], request_id: RequestId | None) -> Response:
+    if request_id is None:
+        raise MessageError(InvalidRequest("Invalid request: no method and no id"), None)
+    has_result = "result" in value
+    error = value.get("error")
+    if has_result == (error is not None):
+        raise MessageError(
+            InvalidRequest("Invalid response: exactly one of result and error"), request_id
+        )
+    if error is not None and not (
+        isinstance(error, dict) and isinstance(error.get("code"), int) and "message" in error
+    ):
+        raise MessageError(InvalidRequest("Invalid response: malformed error"), request_id)
+    return Response(request_id, value.get("result"), error)
+
+
+def result_message(request_id: RequestId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_message(request_id: RequestId | None, error: ProtocolError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_error()}
+
+
+def notification_message(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def request_message(request_id: RequestId, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def dumps(message: Any) -> bytes:
+    """Serialise a message; the one place JSON is written."""
+    return orjson.dumps(message)

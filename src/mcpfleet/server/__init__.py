@@ -1,0 +1,1 @@
+"""The app API: Server, decorators, Context and dispatch."""

@@ -1,0 +1,224 @@
+"""``Server``: the app a user writes, with decorators for what it offers.
+
+    app = Server("weather", "1.0.0")
+
+    @app.tool()
+    async def forecast(city: str, ctx: Context) -> str:
+        '''The forecast for a city.'''
+        await ctx.progress(0.5)
+        return "sunny"
+
+The server knows nothing of HTTP; ``mcpfleet.transport`` serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mcpfleet.protocol.headers import ParamHeader, param_headers
+from mcpfleet.server.notify import (
+    PROMPTS_CHANGED,
+    RESOURCE_UPDATED,
+    RESOURCES_CHANGED,
+    TOOLS_CHANGED,
+    NotificationHub,
+)
+from mcpfleet.server.registry import (
+    Prompt,
+    Resource,
+    ResourceTemplate,
+    Tool,
+    make_prompt,
+    make_resource,
+    make_tool,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+CompletionHandler = Callable[..., Any]
+
+
+class Server:
+    """An MCP server: its identity, and the tools, resources and prompts it offers."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.1.0",
+        *,
+        instructions: str | None = None,
+        title: str | None = None,
+        website_url: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        page_size: int = 100,
+        list_ttl_ms: int = 60_000,
+        read_ttl_ms: int = 0,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.instructions = instructions
+        self.page_size = page_size
+        self.list_ttl_ms = list_ttl_ms
+        self.read_ttl_ms = read_ttl_ms
+        info: dict[str, Any] = {"name": name, "version": version}
+        if title:
+            info["title"] = title
+        if website_url:
+            info["websiteUrl"] = website_url
+        if icons:
+            info["icons"] = icons
+        self.server_info = info
+        self.tools: dict[str, Tool] = {}
+        self.param_headers: dict[str, tuple[ParamHeader, ...]] = {}
+        self.resources: dict[str, Resource] = {}
+        self.templates: list[ResourceTemplate] = []
+        self.prompts: dict[str, Prompt] = {}
+        self.completion_handler: CompletionHandler | None = None
+        self.notifications = NotificationHub()
+        self.subscribable = False
+
+    # -- registration -------------------------------------------------------
+
+    def tool(
+        self,
+        name: str | None = None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+        input_schema: dict[str, Any] | None = None,
+        requires: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Register a tool. ``requires`` names client capabilities it cannot run without;
+        ``input_schema`` replaces the generated schema (arguments are still validated
+        against the signature)."""
+
+        def register(func: F) -> F:
+            tool = make_tool(
+                func,
+                name=name,
+                title=title,
+                description=description,
+                annotations=annotations,
+                icons=icons,
+                meta=meta,
+                structured_output=structured_output,
+                requires=requires,
+            )
+            if input_schema is not None:
+                tool.wire["inputSchema"] = input_schema
+            self.add_tool(tool)
+            return func
+
+        return register
+
+    def add_tool(self, tool: Tool) -> None:
+        headers = param_headers(tool.wire["inputSchema"])
+        self.tools[tool.name] = tool
+        if headers:
+            self.param_headers[tool.name] = headers
+        else:
+            self.param_headers.pop(tool.name, None)
+        self.notifications.publish(TOOLS_CHANGED)
+
+    def remove_tool(self, name: str) -> None:
+        if self.tools.pop(name, None) is not None:
+            self.param_headers.pop(name, None)
+            self.notifications.publish(TOOLS_CHANGED)
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        size: int | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Register a resource, or a template when ``uri`` has ``{name}`` parts."""
+
+        def register(func: F) -> F:
+            made = make_resource(
+                func,
+                uri,
+                name=name,
+                title=title,
+                description=description,
+                mime_type=mime_type,
+                annotations=annotations,
+                size=size,
+                icons=icons,
+                meta=meta,
+            )
+            if isinstance(made, Resource):
+                self.resources[made.uri] = made
+            else:
+                self.templates.append(made)
+            self.notifications.publish(RESOURCES_CHANGED)
+            return func
+
+        return register
+
+    def prompt(
+        self,
+        name: str | None = None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Register a prompt; its parameters are the prompt's arguments."""
+
+        def register(func: F) -> F:
+            made = make_prompt(func, name=name, title=title, description=description,
+                               icons=icons, meta=meta)
+            self.add_prompt(made)
+            return func
+
+        return register
+
+    def add_prompt(self, prompt: Prompt) -> None:
+        self.prompts[prompt.name] = prompt
+        self.notifications.publish(PROMPTS_CHANGED)
+
+    def remove_prompt(self, name: str) -> None:
+        if self.prompts.pop(name, None) is not None:
+            self.notifications.publish(PROMPTS_CHANGED)
+
+    def completion(self) -> Callable[[F], F]:
+        """Register the completion handler: ``(ref, argument, context) -> list[str]``."""
+
+        def register(func: F) -> F:
+            self.completion_handler = func
+            return func
+
+        return register
+
+    def enable_subscriptions(self) -> None:
+        """Declare that resources can be subscribed to for update notifications."""
+        self.subscribable = True
+
+    def resource_updated(self, uri: str) -> None:
+        """Tell subscribers that the resource at ``uri`` changed."""
+        self.notifications.publish(RESOURCE_UPDATED, {"uri": uri})
+
+    # -- what the server declares -------------------------------------------
+
+    def capabilities(self) -> dict[str, Any]:
+        caps: dict[str, Any] = {"tools": {"listChanged": True}}
+        if self.resources or self.templates or self.subscribable:
+            caps["resources"] = {"listChanged": True, "subscribe": self.subscribable}
+        if self.prompts:
+            caps["prompts"] = {"listChanged": True}
+        if self.completion_handler is not None:
+            caps["completions"] = {}
+        caps["logging"] = {}
+        return caps

@@ -1,0 +1,219 @@
+"""Dispatch of 2026-07-28 requests, and MRTR: client input across retries.
+
+When a handler asks the client for input that the request does not carry, the
+pass ends with an ``InputRequiredResult``: the questions, and a sealed
+``requestState`` that holds the answers gathered so far. The client's retry
+brings the state back with the new answers, and the handler runs again from
+the start; questions already answered return at once. No process keeps
+anything between the two requests, so any task of a fleet can take the retry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcpfleet.errors import (
+    InputRequired,
+    InvalidParams,
+    MethodNotFound,
+    MissingClientCapability,
+    RequestStateInvalid,
+)
+from mcpfleet.protocol.jsonrpc import Request
+from mcpfleet.protocol.modern import REMOVED_METHODS, RequestMeta
+from mcpfleet.protocol.request_state import (
+    KeyRing,
+    open_request_state,
+    request_binding,
+    seal_request_state,
+)
+from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
+from mcpfleet.server import operations
+from mcpfleet.server.app import Server
+from mcpfleet.server.context import Context
+
+Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# The capability each kind of input request needs the client to have declared.
+INPUT_CAPABILITY = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+
+CACHEABLE = frozenset(
+    ("server/discover", "tools/list", "prompts/list", "resources/list",
+     "resources/templates/list", "resources/read")
+)
+MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+class MrtrExchange:
+    """The modern ``Exchange``: notifications on the response stream, questions by MRTR."""
+
+    __slots__ = ("_capabilities", "_notify", "answers")
+
+    def __init__(
+        self, notify: Notify, capabilities: dict[str, Any], answers: dict[str, Any]
+    ) -> None:
+        self._notify = notify
+        self._capabilities = capabilities
+        self.answers = answers
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        await self._notify(method, params)
+
+    async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        missing_caps = {}
+        for request in requests.values():
+            capability = INPUT_CAPABILITY.get(request["method"])
+            if capability is None:
+                raise ValueError(f"cannot ask the client for {request['method']}")
+            if capability not in self._capabilities:
+                missing_caps[capability] = {}
+        if missing_caps:
+            raise MissingClientCapability(missing_caps)
+        pending = {key: req for key, req in requests.items() if key not in self.answers}
+        if pending:
+            raise InputRequired(pending, self.answers)
+        return {key: self.answers[key] for key in requests}
+
+
+class ModernDispatcher:
+    """Runs one modern request against the app and returns its result body."""
+
+    def __init__(
+        self,
+        server: Server,
+        ring: KeyRing,
+        *,
+        state_ttl_seconds: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.server = server
+        self.ring = ring
+        self.state_ttl_seconds = state_ttl_seconds
+        self.clock = clock
+        self._server_meta = {META_SERVER_INFO: server.server_info}
+
+    def knows(self, method: str) -> bool:
+        return method in _OPERATIONS or method in ("server/discover", "subscriptions/listen")
+
+    def check_method(self, method: str) -> None:
+        if method in REMOVED_METHODS or not self.knows(method):
+            raise MethodNotFound(f"Method not found: {method}")
+
+    def discover(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "supportedVersions": list(SUPPORTED_VERSIONS),
+            "capabilities": self.server.capabilities(),
+        }
+        if self.server.instructions:
+            result["instructions"] = self.server.instructions
+        return self.finish("server/discover", result)
+
+    def finish(self, method: str, result: dict[str, Any], *, retried: bool = False) -> Any:
+        """Add the fields every modern result carries, and cache hints where due."""
+        result["resultType"] = "complete"
+        meta = result.get("_meta")
+        result["_meta"] = self._server_meta if meta is None else {**self._server_meta, **meta}
+        if method in CACHEABLE:
+            if retried:  # depends on the client's answers: must not be cached or shared
+                result["ttlMs"], result["cacheScope"] = 0, "private"
+            else:
+                ttl = self.server.read_ttl_ms if method == "resources/read" else (
+                    self.server.list_ttl_ms)
+                result.setdefault("ttlMs", ttl)
+                result.setdefault("cacheScope", "public")
+        return result
+
+    async def dispatch(
+        self, request: Request, meta: RequestMeta, notify: Notify, principal: str | None
+    ) -> dict[str, Any]:
+        method = request.method
+        params = request.params
+        if method == "server/discover":
+            return self.discover()
+        operation = _OPERATIONS.get(method)
+        if operation is None:
+            raise MethodNotFound(f"Method not found: {method}")
+        binding = None
+        answers: dict[str, Any] = {}
+        retried = False
+        if method in MRTR_METHODS:
+            binding = request_binding(method, params.get(MRTR_METHODS[method]), principal)
+            answers, retried = self._answers(params, binding)
+        exchange = MrtrExchange(notify, meta.client_capabilities, answers)
+        ctx = Context(
+            server=self.server,
+            exchange=exchange,
+            request_id=request.id,
+            method=method,
+            protocol_version=meta.protocol_version,
+            client_capabilities=meta.client_capabilities,
+            client_info=meta.client_info,
+            meta=meta.raw,
+            log_level=meta.log_level,
+            progress_token=meta.progress_token,
+            principal=principal,
+        )
+        try:
+            result = await operation(self.server, params, ctx)
+        except InputRequired as need:
+            if binding is None:
+                raise InvalidParams(f"{method} cannot ask for client input") from None
+            return self._input_required(need, binding)
+        return self.finish(method, result, retried=retried)
+
+    def _answers(self, params: dict[str, Any], binding: str) -> tuple[dict[str, Any], bool]:
+        sealed = params.get("requestState")
+        responses = params.get("inputResponses")
+        if sealed is None:
+            return {}, responses is not None
+        try:
+            state = open_request_state(sealed, ring=self.ring, binding=binding, now=self.clock())
+        except RequestStateInvalid as exc:
+            raise InvalidParams(f"Invalid requestState: {exc}") from None
+        answers = dict(state.get("answers", {}))
+        if responses is not None and not isinstance(responses, dict):
+            raise InvalidParams("Invalid params: inputResponses must be an object")
+        for key in state.get("pending", []):
+            if responses and key in responses and isinstance(responses[key], dict):
+                answers[key] = responses[key]
+        return answers, True
+
+    def _input_required(self, need: InputRequired, binding: str) -> dict[str, Any]:
+        state = {"answers": need.responses, "pending": sorted(need.requests)}
+        sealed = seal_request_state(
+            state, ring=self.ring, binding=binding, now=self.clock(),
+            ttl_seconds=self.state_ttl_seconds,
+        )
+        return {
+            "resultType": "input_required",
+            "inputRequests": need.requests,
+            "requestState": sealed,
+            "_meta": self._server_meta,
+        }
+
+
+def _wrap(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
+    async def run(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        return fn(server, params)
+
+    return run
+
+
+Operation = Callable[[Server, dict[str, Any], Context], Awaitable[dict[str, Any]]]
+
+_OPERATIONS: dict[str, Operation] = {
+    "tools/list": _wrap(operations.list_tools),
+    "tools/call": operations.call_tool,
+    "resources/list": _wrap(operations.list_resources),
+    "resources/templates/list": _wrap(operations.list_templates),
+    "resources/read": operations.read_resource,
+    "prompts/list": _wrap(operations.list_prompts),
+    "prompts/get": operations.get_prompt,
+    "completion/complete": operations.complete,
+}

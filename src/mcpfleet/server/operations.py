@@ -1,0 +1,224 @@
+"""The MCP operations on an app, shared by both protocol generations.
+
+Each function takes a ``Server``, the request params and a ``Context``, runs
+the user's handler and returns the result body that both eras share. The era's
+own fields (``resultType``, cache hints) are added by the era's dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from mcpfleet.errors import (
+    InputRequired,
+    InvalidParams,
+    McpfleetError,
+    MissingClientCapability,
+    ProtocolError,
+    ResourceNotFound,
+    ToolError,
+)
+from mcpfleet.server.app import Server
+from mcpfleet.server.content import ToolResult, as_content_list, blob_resource, text
+from mcpfleet.server.context import Context
+from mcpfleet.server.registry import Handler
+from mcpfleet.server.signature import Signature
+
+log = logging.getLogger("mcpfleet.server")
+
+
+async def invoke(func: Handler, signature: Signature, kwargs: dict[str, Any], ctx: Context) -> Any:
+    """Call a handler: async ones on the loop, sync ones in a worker thread."""
+    if signature.context_param is not None:
+        kwargs[signature.context_param] = ctx
+    if signature.is_async:
+        return await func(**kwargs)
+    return await asyncio.to_thread(func, **kwargs)
+
+
+def _page(items: Sequence[dict[str, Any]], cursor: Any, size: int) -> tuple[list[Any], str | None]:
+    start = 0
+    if cursor is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise InvalidParams("Invalid params: unknown cursor") from None
+        if not 0 <= start <= len(items):
+            raise InvalidParams("Invalid params: unknown cursor")
+    end = start + size
+    following = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return list(items[start:end]), following
+
+
+def _listing(key: str, items: Sequence[dict[str, Any]], params: dict[str, Any],
+             size: int) -> dict[str, Any]:
+    page, following = _page(items, params.get("cursor"), size)
+    result: dict[str, Any] = {key: page}
+    if following is not None:
+        result["nextCursor"] = following
+    return result
+
+
+def list_tools(server: Server, params: dict[str, Any]) -> dict[str, Any]:
+    wires = [server.tools[name].wire for name in sorted(server.tools)]
+    return _listing("tools", wires, params, server.page_size)
+
+
+def list_resources(server: Server, params: dict[str, Any]) -> dict[str, Any]:
+    wires = [server.resources[uri].wire for uri in sorted(server.resources)]
+    return _listing("resources", wires, params, server.page_size)
+
+
+def list_templates(server: Server, params: dict[str, Any]) -> dict[str, Any]:
+    wires = [template.wire for template in server.templates]
+    return _listing("resourceTemplates", wires, params, server.page_size)
+
+
+def list_prompts(server: Server, params: dict[str, Any]) -> dict[str, Any]:
+    wires = [server.prompts[name].wire for name in sorted(server.prompts)]
+    return _listing("prompts", wires, params, server.page_size)
+
+
+def _require_capabilities(required: dict[str, Any], declared: dict[str, Any]) -> None:
+    missing = {name: value for name, value in required.items() if name not in declared}
+    if missing:
+        raise MissingClientCapability(missing)
+
+
+async def call_tool(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    name = params.get("name")
+    tool = server.tools.get(name) if isinstance(name, str) else None
+    if tool is None:
+        raise InvalidParams(f"Unknown tool: {name}")
+    arguments = params.get("arguments")
+    if arguments is None:
+        arguments = {}
+    elif not isinstance(arguments, dict):
+        raise InvalidParams("Invalid params: arguments must be an object")
+    _require_capabilities(tool.required_capabilities, ctx.client_capabilities)
+    try:
+        kwargs = tool.signature.bind(arguments)
+    except InvalidParams as exc:
+        return ToolResult([text(exc.message)], is_error=True).to_wire()
+    try:
+        value = await invoke(tool.func, tool.signature, kwargs, ctx)
+    except ToolError as exc:
+        return ToolResult([text(str(exc) or "Tool failed")], is_error=True).to_wire()
+    except (ProtocolError, InputRequired):
+        raise
+    except McpfleetError:
+        raise
+    except Exception:
+        log.exception("tool %s failed", tool.name)
+        return ToolResult([text(f"Tool '{tool.name}' failed")], is_error=True).to_wire()
+    return tool_result(tool.signature, value)
+
+
+def tool_result(signature: Signature, value: Any) -> dict[str, Any]:
+    """A handler's return value as a CallToolResult body."""
+    if isinstance(value, ToolResult):
+        return value.to_wire()
+    if signature.output_adapter is not None:
+        structured = signature.output_adapter.dump_python(value, mode="json")
+        if signature.wrap_output:
+            structured = {"result": structured}
+        return {"content": [text(orjson.dumps(structured).decode())],
+                "structuredContent": structured}
+    if value is None:
+        return {"content": []}
+    content = as_content_list(value)
+    if content is None:
+        content = [text(orjson.dumps(value, default=str).decode())]
+    return {"content": content}
+
+
+async def read_resource(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    uri = params.get("uri")
+    if not isinstance(uri, str):
+        raise InvalidParams("Invalid params: uri must be a string")
+    resource = server.resources.get(uri)
+    if resource is not None:
+        value = await invoke(resource.func, resource.signature, {}, ctx)
+        return {"contents": resource_contents(uri, value, resource.mime_type)}
+    for template in server.templates:
+        variables = template.match(uri)
+        if variables is None:
+            continue
+        try:
+            kwargs = template.signature.bind(variables)
+        except InvalidParams:
+            continue
+        value = await invoke(template.func, template.signature, kwargs, ctx)
+        return {"contents": resource_contents(uri, value, template.mime_type)}
+    raise ResourceNotFound(uri)
+
+
+def resource_contents(uri: str, value: Any, mime_type: str | None) -> list[dict[str, Any]]:
+    """A resource handler's return value as a list of contents."""
+    if isinstance(value, str):
+        contents = {"uri": uri, "text": value}
+        if mime_type:
+            contents["mimeType"] = mime_type
+        return [contents]
+    if isinstance(value, bytes):
+        return [blob_resource(uri, value, mime_type or "application/octet-stream")]
+    if isinstance(value, dict) and ("text" in value or "blob" in value):
+        return [{"uri": uri, **value}]
+    if isinstance(value, list):
+        return value
+    return [{"uri": uri, "mimeType": "application/json", "text": orjson.dumps(value).decode()}]
+
+
+async def get_prompt(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    name = params.get("name")
+    prompt = server.prompts.get(name) if isinstance(name, str) else None
+    if prompt is None:
+        raise InvalidParams(f"Unknown prompt: {name}")
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise InvalidParams("Invalid params: arguments must be an object")
+    kwargs = prompt.signature.bind(arguments)
+    value = await invoke(prompt.func, prompt.signature, kwargs, ctx)
+    if isinstance(value, dict) and "messages" in value:
+        return value
+    return {"messages": prompt_messages(value)}
+
+
+def prompt_messages(value: Any) -> list[dict[str, Any]]:
+    """A prompt handler's return: text, one message, or a list of messages or text."""
+    items = value if isinstance(value, list) else [value]
+    messages = []
+    for item in items:
+        if isinstance(item, str):
+            messages.append({"role": "user", "content": text(item)})
+        elif isinstance(item, dict) and "role" in item:
+            messages.append(item)
+        elif isinstance(item, dict) and "type" in item:
+            messages.append({"role": "user", "content": item})
+        else:
+            raise TypeError("a prompt returns text, content blocks or messages")
+    return messages
+
+
+async def complete(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    ref = params.get("ref")
+    argument = params.get("argument")
+    if not isinstance(ref, dict) or not isinstance(argument, dict):
+        raise InvalidParams("Invalid params: ref and argument are required")
+    values: Any = []
+    if server.completion_handler is not None:
+        context = params.get("context") or {}
+        values = server.completion_handler(ref, argument, context)
+        if asyncio.iscoroutine(values):
+            values = await values
+    if isinstance(values, dict):
+        return {"completion": values}
+    listed = [str(v) for v in values][:100]
+    return {"completion": {"values": listed, "total": len(listed), "hasMore": False}}

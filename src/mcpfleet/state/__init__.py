@@ -1,0 +1,1 @@
+"""Fleet state: what outlives one HTTP request."""

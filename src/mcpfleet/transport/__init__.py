@@ -1,0 +1,1 @@
+"""The ASGI adapter: moves bytes between HTTP and the protocol core."""

@@ -1,0 +1,121 @@
+"""Small ASGI building blocks: reading a bounded body, sending whole responses.
+
+The ASGI types are kept loose (``dict[str, Any]``) as the ASGI specification
+itself does; every helper here is a thin, allocation-light wrapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mcpfleet.errors import HttpRejection, ProtocolError
+from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ClientDisconnected(Exception):  # noqa: N818 (an event, raised to unwind)
+    """The client went away before the request body arrived in full."""
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name (the last wins for repeated names)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
+    """The whole request body, refused with 413 once it passes ``limit`` bytes."""
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise HttpRejection(413, "Request body too large")
+        except ValueError:
+            raise HttpRejection(400, "Invalid Content-Length") from None
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    body = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise HttpRejection(413, "Request body too large")
+        return bytes(body)
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HttpRejection(413, "Request body too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    message: Any,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send_bytes(send, status, dumps(message), JSON_HEADERS + extra if extra else JSON_HEADERS)
+
+
+async def send_error(
+    send: Send,
+    error: ProtocolError,
+    request_id: RequestId | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A JSON-RPC error response with the error's HTTP status."""
+    headers = list(extra or [])
+    if isinstance(error, HttpRejection):
+        headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
+    await send_json(send, error.http_status, error_message(request_id, error), headers)
+
+
+async def send_empty(send: Send, status: int, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_bytes(send, status, b"", extra or [])
+
+
+def accepts(accept: str | None, *types: str) -> bool:
+    """Whether an ``Accept`` header admits every one of ``types``."""
+    if not accept:
+        return False
+    offered = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    if "*/*" in offered:
+        return True
+    for wanted in types:
+        major = wanted.split("/", 1)[0] + "/*"
+        if wanted not in offered and major not in offered:
+            return False
+    return True
