@@ -6,6 +6,7 @@ from mcpfleet.server import content
 from mcpfleet.server.app import Server
 from mcpfleet.server.content import ToolResult
 from mcpfleet.server.context import Context, ElicitResult
+from mcpfleet.server.signature import header_param
 from mcpfleet.transport.asgi import McpApp
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "content",
+    "header_param",
 ]
 __version__ = "0.1.0"

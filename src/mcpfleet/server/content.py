@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, NewType
 
-ContentBlock: TypeAlias = dict[str, Any]
+# A content block as the wire carries it. Annotate a tool's return with
+# ``ContentBlock`` or ``list[ContentBlock]`` to return content, not structured data.
+ContentBlock = NewType("ContentBlock", dict[str, Any])
 
 CONTENT_TYPES = frozenset({"text", "image", "audio", "resource", "resource_link"})
 
@@ -19,10 +21,10 @@ def _b64(data: bytes | str) -> str:
     return data if isinstance(data, str) else base64.b64encode(data).decode()
 
 
-def _with_extras(block: ContentBlock, annotations: dict[str, Any] | None) -> ContentBlock:
+def _with_extras(block: dict[str, Any], annotations: dict[str, Any] | None) -> ContentBlock:
     if annotations:
         block["annotations"] = annotations
-    return block
+    return ContentBlock(block)
 
 
 def text(value: str, *, annotations: dict[str, Any] | None = None) -> ContentBlock:
@@ -75,7 +77,7 @@ def resource_link(
     mime_type: str | None = None,
     annotations: dict[str, Any] | None = None,
 ) -> ContentBlock:
-    block: ContentBlock = {"type": "resource_link", "uri": uri, "name": name}
+    block: dict[str, Any] = {"type": "resource_link", "uri": uri, "name": name}
     if description:
         block["description"] = description
     if mime_type:
@@ -87,7 +89,7 @@ def resource_link(
 class ToolResult:
     """A tool's whole result, for a handler that wants to set every part itself."""
 
-    content: list[ContentBlock] = field(default_factory=list)
+    content: list[dict[str, Any]] = field(default_factory=list)
     structured: Any = None
     is_error: bool = False
     meta: dict[str, Any] | None = None
@@ -107,7 +109,7 @@ def is_content_block(value: Any) -> bool:
     return isinstance(value, dict) and value.get("type") in CONTENT_TYPES
 
 
-def as_content_list(value: Any) -> list[ContentBlock] | None:
+def as_content_list(value: Any) -> list[dict[str, Any]] | None:
     """``value`` as a content list when it is content (a block, or blocks, or text)."""
     if isinstance(value, str):
         return [text(value)]

@@ -9,7 +9,7 @@ the answer is the client's next POST. The handler's code is the same.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
 
@@ -104,8 +104,24 @@ class Context:
             params["logger"] = logger
         await self._exchange.notify("notifications/message", params)
 
-    async def ask(self, requests: list[dict[str, Any]]) -> list[Any]:
-        """Ask the client several things in one round; answers come in the same order."""
+    @overload
+    async def ask(self, requests: list[dict[str, Any]]) -> list[Any]: ...
+
+    @overload
+    async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]: ...
+
+    async def ask(
+        self, requests: list[dict[str, Any]] | dict[str, dict[str, Any]]
+    ) -> list[Any] | dict[str, Any]:
+        """Ask the client several things in one round.
+
+        Each request is ``{"method": ..., "params": ...}`` (elicitation/create,
+        sampling/createMessage or roots/list). Given a list, answers come back in
+        the same order; given a dict, keyed alike (keys must be unique across the
+        rounds of one request).
+        """
+        if isinstance(requests, dict):
+            return await self._exchange.ask(requests)
         keyed = {}
         for request in requests:
             keyed[f"q{self._asked}"] = request

@@ -43,6 +43,8 @@ INPUT_CAPABILITY = {
     "roots/list": "roots",
 }
 
+ELICIT_ACTIONS = frozenset(("accept", "decline", "cancel"))
+
 CACHEABLE = frozenset(
     ("server/discover", "tools/list", "prompts/list", "resources/list",
      "resources/templates/list", "resources/read")
@@ -53,7 +55,7 @@ MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "
 class MrtrExchange:
     """The modern ``Exchange``: notifications on the response stream, questions by MRTR."""
 
-    __slots__ = ("_capabilities", "_notify", "answers")
+    __slots__ = ("_capabilities", "_notify", "answers", "used")
 
     def __init__(
         self, notify: Notify, capabilities: dict[str, Any], answers: dict[str, Any]
@@ -61,6 +63,7 @@ class MrtrExchange:
         self._notify = notify
         self._capabilities = capabilities
         self.answers = answers
+        self.used: dict[str, Any] = {}  # answers to questions this pass asked
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self._notify(method, params)
@@ -76,9 +79,24 @@ class MrtrExchange:
         if missing_caps:
             raise MissingClientCapability(missing_caps)
         pending = {key: req for key, req in requests.items() if key not in self.answers}
+        for key, request in requests.items():
+            if key in self.answers:
+                check_input_response(key, request["method"], self.answers[key])
+                self.used[key] = self.answers[key]
         if pending:
-            raise InputRequired(pending, self.answers)
+            raise InputRequired(pending, self.used)
         return {key: self.answers[key] for key in requests}
+
+
+def check_input_response(key: str, method: str, answer: Any) -> None:
+    """An answer must have the shape of the result its question asked for."""
+    valid = isinstance(answer, dict) and (
+        (method == "elicitation/create" and answer.get("action") in ELICIT_ACTIONS)
+        or (method == "sampling/createMessage" and "role" in answer and "content" in answer)
+        or (method == "roots/list" and isinstance(answer.get("roots"), list))
+    )
+    if not valid:
+        raise InvalidParams(f"Invalid params: inputResponses[{key!r}] is not a valid {method} result")
 
 
 class ModernDispatcher:
@@ -168,21 +186,28 @@ class ModernDispatcher:
         return self.finish(method, result, retried=retried)
 
     def _answers(self, params: dict[str, Any], binding: str) -> tuple[dict[str, Any], bool]:
+        """The client's answers so far: those sealed in the state, and the new ones.
+
+        Without a state, every ``inputResponses`` entry is a candidate answer (a
+        first-round retry needs no state). With one, new entries count only for
+        the questions the state says are pending; unknown keys are ignored.
+        """
         sealed = params.get("requestState")
-        responses = params.get("inputResponses")
+        retried = sealed is not None or "inputResponses" in params
+        responses = params.get("inputResponses", {})
+        if not isinstance(responses, dict):
+            raise InvalidParams("Invalid params: inputResponses must be an object")
         if sealed is None:
-            return {}, responses is not None
+            return dict(responses), retried
         try:
             state = open_request_state(sealed, ring=self.ring, binding=binding, now=self.clock())
         except RequestStateInvalid as exc:
             raise InvalidParams(f"Invalid requestState: {exc}") from None
         answers = dict(state.get("answers", {}))
-        if responses is not None and not isinstance(responses, dict):
-            raise InvalidParams("Invalid params: inputResponses must be an object")
         for key in state.get("pending", []):
-            if responses and key in responses and isinstance(responses[key], dict):
+            if key in responses:
                 answers[key] = responses[key]
-        return answers, True
+        return answers, retried
 
     def _input_required(self, need: InputRequired, binding: str) -> dict[str, Any]:
         state = {"answers": need.responses, "pending": sorted(need.requests)}

@@ -67,12 +67,12 @@ def _listing(key: str, items: Sequence[dict[str, Any]], params: dict[str, Any],
 
 
 def list_tools(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [server.tools[name].wire for name in sorted(server.tools)]
+    wires = [tool.wire for tool in server.tools.values()]
     return _listing("tools", wires, params, server.page_size)
 
 
 def list_resources(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [server.resources[uri].wire for uri in sorted(server.resources)]
+    wires = [resource.wire for resource in server.resources.values()]
     return _listing("resources", wires, params, server.page_size)
 
 
@@ -82,7 +82,7 @@ def list_templates(server: Server, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_prompts(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [server.prompts[name].wire for name in sorted(server.prompts)]
+    wires = [prompt.wire for prompt in server.prompts.values()]
     return _listing("prompts", wires, params, server.page_size)
 
 
@@ -126,10 +126,9 @@ def tool_result(signature: Signature, value: Any) -> dict[str, Any]:
     if isinstance(value, ToolResult):
         return value.to_wire()
     if signature.output_adapter is not None:
-        structured = signature.output_adapter.dump_python(value, mode="json")
-        if signature.wrap_output:
-            structured = {"result": structured}
-        return {"content": [text(orjson.dumps(structured).decode())],
+        dumped = signature.output_adapter.dump_python(value, mode="json")
+        structured = {"result": dumped} if signature.wrap_output else dumped
+        return {"content": [text(orjson.dumps(dumped).decode())],
                 "structuredContent": structured}
     if value is None:
         return {"content": []}

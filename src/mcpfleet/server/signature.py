@@ -124,9 +124,20 @@ def _output(
 
 
 def _is_content_type(returns: Any) -> bool:
-    from mcpfleet.server.content import ToolResult
+    """Return annotations that mean content blocks, not structured output."""
+    from mcpfleet.server.content import ContentBlock, ToolResult
 
-    origin = getattr(returns, "__origin__", None)
-    if returns is ToolResult or returns is dict or origin is dict:
-        return returns is ToolResult
-    return origin is list and returns.__args__ and returns.__args__[0] in (dict, Any)
+    if returns in (ToolResult, ContentBlock):
+        return True
+    args = getattr(returns, "__args__", None)
+    return getattr(returns, "__origin__", None) is list and args == (ContentBlock,)
+
+
+def header_param(header: str, *, description: str | None = None, default: Any = ...) -> Any:
+    """Mark a tool parameter to be mirrored in the ``Mcp-Param-{header}`` HTTP header.
+
+        async def query(region: Annotated[str, header_param("Region")]) -> str: ...
+    """
+    return pydantic.Field(
+        default, description=description, json_schema_extra={"x-mcp-header": header}
+    )
