@@ -15,8 +15,12 @@ from pydantic import BaseModel, Field
 
 from mcpfleet import Context, Server, ToolError, content, header_param
 
-IMAGE_PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+# A 1x1 red PNG and a minimal WAV file, as the conformance suite expects them.
+IMAGE_PNG = "".join(
+    [
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Dw",
+        "HwAFBQIAX8jx0gAAAABJRU5ErkJggg==",
+    ]
 )
 AUDIO_WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 
@@ -43,8 +47,10 @@ def _form(message: str, properties: dict[str, Any], required: list[str]) -> dict
 
 def _sampling(text: str, max_tokens: int) -> dict[str, Any]:
     message = {"role": "user", "content": {"type": "text", "text": text}}
-    return {"method": "sampling/createMessage",
-            "params": {"messages": [message], "maxTokens": max_tokens}}
+    return {
+        "method": "sampling/createMessage",
+        "params": {"messages": [message], "maxTokens": max_tokens},
+    }
 
 
 ROOTS = {"method": "roots/list", "params": {}}
@@ -73,8 +79,9 @@ async def test_audio_content() -> content.ContentBlock:
 @app.tool()
 async def test_embedded_resource() -> content.ContentBlock:
     """Tests embedded resource content response"""
-    return content.embedded_resource(content.text_resource(
-        "test://embedded-resource", "This is an embedded resource content."))
+    return content.embedded_resource(
+        content.text_resource("test://embedded-resource", "This is an embedded resource content.")
+    )
 
 
 @app.tool()
@@ -154,8 +161,12 @@ DEFAULTS_SCHEMA = {
         "name": {"type": "string", "description": "User name", "default": "John Doe"},
         "age": {"type": "integer", "description": "User age", "default": 30},
         "score": {"type": "number", "description": "User score", "default": 95.5},
-        "status": {"type": "string", "description": "User status",
-                   "enum": ["active", "inactive", "pending"], "default": "active"},
+        "status": {
+            "type": "string",
+            "description": "User status",
+            "enum": ["active", "inactive", "pending"],
+            "default": "active",
+        },
         "verified": {"type": "boolean", "description": "Verification status", "default": True},
     },
     "required": [],
@@ -165,8 +176,9 @@ DEFAULTS_SCHEMA = {
 @app.tool()
 async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
     """Tests elicitation with default values per SEP-1034"""
-    result = await ctx.elicit("Please review and update the form fields with defaults",
-                              DEFAULTS_SCHEMA)
+    result = await ctx.elicit(
+        "Please review and update the form fields with defaults", DEFAULTS_SCHEMA
+    )
     return f"Elicitation completed: action={result.action}, content={_json(result.content or {})}"
 
 
@@ -178,19 +190,36 @@ def _titled(prefix: str, word: str) -> list[dict[str, str]]:
 ENUMS_SCHEMA = {
     "type": "object",
     "properties": {
-        "untitledSingle": {"type": "string", "description": "Select one option",
-                           "enum": ["option1", "option2", "option3"]},
-        "titledSingle": {"type": "string", "description": "Select one option with titles",
-                         "oneOf": _titled("value", "Option")},
-        "legacyEnum": {"type": "string", "description": "Select one option (legacy)",
-                       "enum": ["opt1", "opt2", "opt3"],
-                       "enumNames": ["Option One", "Option Two", "Option Three"]},
-        "untitledMulti": {"type": "array", "description": "Select multiple options",
-                          "minItems": 1, "maxItems": 3,
-                          "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
-        "titledMulti": {"type": "array", "description": "Select multiple options with titles",
-                        "minItems": 1, "maxItems": 3,
-                        "items": {"anyOf": _titled("value", "Choice")}},
+        "untitledSingle": {
+            "type": "string",
+            "description": "Select one option",
+            "enum": ["option1", "option2", "option3"],
+        },
+        "titledSingle": {
+            "type": "string",
+            "description": "Select one option with titles",
+            "oneOf": _titled("value", "Option"),
+        },
+        "legacyEnum": {
+            "type": "string",
+            "description": "Select one option (legacy)",
+            "enum": ["opt1", "opt2", "opt3"],
+            "enumNames": ["Option One", "Option Two", "Option Three"],
+        },
+        "untitledMulti": {
+            "type": "array",
+            "description": "Select multiple options",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        },
+        "titledMulti": {
+            "type": "array",
+            "description": "Select multiple options with titles",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {"anyOf": _titled("value", "Choice")},
+        },
     },
     "required": [],
 }
@@ -242,8 +271,12 @@ async def json_schema_2020_12_tool(
     email: str | None = None,
 ) -> str:
     """Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)"""
-    args: dict[str, Any] = {"name": name, "contactMethod": contactMethod, "phone": phone,
-                            "email": email}
+    args: dict[str, Any] = {
+        "name": name,
+        "contactMethod": contactMethod,
+        "phone": phone,
+        "email": email,
+    }
     if address is not None:
         args["address"] = address.model_dump(exclude_none=True)
     return f"JSON Schema 2020-12 tool called with: {_json({k: v for k, v in args.items() if v})}"
@@ -303,25 +336,33 @@ async def test_input_required_result_request_state(ctx: Context) -> str:
 @app.tool()
 async def test_input_required_result_multiple_inputs(ctx: Context) -> str:
     """MRTR: returns InputRequiredResult with multiple input requests"""
-    name, greeting, roots = await ctx.ask([
-        _form("What is your name?", {"name": {"type": "string"}}, ["name"]),
-        _sampling("Generate a greeting", 50),
-        ROOTS,
-    ])
+    name, greeting, roots = await ctx.ask(
+        [
+            _form("What is your name?", {"name": {"type": "string"}}, ["name"]),
+            _sampling("Generate a greeting", 50),
+            ROOTS,
+        ]
+    )
     text = (greeting.get("content") or {}).get("text", "Hello there!")
-    return (f"Name: {_elicit_text(name, 'name')}; Greeting: {text}; "
-            f"Roots: {len(roots.get('roots', []))}")
+    return (
+        f"Name: {_elicit_text(name, 'name')}; Greeting: {text}; "
+        f"Roots: {len(roots.get('roots', []))}"
+    )
 
 
 @app.tool()
 async def test_input_required_result_multi_round(ctx: Context) -> str:
     """MRTR: multi-round InputRequiredResult workflow"""
-    (first,) = await ctx.ask([_form("Step 1: What is your name?",
-                                    {"name": {"type": "string"}}, ["name"])])
-    (second,) = await ctx.ask([_form("Step 2: What is your favorite color?",
-                                     {"color": {"type": "string"}}, ["color"])])
-    return (f"Multi-round complete for {_elicit_text(first, 'name')} "
-            f"who likes {_elicit_text(second, 'color')}")
+    (first,) = await ctx.ask(
+        [_form("Step 1: What is your name?", {"name": {"type": "string"}}, ["name"])]
+    )
+    (second,) = await ctx.ask(
+        [_form("Step 2: What is your favorite color?", {"color": {"type": "string"}}, ["color"])]
+    )
+    return (
+        f"Multi-round complete for {_elicit_text(first, 'name')} "
+        f"who likes {_elicit_text(second, 'color')}"
+    )
 
 
 @app.tool()
@@ -390,31 +431,49 @@ async def test_trigger_prompt_change() -> str:
 # -- resources --------------------------------------------------------------
 
 
-@app.resource("test://static-text", name="static-text", title="Static Text Resource",
-              description="A static text resource for testing", mime_type="text/plain")
+@app.resource(
+    "test://static-text",
+    name="static-text",
+    title="Static Text Resource",
+    description="A static text resource for testing",
+    mime_type="text/plain",
+)
 async def static_text() -> str:
     return "This is the content of the static text resource."
 
 
-@app.resource("test://static-binary", name="static-binary", title="Static Binary Resource",
-              description="A static binary resource (image) for testing",
-              mime_type="image/png")
+@app.resource(
+    "test://static-binary",
+    name="static-binary",
+    title="Static Binary Resource",
+    description="A static binary resource (image) for testing",
+    mime_type="image/png",
+)
 async def static_binary() -> dict[str, Any]:
     return {"mimeType": "image/png", "blob": IMAGE_PNG}
 
 
-@app.resource("test://template/{id}/data", name="template", title="Resource Template",
-              description="A resource template with parameter substitution",
-              mime_type="application/json")
-async def template(id: str) -> str:  # noqa: A002 (the template variable's name)
+@app.resource(
+    "test://template/{id}/data",
+    name="template",
+    title="Resource Template",
+    description="A resource template with parameter substitution",
+    mime_type="application/json",
+)
+async def template(id: str) -> str:
     return _json({"id": id, "templateTest": True, "data": f"Data for ID: {id}"})
 
 
 watched = {"content": "Watched resource content"}
 
 
-@app.resource("test://watched-resource", name="watched-resource", title="Watched Resource",
-              description="A resource that changes when touched", mime_type="text/plain")
+@app.resource(
+    "test://watched-resource",
+    name="watched-resource",
+    title="Watched Resource",
+    description="A resource that changes when touched",
+    mime_type="text/plain",
+)
 async def watched_resource() -> str:
     return watched["content"]
 
@@ -443,8 +502,9 @@ def test_prompt_with_arguments(
     return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
 
 
-@app.prompt(title="Prompt With Embedded Resource",
-            description="A prompt that includes an embedded resource")
+@app.prompt(
+    title="Prompt With Embedded Resource", description="A prompt that includes an embedded resource"
+)
 def test_prompt_with_embedded_resource(
     resourceUri: Annotated[str, Field(description="URI of the resource to embed")],  # noqa: N803
 ) -> list[dict[str, Any]]:
@@ -463,8 +523,9 @@ def test_prompt_with_image() -> list[dict[str, Any]]:
 
 @app.prompt(description="MRTR: prompt that requires elicitation input")
 async def test_input_required_result_prompt(ctx: Context) -> str:
-    (answer,) = await ctx.ask([_form("What context should the prompt use?",
-                                     {"context": {"type": "string"}}, ["context"])])
+    (answer,) = await ctx.ask(
+        [_form("What context should the prompt use?", {"context": {"type": "string"}}, ["context"])]
+    )
     return f"Prompt with context: {_elicit_text(answer, 'context')}"
 
 

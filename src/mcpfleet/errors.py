@@ -85,9 +85,7 @@ class ResourceNotFound(InvalidParams):
     default_message = "Resource not found"
 
     def __init__(self, uri: str, *, http_status: int | None = None) -> None:
-        super().__init__(
-            f"Resource not found: {uri}", data={"uri": uri}, http_status=http_status
-        )
+        super().__init__(f"Resource not found: {uri}", data={"uri": uri}, http_status=http_status)
 
 
 class InternalError(ProtocolError):
@@ -140,7 +138,7 @@ class ToolError(McpfleetError):
     """Raised by a tool to report a failure to the model as an ``isError`` result."""
 
 
-class InputRequired(McpfleetError):  # noqa: N818 (a control signal, not an error)
+class InputRequired(McpfleetError):
     """A handler asked for client input that the request does not carry yet."""
 
     def __init__(self, requests: dict[str, dict[str, Any]], responses: dict[str, Any]) -> None:

@@ -91,9 +91,7 @@ def message_from_value(value: Any) -> Message:
     if params is None:
         params = {}
     elif not isinstance(params, dict):
-        raise MessageError(
-            InvalidRequest("Invalid request: params must be an object"), request_id
-        )
+        raise MessageError(InvalidRequest("Invalid request: params must be an object"), request_id)
     if request_id is None:
         return Notification(method, params)
     return Request(request_id, method, params)

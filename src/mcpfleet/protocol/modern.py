@@ -84,8 +84,7 @@ def validate_modern_request(
         ):
             raise UnsupportedProtocolVersion(meta.protocol_version, list(SUPPORTED_VERSIONS))
         raise HeaderMismatch(
-            "Header mismatch: MCP-Protocol-Version does not match "
-            f"_meta {META_PROTOCOL_VERSION}"
+            f"Header mismatch: MCP-Protocol-Version does not match _meta {META_PROTOCOL_VERSION}"
         )
     check_standard_headers(headers, method, params)
     return meta

@@ -52,8 +52,7 @@ class KeyRing:
         for key in keys:
             if len(key.secret) < MIN_KEY_BYTES:
                 raise ConfigError(
-                    f"REQUEST_STATE_KEYS: key {key.key_id!r} is shorter than "
-                    f"{MIN_KEY_BYTES} bytes"
+                    f"REQUEST_STATE_KEYS: key {key.key_id!r} is shorter than {MIN_KEY_BYTES} bytes"
                 )
             if not key.key_id or "." in key.key_id:
                 raise ConfigError("REQUEST_STATE_KEYS: key ids are non-empty, without dots")

@@ -178,8 +178,9 @@ class Server:
         """Register a prompt; its parameters are the prompt's arguments."""
 
         def register(func: F) -> F:
-            made = make_prompt(func, name=name, title=title, description=description,
-                               icons=icons, meta=meta)
+            made = make_prompt(
+                func, name=name, title=title, description=description, icons=icons, meta=meta
+            )
             self.add_prompt(made)
             return func
 

@@ -129,9 +129,7 @@ class Context:
         answers = await self._exchange.ask(keyed)
         return [answers[key] for key in keyed]
 
-    async def elicit(
-        self, message: str, schema: dict[str, Any] | type[BaseModel]
-    ) -> ElicitResult:
+    async def elicit(self, message: str, schema: dict[str, Any] | type[BaseModel]) -> ElicitResult:
         """Ask the user to fill a form; ``schema`` is a flat JSON Schema object."""
         if isinstance(schema, type):
             schema = schema.model_json_schema()

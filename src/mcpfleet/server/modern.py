@@ -46,8 +46,14 @@ INPUT_CAPABILITY = {
 ELICIT_ACTIONS = frozenset(("accept", "decline", "cancel"))
 
 CACHEABLE = frozenset(
-    ("server/discover", "tools/list", "prompts/list", "resources/list",
-     "resources/templates/list", "resources/read")
+    (
+        "server/discover",
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+    )
 )
 MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
@@ -69,7 +75,7 @@ class MrtrExchange:
         await self._notify(method, params)
 
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        missing_caps = {}
+        missing_caps: dict[str, Any] = {}
         for request in requests.values():
             capability = INPUT_CAPABILITY.get(request["method"])
             if capability is None:
@@ -96,7 +102,9 @@ def check_input_response(key: str, method: str, answer: Any) -> None:
         or (method == "roots/list" and isinstance(answer.get("roots"), list))
     )
     if not valid:
-        raise InvalidParams(f"Invalid params: inputResponses[{key!r}] is not a valid {method} result")
+        raise InvalidParams(
+            f"Invalid params: inputResponses[{key!r}] is not a valid {method} result"
+        )
 
 
 class ModernDispatcher:
@@ -132,7 +140,9 @@ class ModernDispatcher:
             result["instructions"] = self.server.instructions
         return self.finish("server/discover", result)
 
-    def finish(self, method: str, result: dict[str, Any], *, retried: bool = False) -> Any:
+    def finish(
+        self, method: str, result: dict[str, Any], *, retried: bool = False
+    ) -> dict[str, Any]:
         """Add the fields every modern result carries, and cache hints where due."""
         result["resultType"] = "complete"
         meta = result.get("_meta")
@@ -141,8 +151,11 @@ class ModernDispatcher:
             if retried:  # depends on the client's answers: must not be cached or shared
                 result["ttlMs"], result["cacheScope"] = 0, "private"
             else:
-                ttl = self.server.read_ttl_ms if method == "resources/read" else (
-                    self.server.list_ttl_ms)
+                ttl = (
+                    self.server.read_ttl_ms
+                    if method == "resources/read"
+                    else (self.server.list_ttl_ms)
+                )
                 result.setdefault("ttlMs", ttl)
                 result.setdefault("cacheScope", "public")
         return result
@@ -212,7 +225,10 @@ class ModernDispatcher:
     def _input_required(self, need: InputRequired, binding: str) -> dict[str, Any]:
         state = {"answers": need.responses, "pending": sorted(need.requests)}
         sealed = seal_request_state(
-            state, ring=self.ring, binding=binding, now=self.clock(),
+            state,
+            ring=self.ring,
+            binding=binding,
+            now=self.clock(),
             ttl_seconds=self.state_ttl_seconds,
         )
         return {

@@ -57,8 +57,9 @@ def _page(items: Sequence[dict[str, Any]], cursor: Any, size: int) -> tuple[list
     return list(items[start:end]), following
 
 
-def _listing(key: str, items: Sequence[dict[str, Any]], params: dict[str, Any],
-             size: int) -> dict[str, Any]:
+def _listing(
+    key: str, items: Sequence[dict[str, Any]], params: dict[str, Any], size: int
+) -> dict[str, Any]:
     page, following = _page(items, params.get("cursor"), size)
     result: dict[str, Any] = {key: page}
     if following is not None:
@@ -128,8 +129,7 @@ def tool_result(signature: Signature, value: Any) -> dict[str, Any]:
     if signature.output_adapter is not None:
         dumped = signature.output_adapter.dump_python(value, mode="json")
         structured = {"result": dumped} if signature.wrap_output else dumped
-        return {"content": [text(orjson.dumps(dumped).decode())],
-                "structuredContent": structured}
+        return {"content": [text(orjson.dumps(dumped).decode())], "structuredContent": structured}
     if value is None:
         return {"content": []}
     content = as_content_list(value)

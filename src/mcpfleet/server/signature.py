@@ -80,7 +80,7 @@ def analyse(func: Callable[..., Any], *, structured: bool | None = None) -> Sign
         default = ... if param.default is param.empty else param.default
         fields[name] = (annotation, default)
         names.append(name)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{func.__name__}_arguments",
         __config__=ConfigDict(extra="ignore", arbitrary_types_allowed=False),
         **fields,
@@ -136,7 +136,7 @@ def _is_content_type(returns: Any) -> bool:
 def header_param(header: str, *, description: str | None = None, default: Any = ...) -> Any:
     """Mark a tool parameter to be mirrored in the ``Mcp-Param-{header}`` HTTP header.
 
-        async def query(region: Annotated[str, header_param("Region")]) -> str: ...
+    async def query(region: Annotated[str, header_param("Region")]) -> str: ...
     """
     return pydantic.Field(
         default, description=description, json_schema_extra={"x-mcp-header": header}

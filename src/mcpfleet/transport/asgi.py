@@ -109,7 +109,9 @@ class McpApp:
     async def post(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
         content_type = headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            raise HttpRejection(415, "Unsupported Media Type: Content-Type must be application/json")
+            raise HttpRejection(
+                415, "Unsupported Media Type: Content-Type must be application/json"
+            )
         if not accepts(headers.get("accept"), "application/json", "text/event-stream"):
             raise HttpRejection(
                 406, "Not Acceptable: Accept must list application/json and text/event-stream"

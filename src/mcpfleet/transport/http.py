@@ -25,7 +25,7 @@ SSE_HEADERS = [
 ]
 
 
-class ClientDisconnected(Exception):  # noqa: N818 (an event, raised to unwind)
+class ClientDisconnected(Exception):
     """The client went away before the request body arrived in full."""
 
 
@@ -103,7 +103,9 @@ async def send_error(
     await send_json(send, error.http_status, error_message(request_id, error), headers)
 
 
-async def send_empty(send: Send, status: int, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_empty(
+    send: Send, status: int, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send_bytes(send, status, b"", extra or [])
 
 
