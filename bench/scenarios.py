@@ -1,0 +1,121 @@
+"""The scenario registry: what the load generator sends and what it accepts back.
+
+A scenario is one 2026-07-28 request, sent over and over, and a check of the
+result it must get. The load generator builds the wire bytes once; only the
+JSON-RPC id changes from one request to the next. Add a scenario by adding an
+entry to ``SCENARIOS``; every peer that serves its method and tool can run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = "2026-07-28"
+
+# Where the 2026-07-28 wire mirrors body fields into headers.
+_NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+Check = Callable[[Any], str | None]
+
+
+def request_meta() -> dict[str, Any]:
+    """The ``_meta`` every 2026-07-28 request carries."""
+    return {
+        "io.modelcontextprotocol/protocolVersion": PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One request shape and the check its result must pass.
+
+    ``check`` gets the JSON-RPC ``result`` member and returns ``None`` when it
+    is right, else a short description of what is wrong.
+    """
+
+    name: str
+    description: str
+    method: str
+    params: dict[str, Any]
+    check: Check
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+    def full_params(self) -> dict[str, Any]:
+        return {**self.params, "_meta": request_meta()}
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The request headers besides Host and Content-Length."""
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("MCP-Protocol-Version", PROTOCOL_VERSION),
+            ("Mcp-Method", self.method),
+        ]
+        name_field = _NAME_FIELD.get(self.method)
+        if name_field is not None:
+            headers.append(("Mcp-Name", str(self.params[name_field])))
+        return headers
+
+
+def echo_check(text: str) -> Check:
+    """A tools/call result whose only content is ``text``, not an error."""
+
+    def check(result: Any) -> str | None:
+        if not isinstance(result, dict):
+            return "result is not an object"
+        if result.get("isError"):
+            return "isError is true"
+        if result.get("resultType", "complete") != "complete":
+            return f"resultType is {result.get('resultType')!r}"
+        content = result.get("content")
+        if content != [{"type": "text", "text": text}]:
+            return "content is not the echoed text"
+        return None
+
+    return check
+
+
+def echo(name: str, text: str, description: str, tags: frozenset[str]) -> Scenario:
+    return Scenario(
+        name=name,
+        description=description,
+        method="tools/call",
+        params={"name": "echo", "arguments": {"text": text}},
+        check=echo_check(text),
+        tags=tags,
+    )
+
+
+_4K_TEXT = ("The quick brown fox jumps over the lazy dog. " * 92)[:4096]
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        echo(
+            "echo",
+            "hello",
+            "tools/call of echo with a 5-byte text: per-request overhead",
+            frozenset({"default", "smoke"}),
+        ),
+        echo(
+            "echo-4k",
+            _4K_TEXT,
+            "tools/call of echo with a 4 KiB text: JSON and body handling",
+            frozenset(),
+        ),
+    )
+}
+
+DEFAULT_SCENARIO = "echo"
+SMOKE_SCENARIO = "echo"
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        known = ", ".join(sorted(SCENARIOS))
+        raise SystemExit(f"unknown scenario {name!r}; known: {known}") from None

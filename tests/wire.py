@@ -1,0 +1,68 @@
+"""Building 2026-07-28 requests by hand, for tests that need exact control of the wire."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+import orjson
+
+VERSION = "2026-07-28"
+_ids = itertools.count(1)
+
+NAME_KEY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def meta(**extra: Any) -> dict[str, Any]:
+    return {
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": extra.pop("capabilities", {}),
+        **extra,
+    }
+
+
+def request(method: str, params: dict[str, Any] | None = None, *,
+            request_id: Any = None) -> dict[str, Any]:
+    params = dict(params or {})
+    params.setdefault("_meta", meta())
+    return {"jsonrpc": "2.0", "id": next(_ids) if request_id is None else request_id,
+            "method": method, "params": params}
+
+
+def headers_for(message: dict[str, Any], **overrides: str | None) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": VERSION,
+        "mcp-method": message.get("method", ""),
+    }
+    key = NAME_KEY.get(message.get("method", ""))
+    if key is not None:
+        headers["mcp-name"] = str(message["params"].get(key, ""))
+    for name, value in overrides.items():
+        name = name.replace("_", "-").lower()
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = value
+    return headers
+
+
+def post(url: str, message: Any, *, content: bytes | None = None,
+         **header_overrides: str | None) -> httpx.Response:
+    """POST one message (or raw bytes) with correct headers unless overridden."""
+    body = content if content is not None else orjson.dumps(message)
+    headers = headers_for(message if isinstance(message, dict) else {}, **header_overrides)
+    return httpx.post(url, content=body, headers=headers, timeout=10.0)
+
+
+def call(url: str, method: str, params: dict[str, Any] | None = None,
+         **header_overrides: str | None) -> httpx.Response:
+    return post(url, request(method, params), **header_overrides)
+
+
+def sse_messages(text: str) -> list[dict[str, Any]]:
+    """The JSON messages of an SSE body."""
+    return [orjson.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")
+            and line[5:].strip()]
