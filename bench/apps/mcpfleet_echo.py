@@ -1,0 +1,38 @@
+"""mcpfleet serving ``echo``, started through the real ``mcpfleet serve`` command.
+
+    python -m bench.apps.mcpfleet_echo --host 127.0.0.1 --port 3000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mcpfleet import Server
+from bench.apps import _serve
+
+app = Server("bench", "1.0.0")
+
+
+@app.tool()
+async def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+TARGET = "bench.apps.mcpfleet_echo:app"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _serve.parse(_serve.parser("mcpfleet serving the echo tool"), argv)
+    from mcpfleet.cli import main as cli
+
+    # `mcpfleet serve` imports TARGET from the working directory: run from the repo root.
+    cli(
+        ["serve", TARGET, "--host", args.host, "--port", str(args.port)],
+        prog_name="mcpfleet",
+        standalone_mode=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

