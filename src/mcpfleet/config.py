@@ -29,6 +29,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name}: must be positive, got {raw!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     raw = env.get(name)
     if raw is None:
@@ -68,6 +81,7 @@ class Config:
             allowed_hosts=_list(env, "ALLOWED_HOSTS"),
             request_state_ttl_seconds=_int(env, "REQUEST_STATE_TTL_SECONDS", 600, low=1),
             log_level=env.get("LOG_LEVEL", "info").lower(),
+            keepalive_seconds=_float(env, "KEEPALIVE_SECONDS", 15.0),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:

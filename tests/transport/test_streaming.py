@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -11,7 +13,7 @@ import orjson
 import pytest
 
 from mcpfleet.protocol.request_state import KeyRing, StateKey, request_binding, seal_request_state
-from tests.conftest import STATE_KEY, ServerProcess
+from tests.conftest import STATE_KEY, ServerProcess, serving
 from tests.wire import call, headers_for, meta, post, request, sse_messages
 
 
@@ -117,7 +119,7 @@ def test_closing_the_stream_cancels_the_call(test_server: ServerProcess) -> None
 
 
 class ListenStream:
-    """A subscriptions/listen stream read in a thread."""
+    """A subscriptions/listen stream read by an event loop in a thread; closed on exit."""
 
     def __init__(self, url: str, notifications: dict[str, Any], request_id: Any = "listen-1"):
         self.message = request("subscriptions/listen", {"notifications": notifications},
@@ -126,9 +128,9 @@ class ListenStream:
         self.events: list[dict[str, Any]] = []
         self.comments = 0
         self.ready = threading.Event()
-        self.done = threading.Event()
-        self._client = httpx.Client(timeout=15)
-        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> ListenStream:
         self._thread.start()
@@ -136,23 +138,28 @@ class ListenStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._client.close()
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(5)
+        assert not self._thread.is_alive()
 
-    def _read(self) -> None:
-        try:
-            with self._client.stream("POST", self.url, headers=headers_for(self.message),
-                                     content=orjson.dumps(self.message)) as response:
-                for line in response.iter_lines():
-                    if line.startswith(":"):
-                        self.comments += 1
-                    elif line.startswith("data:"):
-                        self.events.append(orjson.loads(line[5:]))
-                        self.ready.set()
-        except httpx.HTTPError:
-            pass
-        finally:
-            self.done.set()
+    def _run(self) -> None:
+        self._task = self._loop.create_task(self._read())
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        self._loop.close()
+
+    async def _read(self) -> None:
+        async with httpx.AsyncClient(timeout=30) as client, client.stream(
+            "POST", self.url, headers=headers_for(self.message),
+            content=orjson.dumps(self.message),
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line.startswith("data:"):
+                    self.events.append(orjson.loads(line[5:]))
+                    self.ready.set()
 
     def wait_for(self, method: str, timeout: float = 5) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -273,3 +280,13 @@ def test_malformed_answer_is_invalid_params(test_server: ServerProcess, answer: 
     body = _ask_name(test_server.url, {"requestState": first["requestState"],
                                        "inputResponses": {key: answer}})
     assert body["error"]["code"] == -32602
+
+
+def test_listen_sends_keepalive_comments() -> None:
+    """A quiet listen stream carries SSE comments at the configured interval."""
+    with serving("tests.apps.behaviours:app", {"KEEPALIVE_SECONDS": "0.1"}) as server:
+        with ListenStream(server.url, {"toolsListChanged": True}) as listen:
+            deadline = time.monotonic() + 5
+            while listen.comments < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert listen.comments >= 3

@@ -18,7 +18,14 @@ from mcpfleet.errors import (
     InvalidRequest,
     ProtocolError,
 )
-from mcpfleet.protocol.jsonrpc import MessageError, Notification, Request, decode_message
+from mcpfleet.protocol.headers import check_param_headers
+from mcpfleet.protocol.jsonrpc import (
+    MessageError,
+    Notification,
+    Request,
+    decode_message,
+    result_message,
+)
 from mcpfleet.protocol.modern import unsupported_version, validate_modern_request
 from mcpfleet.protocol.versions import Era, request_era
 from mcpfleet.server.app import Server
@@ -148,22 +155,22 @@ class McpApp:
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive)
                 return
-            async with cancel_on_disconnect(receive):
-                result = await self.modern.dispatch(request, meta, stream.notify, None)
-            await stream.finish({"jsonrpc": "2.0", "id": request.id, "result": result})
+            async with cancel_on_disconnect(receive) as gone:
+                try:
+                    result = await self.modern.dispatch(request, meta, stream.notify, None)
+                except asyncio.CancelledError:
+                    if not gone.is_set():
+                        raise
+                    log.info("request %r cancelled: the client closed its stream", request.id)
+                    return
+            await stream.finish(result_message(request.id, result))
         except ProtocolError as error:
             await stream.fail(error)
-        except asyncio.CancelledError:
-            if stream.closed or asyncio.current_task() is None:
-                raise
-            log.info("request %r cancelled: the client closed its stream", request.id)
         except Exception:
             log.exception("request %r failed", request.id)
             await stream.fail(InternalError())
 
     def check_param_headers(self, headers: dict[str, str], params: dict[str, Any]) -> None:
-        from mcpfleet.protocol.headers import check_param_headers
-
         declared = self.server.param_headers.get(params.get("name"))  # type: ignore[arg-type]
         if declared:
             check_param_headers(declared, headers, params.get("arguments"))
