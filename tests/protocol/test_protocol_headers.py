@@ -445,7 +445,6 @@ def test_param_header_field_name_is_lowercase() -> None:
             {"properties": {"u": {"anyOf": [_prop("string", "X"), {"type": "integer"}]}}},
             id="under-anyOf",
         ),
-        pytest.param({"oneOf": [{"properties": {"x": _prop("string", "X")}}]}, id="under-oneOf"),
         pytest.param(
             {"allOf": [{"properties": {"x": _prop("string", "X")}}]}, id="under-root-allOf"
         ),

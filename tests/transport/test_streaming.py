@@ -37,7 +37,8 @@ def test_structured_output_matches_the_schema(test_server: ServerProcess) -> Non
         cursor = page.get("nextCursor")
     weather = next(tool for tool in listed if tool["name"] == "weather")
     assert weather["outputSchema"]["properties"]["celsius"]["type"] == "number"
-    response = call(test_server.url, "tools/call", {"name": "weather", "arguments": {"city": "Oslo"}})
+    params = {"name": "weather", "arguments": {"city": "Oslo"}}
+    response = call(test_server.url, "tools/call", params)
     result = response.json()["result"]
     assert result["structuredContent"] == {"city": "Oslo", "celsius": 21.5}
     assert orjson.loads(result["content"][0]["text"]) == result["structuredContent"]
@@ -115,7 +116,8 @@ def test_closing_the_stream_cancels_the_call(test_server: ServerProcess) -> None
         if state["content"][0]["text"] == "cancelled":
             break
         time.sleep(0.05)
-    assert state is not None and state["content"][0]["text"] == "cancelled"
+    assert state is not None
+    assert state["content"][0]["text"] == "cancelled"
 
 
 class ListenStream:

@@ -51,7 +51,7 @@ def make_tool(
     structured_output: bool | None,
     requires: dict[str, Any] | None,
 ) -> Tool:
-    tool_name = name or func.__name__
+    tool_name = func.__name__ if name is None else name
     if not TOOL_NAME.match(tool_name):
         raise ValueError(f"tool name {tool_name!r}: 1-128 of A-Z a-z 0-9 _ . -")
     signature = analyse(func, structured=structured_output)
