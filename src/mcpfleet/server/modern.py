@@ -170,11 +170,11 @@ class ModernDispatcher:
         operation = _OPERATIONS.get(method)
         if operation is None:
             raise MethodNotFound(f"Method not found: {method}")
-        binding = None
         answers: dict[str, Any] = {}
         retried = False
-        if method in MRTR_METHODS:
-            binding = request_binding(method, params.get(MRTR_METHODS[method]), principal)
+        target = MRTR_METHODS.get(method)
+        if target is not None and ("requestState" in params or "inputResponses" in params):
+            binding = request_binding(method, params.get(target), principal)
             answers, retried = self._answers(params, binding)
         exchange = MrtrExchange(notify, meta.client_capabilities, answers)
         ctx = Context(
@@ -193,8 +193,9 @@ class ModernDispatcher:
         try:
             result = await operation(self.server, params, ctx)
         except InputRequired as need:
-            if binding is None:
+            if target is None:
                 raise InvalidParams(f"{method} cannot ask for client input") from None
+            binding = request_binding(method, params.get(target), principal)
             return self._input_required(need, binding)
         return self.finish(method, result, retried=retried)
 

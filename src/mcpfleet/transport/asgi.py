@@ -35,7 +35,7 @@ from mcpfleet.transport.http import (
     Receive,
     Scope,
     Send,
-    accepts,
+    accepts_json_and_sse,
     header_map,
     read_body,
     send_empty,
@@ -119,7 +119,7 @@ class McpApp:
             raise HttpRejection(
                 415, "Unsupported Media Type: Content-Type must be application/json"
             )
-        if not accepts(headers.get("accept"), "application/json", "text/event-stream"):
+        if not accepts_json_and_sse(headers.get("accept")):
             raise HttpRejection(
                 406, "Not Acceptable: Accept must list application/json and text/event-stream"
             )

@@ -109,6 +109,21 @@ async def send_empty(
     await send_bytes(send, status, b"", extra or [])
 
 
+_ACCEPTS_BOTH: dict[str, bool] = {}
+
+
+def accepts_json_and_sse(accept: str | None) -> bool:
+    """Whether ``Accept`` admits both JSON and SSE (memoised: clients repeat one value)."""
+    if not accept:
+        return False
+    known = _ACCEPTS_BOTH.get(accept)
+    if known is None:
+        known = accepts(accept, "application/json", "text/event-stream")
+        if len(_ACCEPTS_BOTH) < 256:
+            _ACCEPTS_BOTH[accept] = known
+    return known
+
+
 def accepts(accept: str | None, *types: str) -> bool:
     """Whether an ``Accept`` header admits every one of ``types``."""
     if not accept:

@@ -11,8 +11,6 @@ the connection run together, and whichever ends first stops the other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from mcpfleet.errors import ProtocolError
@@ -83,27 +81,35 @@ class ResponseStream:
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-@contextlib.asynccontextmanager
-async def cancel_on_disconnect(receive: Receive) -> AsyncIterator[asyncio.Event]:
+class cancel_on_disconnect:  # noqa: N801 (used like a function, as contextlib's are)
     """Cancel the enclosed work when the client disconnects.
 
-    Yields an event that is set when the disconnect happened, so the caller can
-    tell a cancellation by the client from one of its own.
+    ``async with cancel_on_disconnect(receive) as gone:`` runs a listener on the
+    connection beside the block; ``gone`` is set when the client went away, so
+    the caller can tell a cancellation by the client from one of its own.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = asyncio.Event()
 
-    async def listen() -> None:
+    __slots__ = ("_receive", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.gone = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> asyncio.Event:
+        task = asyncio.current_task()
+        assert task is not None
+        self._watcher = asyncio.get_running_loop().create_task(self._listen(task))
+        return self.gone
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _listen(self, task: asyncio.Task[object]) -> None:
         while True:
-            message = await receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
-                gone.set()
+                self.gone.set()
                 task.cancel()
                 return
-
-    watcher = asyncio.get_running_loop().create_task(listen())
-    try:
-        yield gone
-    finally:
-        watcher.cancel()
