@@ -34,7 +34,9 @@ SPEC_EXAMPLES = [
     pytest.param("Hello, 世界", "=?base64?SGVsbG8sIOS4lueVjA==?=", id="non-ascii"),
     pytest.param(" padded ", "=?base64?IHBhZGRlZCA=?=", id="leading-trailing-spaces"),
     pytest.param("line1\nline2", "=?base64?bGluZTEKbGluZTI=?=", id="newline"),
-    pytest.param("=?base64?literal?=", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=", id="looks-like-sentinel"),
+    pytest.param(
+        "=?base64?literal?=", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=", id="looks-like-sentinel"
+    ),
 ]
 
 
@@ -561,7 +563,7 @@ def test_param_headers_accepted(
         ),
         pytest.param(
             STRING,
-            {"mcp-param-region": "=?base64?SGVsbG8=?="},
+            {"mcp-param-region": "=?base64?SGVsbG8?="},
             {},
             id="absent-but-header-has-bad-sentinel",
         ),

@@ -205,7 +205,9 @@ def test_invalid_messages_are_invalid_request(value: Any, request_id: Any) -> No
         pytest.param(True, id="boolean"),
     ],
 )
-@pytest.mark.parametrize("request_id", [pytest.param(9, id="request"), pytest.param(None, id="notification")])
+@pytest.mark.parametrize(
+    "request_id", [pytest.param(9, id="request"), pytest.param(None, id="notification")]
+)
 def test_params_must_be_an_object(params: Any, request_id: Any) -> None:
     """Params that are present but not an object are rejected as an invalid message."""
     value: dict[str, Any] = {"jsonrpc": "2.0", "method": "m", "params": params}

@@ -13,6 +13,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from mcpfleet.errors import HeaderMismatch
@@ -20,6 +21,7 @@ from mcpfleet.errors import HeaderMismatch
 _PREFIX = "=?base64?"
 _SUFFIX = "?="
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_DECIMAL = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")  # ASCII only
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -95,10 +97,23 @@ def param_headers(input_schema: Mapping[str, Any]) -> tuple[ParamHeader, ...]:
             walk(sub, here)
 
     walk(input_schema, ())
+    if _count_annotations(input_schema) != len(found):
+        raise ValueError(
+            "x-mcp-header is allowed only on properties reached through 'properties' alone"
+        )
     seen = [p.header.lower() for p in found]
     if len(seen) != len(set(seen)):
         raise ValueError("x-mcp-header values must be unique regardless of case")
     return tuple(found)
+
+
+def _count_annotations(schema: Any) -> int:
+    if isinstance(schema, Mapping):
+        own = 1 if "x-mcp-header" in schema else 0
+        return own + sum(_count_annotations(value) for value in schema.values())
+    if isinstance(schema, list):
+        return sum(_count_annotations(item) for item in schema)
+    return 0
 
 
 def _lookup(arguments: Any, path: tuple[str, ...]) -> Any:
@@ -116,10 +131,10 @@ def _matches(header: str, value: Any, kind: str) -> bool:
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        try:
-            return float(header) == float(value) and abs(float(header)) <= MAX_SAFE_INTEGER
-        except ValueError:
+        if not _DECIMAL.match(header):
             return False
+        number = Decimal(header)
+        return abs(number) <= MAX_SAFE_INTEGER and number == Decimal(value)
     return isinstance(value, str) and header == value
 
 

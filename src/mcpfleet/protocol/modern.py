@@ -78,6 +78,8 @@ def validate_modern_request(
     meta = read_request_meta(params)
     if header_version is None:
         raise HeaderMismatch("Header mismatch: MCP-Protocol-Version header is missing")
+    if meta.protocol_version == header_version and header_version not in MODERN_VERSIONS:
+        raise UnsupportedProtocolVersion(header_version, list(SUPPORTED_VERSIONS))
     if meta.protocol_version != header_version:
         if meta.protocol_version not in SUPPORTED_VERSIONS and header_version not in (
             MODERN_VERSIONS

@@ -49,6 +49,8 @@ class KeyRing:
     def __init__(self, keys: Sequence[StateKey]) -> None:
         if not keys:
             raise ConfigError("REQUEST_STATE_KEYS: at least one key is needed")
+        if len({key.key_id for key in keys}) != len(keys):
+            raise ConfigError("REQUEST_STATE_KEYS: key ids must be unique")
         for key in keys:
             if len(key.secret) < MIN_KEY_BYTES:
                 raise ConfigError(
@@ -113,7 +115,8 @@ def open_request_state(sealed: Any, *, ring: KeyRing, binding: str, now: float) 
     if secret is None:
         raise RequestStateInvalid("requestState was sealed with an unknown key")
     expected = hmac.new(secret, f"{_VERSION}.{key_id}.{payload}".encode(), hashlib.sha256)
-    if not hmac.compare_digest(expected.digest(), _b64decode(tag)):
+    # Compare the text itself: only the canonical encoding of the tag is accepted.
+    if not hmac.compare_digest(_b64encode(expected.digest()).encode(), tag.encode()):
         raise RequestStateInvalid("requestState failed verification")
     try:
         content = orjson.loads(_b64decode(payload))
