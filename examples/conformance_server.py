@@ -124,6 +124,17 @@ async def test_error_handling() -> str:
     raise ToolError("This tool intentionally returns an error for testing")
 
 
+@app.tool()
+async def test_reconnection(ctx: Context) -> str:
+    """Tests SSE stream disconnection and client reconnection (SEP-1699)"""
+    await ctx.close_stream(retry_ms=200)
+    await asyncio.sleep(0.1)
+    return (
+        "Reconnection test completed successfully. If you received this, "
+        "the client properly reconnected after stream closure."
+    )
+
+
 # -- tools that ask the client ----------------------------------------------
 
 

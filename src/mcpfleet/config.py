@@ -67,6 +67,8 @@ class Config:
     request_state_ttl_seconds: int = 600
     keepalive_seconds: float = 15.0
     log_level: str = "info"
+    session_ttl_seconds: int = 3600
+    max_sessions: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -82,6 +84,8 @@ class Config:
             request_state_ttl_seconds=_int(env, "REQUEST_STATE_TTL_SECONDS", 600, low=1),
             log_level=env.get("LOG_LEVEL", "info").lower(),
             keepalive_seconds=_float(env, "KEEPALIVE_SECONDS", 15.0),
+            session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, low=1),
+            max_sessions=_int(env, "MAX_SESSIONS", 10_000, low=1),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:

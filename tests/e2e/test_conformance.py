@@ -80,3 +80,32 @@ def test_modern_scenarios_pass(conformance_server: ServerProcess, tmp_path: Path
     assert not missing, f"scenarios that did not run: {sorted(missing)}"
     assert problems(results, {"FAILURE", "WARNING"}) == []
     assert sum(c["status"] == "SUCCESS" for cs in results.values() for c in cs) >= 150
+
+
+LEGACY_SCENARIOS = {
+    "server-initialize", "server-session-lifecycle", "ping", "logging-set-level",
+    "tools-call-with-logging", "tools-call-sampling", "tools-call-elicitation",
+    "elicitation-sep1034-defaults", "elicitation-sep1330-enums", "server-sse-polling",
+    "resources-subscribe", "resources-unsubscribe", "tools-list", "tools-call-simple-text",
+    "resources-read-text", "prompts-get-with-args", "dns-rebinding-protection",
+}
+
+
+@pytest.mark.conformance
+def test_legacy_scenarios_pass(conformance_server: ServerProcess, tmp_path: Path) -> None:
+    """Every 2025-11-25 scenario of the current suite runs, with no failed or warned check."""
+    results = run_suite("conformance", conformance_server.url, tmp_path,
+                        "--spec-version", "2025-11-25", "--suite", "all")
+    missing = LEGACY_SCENARIOS - set(results)
+    assert not missing, f"scenarios that did not run: {sorted(missing)}"
+    assert problems(results, {"FAILURE", "WARNING"}) == []
+    polling = [c for c in results["server-sse-polling"] if c["status"] == "SUCCESS"]
+    assert len(polling) == 3, "the polling scenario must exercise the stream, not skip it"
+
+
+@pytest.mark.conformance
+def test_released_suite_passes(conformance_server: ServerProcess, tmp_path: Path) -> None:
+    """The released suite (0.1.16, --suite all) passes all 32 scenarios without warnings."""
+    results = run_suite("conformance-0.1", conformance_server.url, tmp_path, "--suite", "all")
+    assert len(results) == 32
+    assert problems(results, {"FAILURE", "WARNING"}) == []

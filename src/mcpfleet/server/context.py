@@ -26,6 +26,9 @@ class Exchange(Protocol):
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Ask the client; each request is ``{"method": ..., "params": ...}``, keyed."""
 
+    async def close_stream(self, retry_ms: int) -> None:
+        """Close the response connection early; the client resumes (2025-11-25 polling)."""
+
 
 class ElicitResult(BaseModel):
     """The user's answer: ``action`` is accept, decline or cancel."""
@@ -128,6 +131,15 @@ class Context:
             self._asked += 1
         answers = await self._exchange.ask(keyed)
         return [answers[key] for key in keyed]
+
+    async def close_stream(self, retry_ms: int = 1000) -> None:
+        """Let go of the response connection while the work goes on.
+
+        With 2025-11-25 sessions the client reconnects after ``retry_ms`` and
+        resumes the stream (SEP-1699 polling); in the 2026-07-28 era the stream
+        stays open and this does nothing.
+        """
+        await self._exchange.close_stream(retry_ms)
 
     async def elicit(self, message: str, schema: dict[str, Any] | type[BaseModel]) -> ElicitResult:
         """Ask the user to fill a form; ``schema`` is a flat JSON Schema object."""

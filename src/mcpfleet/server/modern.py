@@ -74,6 +74,9 @@ class MrtrExchange:
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self._notify(method, params)
 
+    async def close_stream(self, retry_ms: int) -> None:
+        return None  # a modern response stream cannot be resumed, so it stays open
+
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
         missing_caps: dict[str, Any] = {}
         for request in requests.values():

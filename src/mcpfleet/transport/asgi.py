@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcpfleet.config import Config
@@ -17,6 +18,7 @@ from mcpfleet.errors import (
     InternalError,
     InvalidRequest,
     ProtocolError,
+    StateUnavailable,
 )
 from mcpfleet.protocol.headers import check_param_headers
 from mcpfleet.protocol.jsonrpc import (
@@ -27,14 +29,18 @@ from mcpfleet.protocol.jsonrpc import (
     result_message,
 )
 from mcpfleet.protocol.modern import unsupported_version, validate_modern_request
-from mcpfleet.protocol.versions import Era, request_era
+from mcpfleet.protocol.versions import LEGACY_VERSIONS, MODERN_VERSIONS, Era, request_era
 from mcpfleet.server.app import Server
+from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
+from mcpfleet.state.base import FleetState, SessionLimitReached
+from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.http import (
     ClientDisconnected,
     Receive,
     Scope,
     Send,
+    accepts,
     accepts_json_and_sse,
     header_map,
     read_body,
@@ -42,27 +48,49 @@ from mcpfleet.transport.http import (
     send_error,
     send_json,
 )
+from mcpfleet.transport.legacy import LegacyEndpoint
 from mcpfleet.transport.listen import ListenStreams
 from mcpfleet.transport.streams import ResponseStream, cancel_on_disconnect
 
 log = logging.getLogger("mcpfleet.transport")
 
-ALLOW_POST = [(b"allow", b"POST")]
+# Who is calling: the principal a session or a requestState is bound to (None: no auth).
+Authenticate = Callable[[dict[str, str]], Awaitable[str | None]]
 
 
 class McpApp:
     """ASGI app serving ``server`` at ``config.path``, plus ``/healthz``."""
 
-    def __init__(self, server: Server, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        server: Server,
+        config: Config | None = None,
+        *,
+        state: FleetState | None = None,
+        authenticate: Authenticate | None = None,
+    ) -> None:
         self.server = server
         self.config = config or Config()
+        self.state = state or MemoryFleetState(session_ttl_seconds=self.config.session_ttl_seconds)
+        self.authenticate = authenticate
         self.modern = ModernDispatcher(
             server,
             self.config.request_state_keys,
             state_ttl_seconds=self.config.request_state_ttl_seconds,
         )
         self.listen = ListenStreams(server, self.modern, self.config.keepalive_seconds)
+        self.legacy = LegacyEndpoint(
+            LegacyDispatcher(server, self.state, max_sessions=self.config.max_sessions),
+            self.state,
+            keepalive=self.config.keepalive_seconds,
+        )
         self.draining = False
+        self._started = False
+
+    async def startup(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.legacy.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -81,6 +109,7 @@ class McpApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.draining = True
@@ -95,15 +124,41 @@ class McpApp:
             method = scope["method"]
             if method == "POST":
                 await self.post(headers, receive, send)
-            elif method in ("GET", "DELETE"):
-                raise HttpRejection(405, "Method not allowed", headers={"allow": "POST"})
+            elif method in ("GET", "DELETE") and self.is_legacy_stream_request(headers):
+                await self.startup()
+                principal = await self.principal(headers)
+                if method == "GET":
+                    if not accepts(headers.get("accept"), "text/event-stream"):
+                        raise HttpRejection(
+                            406, "Not Acceptable: Accept must list text/event-stream"
+                        )
+                    await self.legacy.get(headers, receive, send, principal)
+                else:
+                    await self.legacy.delete(headers, send, principal)
             else:
                 raise HttpRejection(405, "Method not allowed", headers={"allow": "POST"})
         except ProtocolError as error:
             request_id = error.request_id if isinstance(error, MessageError) else None
             await send_error(send, error, request_id)
+        except (StateUnavailable, SessionLimitReached) as busy:
+            retry = busy.retry_after if isinstance(busy, StateUnavailable) else 5
+            rejection = HttpRejection(
+                503, "Service Unavailable: try again shortly", headers={"retry-after": str(retry)}
+            )
+            await send_error(send, rejection)
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
+
+    @staticmethod
+    def is_legacy_stream_request(headers: dict[str, str]) -> bool:
+        """GET and DELETE belong to 2025-era sessions; a modern client gets 405."""
+        version = headers.get("mcp-protocol-version", "").strip()
+        return version not in MODERN_VERSIONS and (
+            "mcp-session-id" in headers or version in LEGACY_VERSIONS
+        )
+
+    async def principal(self, headers: dict[str, str]) -> str | None:
+        return None if self.authenticate is None else await self.authenticate(headers)
 
     def check_caller(self, headers: dict[str, str]) -> None:
         """The DNS rebinding guard: a present Origin and the Host must be allowed."""
@@ -130,7 +185,9 @@ class McpApp:
         if era is Era.UNSUPPORTED:
             raise _with_id(unsupported_version(version), message)
         if era is Era.LEGACY:
-            raise _with_id(unsupported_version(version), message)
+            await self.startup()
+            await self.legacy.post(headers, message, receive, send, await self.principal(headers))
+            return
         if not isinstance(message, Request):
             if isinstance(message, Notification):
                 await send_empty(send, 202)

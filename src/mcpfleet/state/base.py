@@ -1,0 +1,151 @@
+"""The fleet-state interface: everything that outlives one HTTP request.
+
+Two implementations satisfy it: ``MemoryFleetState`` (one process, the default)
+and a Redis one (a fleet of tasks, any task answers any request). The contract
+tests in ``tests/state`` run against both.
+
+What lives here, by protocol era:
+
+- 2025 sessions: the session record (idle expiry, refreshed on use), the SSE
+  event log of each stream (so ``Last-Event-ID`` resumes on any task), the
+  replies to server-to-client requests (the reply POST may land anywhere), and
+  messages addressed to one session (cancellation, notifications for its GET
+  stream).
+- Both eras: change notifications published once and delivered by whichever
+  task holds the listening stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from mcpfleet.errors import McpfleetError
+
+# The channel every task listens on for fleet-wide change notifications.
+BROADCAST = "broadcast"
+
+Subscriber = Callable[[dict[str, Any]], None]
+
+
+class SessionLimitReached(McpfleetError):
+    """No new session can be opened: the configured maximum is reached."""
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """What a 2025-era session remembers between requests."""
+
+    id: str
+    protocol_version: str
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    client_info: dict[str, Any] | None = None
+    principal: str | None = None
+    log_level: str | None = None
+    subscriptions: list[str] = field(default_factory=list)
+    initialized: bool = False
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> SessionRecord:
+        return cls(**orjson.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event of an SSE stream's log: its id, and the JSON-RPC message (or none)."""
+
+    id: str
+    data: bytes | None
+
+
+def event_id(stream_id: str, cursor: str) -> str:
+    """An event id names its stream, so ``Last-Event-ID`` finds the stream to resume."""
+    return f"{stream_id}_{cursor}"
+
+
+def split_event_id(value: str) -> tuple[str, str] | None:
+    stream_id, sep, cursor = value.partition("_")
+    if not sep or not stream_id or not cursor:
+        return None
+    return stream_id, cursor
+
+
+class FleetState(Protocol):
+    """Shared state for the tasks of a fleet; every method may raise ``StateUnavailable``."""
+
+    # -- sessions ------------------------------------------------------------
+
+    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
+        """Store a new session; ``SessionLimitReached`` when ``max_sessions`` exist."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, with its idle expiry refreshed; ``None`` if ended or expired."""
+
+    async def save_session(self, record: SessionRecord) -> None:
+        """Store changed fields of an existing session."""
+
+    async def delete_session(self, session_id: str) -> bool:
+        """End a session everywhere; whether it existed."""
+
+    async def session_count(self) -> int:
+        """How many sessions are open."""
+
+    # -- SSE event logs ------------------------------------------------------
+
+    async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
+        """Log an event of a stream; returns its event id (which names the stream)."""
+
+    async def end_stream(self, session_id: str, stream_id: str) -> None:
+        """Mark a stream complete: a resumed reader stops after its last event."""
+
+    async def read_events(
+        self, session_id: str, last_event_id: str, *, wait: float
+    ) -> tuple[list[StoredEvent], bool] | None:
+        """Events after ``last_event_id`` on its stream, waiting up to ``wait`` seconds
+        for the first one; and whether the stream is complete. ``None`` if the id is
+        unknown to this session (never issued, or expired from the log)."""
+
+    # -- server-to-client requests -------------------------------------------
+
+    async def expect_reply(self, session_id: str, request_id: str) -> None:
+        """Register a server-to-client request whose reply may arrive on any task."""
+
+    async def deliver_reply(self, session_id: str, request_id: str, message: bytes) -> bool:
+        """Hand a client's reply to whoever waits; ``False`` if nothing waits for it."""
+
+    async def wait_reply(self, session_id: str, request_id: str, wait: float) -> bytes | None:
+        """The reply to an expected request, or ``None`` after ``wait`` seconds."""
+
+    # -- messages ------------------------------------------------------------
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        """Send a message to every subscriber of ``channel`` in the fleet."""
+
+    def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
+        """Receive the messages of ``channel`` in this process; returns an async unsubscriber."""
+
+    # -- the GET stream of a session -----------------------------------------
+
+    async def claim_listener(self, session_id: str, owner: str) -> bool:
+        """Claim the session's one GET stream for ``owner``; ``False`` if held elsewhere."""
+
+    async def release_listener(self, session_id: str, owner: str) -> None:
+        """Give up the GET stream claimed by ``owner``."""
+
+    # -- life cycle ----------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise ``StateUnavailable`` if the store cannot be reached."""
+
+    async def aclose(self) -> None:
+        """Release connections and background tasks."""
+
+
+def session_channel(session_id: str) -> str:
+    return f"session:{session_id}"

@@ -1,0 +1,216 @@
+"""``MemoryFleetState``: the fleet-state interface inside one process.
+
+The embedded default: nothing to run beside the server. Everything expires or
+is capped as it would be in Redis, so the two behave alike under the contract
+tests; only the reach differs (one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpfleet.state.base import (
+    SessionLimitReached,
+    SessionRecord,
+    StoredEvent,
+    Subscriber,
+    event_id,
+    split_event_id,
+)
+
+
+@dataclass(slots=True)
+class _Stream:
+    events: list[StoredEvent] = field(default_factory=list)
+    first_seq: int = 1
+    next_seq: int = 1
+    complete: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class MemoryFleetState:
+    """Fleet state held in this process's memory."""
+
+    def __init__(
+        self,
+        *,
+        session_ttl_seconds: float = 3600.0,
+        max_events_per_stream: int = 1000,
+        reply_ttl_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session_ttl = session_ttl_seconds
+        self.max_events = max_events_per_stream
+        self.reply_ttl = reply_ttl_seconds
+        self.clock = clock
+        self._sessions: dict[str, tuple[SessionRecord, float]] = {}
+        self._streams: dict[str, dict[str, _Stream]] = {}
+        self._replies: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+        self._channels: dict[str, dict[int, Subscriber]] = {}
+        self._listeners: dict[str, str] = {}
+        self._next_token = 0
+
+    # -- sessions ------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        for session_id, (_, expires) in list(self._sessions.items()):
+            if expires <= now:
+                self._forget(session_id)
+
+    def _forget(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._streams.pop(session_id, None)
+        self._listeners.pop(session_id, None)
+        for key in [key for key in self._replies if key[0] == session_id]:
+            future = self._replies.pop(key)
+            if not future.done():
+                future.set_result(b"")  # the session ended: waiters get no reply
+
+    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
+        if len(self._sessions) >= max_sessions:
+            self._sweep()
+            if len(self._sessions) >= max_sessions:
+                raise SessionLimitReached(f"{max_sessions} sessions are open")
+        self._sessions[record.id] = (record, self.clock() + self.session_ttl)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return None
+        record, expires = entry
+        now = self.clock()
+        if expires <= now:
+            self._forget(session_id)
+            return None
+        self._sessions[session_id] = (record, now + self.session_ttl)
+        return record
+
+    async def save_session(self, record: SessionRecord) -> None:
+        if record.id in self._sessions:
+            self._sessions[record.id] = (record, self.clock() + self.session_ttl)
+
+    async def delete_session(self, session_id: str) -> bool:
+        existed = session_id in self._sessions
+        self._forget(session_id)
+        return existed
+
+    async def session_count(self) -> int:
+        self._sweep()
+        return len(self._sessions)
+
+    # -- SSE event logs ------------------------------------------------------
+
+    def _stream(self, session_id: str, stream_id: str) -> _Stream:
+        streams = self._streams.setdefault(session_id, {})
+        stream = streams.get(stream_id)
+        if stream is None:
+            stream = streams[stream_id] = _Stream()
+        return stream
+
+    async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
+        stream = self._stream(session_id, stream_id)
+        identifier = event_id(stream_id, str(stream.next_seq))
+        stream.next_seq += 1
+        stream.events.append(StoredEvent(identifier, data))
+        if len(stream.events) > self.max_events:
+            del stream.events[0]
+            stream.first_seq += 1
+        stream.changed.set()
+        stream.changed = asyncio.Event()
+        return identifier
+
+    async def end_stream(self, session_id: str, stream_id: str) -> None:
+        stream = self._stream(session_id, stream_id)
+        stream.complete = True
+        stream.changed.set()
+
+    async def read_events(
+        self, session_id: str, last_event_id: str, *, wait: float
+    ) -> tuple[list[StoredEvent], bool] | None:
+        parts = split_event_id(last_event_id)
+        stream = self._streams.get(session_id, {}).get(parts[0]) if parts else None
+        if parts is None or stream is None or not parts[1].isdigit():
+            return None
+        seq = int(parts[1])
+        if seq >= stream.next_seq or seq < stream.first_seq - 1:
+            return None
+        if seq == stream.next_seq - 1 and not stream.complete and wait > 0:
+            changed = stream.changed
+            try:
+                await asyncio.wait_for(changed.wait(), wait)
+            except TimeoutError:
+                return [], stream.complete
+        start = seq - stream.first_seq + 1
+        return list(stream.events[start:]), stream.complete
+
+    # -- server-to-client requests -------------------------------------------
+
+    async def expect_reply(self, session_id: str, request_id: str) -> None:
+        self._replies[(session_id, request_id)] = asyncio.get_running_loop().create_future()
+
+    async def deliver_reply(self, session_id: str, request_id: str, message: bytes) -> bool:
+        future = self._replies.get((session_id, request_id))
+        if future is None or future.done():
+            return False
+        future.set_result(message)
+        return True
+
+    async def wait_reply(self, session_id: str, request_id: str, wait: float) -> bytes | None:
+        future = self._replies.get((session_id, request_id))
+        if future is None:
+            return None
+        try:
+            return await asyncio.wait_for(future, wait) or None
+        except TimeoutError:
+            return None
+        finally:
+            self._replies.pop((session_id, request_id), None)
+
+    # -- messages ------------------------------------------------------------
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        for subscriber in list(self._channels.get(channel, {}).values()):
+            subscriber(message)
+
+    def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
+        token = self._next_token
+        self._next_token += 1
+        self._channels.setdefault(channel, {})[token] = subscriber
+
+        async def unsubscribe() -> None:
+            subscribers = self._channels.get(channel)
+            if subscribers is not None:
+                subscribers.pop(token, None)
+                if not subscribers:
+                    del self._channels[channel]
+
+        return unsubscribe
+
+    # -- the GET stream of a session -----------------------------------------
+
+    async def claim_listener(self, session_id: str, owner: str) -> bool:
+        holder = self._listeners.get(session_id)
+        if holder is not None and holder != owner:
+            return False
+        self._listeners[session_id] = owner
+        return True
+
+    async def release_listener(self, session_id: str, owner: str) -> None:
+        if self._listeners.get(session_id) == owner:
+            del self._listeners[session_id]
+
+    # -- life cycle ----------------------------------------------------------
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        for future in self._replies.values():
+            if not future.done():
+                future.cancel()
+        self._replies.clear()

@@ -1,0 +1,333 @@
+"""The 2025-era half of the endpoint: sessions, the GET stream, resumption, DELETE.
+
+Every piece of session state goes through the fleet state, so that any task can
+take any request of any session: the record, the event logs, the replies to
+server-to-client requests, and cancellations (published to the fleet; the task
+running the request stops it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from mcpfleet.errors import HttpRejection, InternalError, InvalidRequest, ProtocolError
+from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_message
+from mcpfleet.protocol.sse import KEEPALIVE, encode_event
+from mcpfleet.server.legacy import LegacyDispatcher
+from mcpfleet.server.notify import RESOURCE_UPDATED
+from mcpfleet.state.base import FleetState, SessionRecord, split_event_id
+from mcpfleet.transport.http import (
+    SSE_HEADERS,
+    Receive,
+    Send,
+    send_empty,
+    send_json,
+)
+from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
+
+log = logging.getLogger("mcpfleet.transport")
+
+CANCELS = "cancels"
+MAX_SESSION_ID = 256
+
+
+def session_header(session_id: str) -> list[tuple[bytes, bytes]]:
+    return [(b"mcp-session-id", session_id.encode())]
+
+
+def _request_key(session_id: str, request_id: Any) -> tuple[str, bytes]:
+    return session_id, orjson.dumps(request_id)  # 1 and "1" stay different
+
+
+class LegacyEndpoint:
+    """Serves POST, GET and DELETE for 2025-era sessions."""
+
+    def __init__(
+        self, dispatcher: LegacyDispatcher, state: FleetState, *, keepalive: float
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.server = dispatcher.server
+        self.state = state
+        self.keepalive = keepalive
+        self.running: dict[tuple[str, bytes], asyncio.Task[Any]] = {}
+        self._unsubscribe: Any = None
+        self.get_streams = 0
+
+    async def start(self) -> None:
+        """Listen for cancellations published by any task of the fleet."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self.state.subscribe(CANCELS, self._on_cancel)
+
+    def _on_cancel(self, message: dict[str, Any]) -> None:
+        key = _request_key(message.get("session", ""), message.get("requestId"))
+        task = self.running.get(key)
+        if task is not None:
+            task.cancel()
+
+    # -- sessions --------------------------------------------------------------
+
+    async def session(self, headers: dict[str, str], principal: str | None) -> SessionRecord:
+        """The session a request names: 400 without one, 404 for an unknown one."""
+        session_id = headers.get("mcp-session-id")
+        if session_id is None:
+            raise HttpRejection(400, "Bad Request: Mcp-Session-Id header is required")
+        if (
+            not session_id
+            or len(session_id) > MAX_SESSION_ID
+            or not all(0x21 <= ord(ch) <= 0x7E for ch in session_id)
+        ):
+            raise HttpRejection(400, "Bad Request: invalid Mcp-Session-Id")
+        record = await self.state.get_session(session_id)
+        if record is None or record.principal != principal:
+            raise HttpRejection(404, "Session not found")
+        return record
+
+    # -- POST ------------------------------------------------------------------
+
+    async def post(
+        self,
+        headers: dict[str, str],
+        message: Request | Notification | Response,
+        receive: Receive,
+        send: Send,
+        principal: str | None,
+    ) -> None:
+        if isinstance(message, Request) and message.method == "initialize":
+            await self.initialize(message, send, principal)
+            return
+        record = await self.session(headers, principal)
+        if isinstance(message, Notification):
+            await self.notification(record, message)
+            await send_empty(send, 202)
+        elif isinstance(message, Response):
+            await self.reply(record, message)
+            await send_empty(send, 202)
+        else:
+            await self.request(record, message, receive, send)
+
+    async def initialize(self, request: Request, send: Send, principal: str | None) -> None:
+        try:
+            result, record = await self.dispatcher.initialize(request, principal)
+        except ProtocolError as error:
+            await send_json(
+                send, 200, {"jsonrpc": "2.0", "id": request.id, "error": error.to_error()}
+            )
+            return
+        log.info("session opened", extra={"sessionId": record.id})
+        await send_json(send, 200, result_message(request.id, result), session_header(record.id))
+
+    async def notification(self, record: SessionRecord, message: Notification) -> None:
+        if message.method == "notifications/initialized" and not record.initialized:
+            record.initialized = True
+            await self.state.save_session(record)
+        elif message.method == "notifications/cancelled":
+            request_id = message.params.get("requestId")
+            if isinstance(request_id, int | str) and not isinstance(request_id, bool):
+                await self.state.publish(CANCELS, {"session": record.id, "requestId": request_id})
+
+    async def reply(self, record: SessionRecord, message: Response) -> None:
+        """A client's answer to a server-to-client request; it may wake another task."""
+        if not isinstance(message.id, str):
+            raise InvalidRequest("Invalid request: no server request has this id")
+        raw = orjson.dumps(
+            {"jsonrpc": "2.0", "id": message.id, "result": message.result}
+            if message.error is None
+            else {"jsonrpc": "2.0", "id": message.id, "error": message.error}
+        )
+        if not await self.state.deliver_reply(record.id, message.id, raw):
+            raise InvalidRequest("Invalid request: no server request of this session has this id")
+
+    async def request(
+        self, record: SessionRecord, request: Request, receive: Receive, send: Send
+    ) -> None:
+        stream = SessionStream(
+            send,
+            self.state,
+            record.id,
+            request_id=request.id,
+            priming=record.protocol_version >= PRIMING_VERSION,
+        )
+        key = _request_key(record.id, request.id)
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[key] = task
+        stream.watch(receive)
+        try:
+            result = await self.dispatcher.dispatch(request, record, stream)
+            await stream.finish(result_message(request.id, result))
+        except ProtocolError as error:
+            await stream.fail(error)
+        except asyncio.CancelledError:
+            if self.running.get(key) is not task:
+                raise
+            log.info("request %r cancelled by the client", request.id)
+            await stream.abandon()
+        except Exception:
+            log.exception("request %r failed", request.id)
+            await stream.fail(InternalError())
+        finally:
+            self.running.pop(key, None)
+            stream.stop_watching()
+
+    # -- GET -------------------------------------------------------------------
+
+    async def get(
+        self, headers: dict[str, str], receive: Receive, send: Send, principal: str | None
+    ) -> None:
+        record = await self.session(headers, principal)
+        last_event_id = headers.get("last-event-id")
+        if last_event_id:
+            await self.resume(record, last_event_id, receive, send)
+        else:
+            await self.listen(record, new_stream_id("g"), [], receive, send)
+
+    async def resume(
+        self, record: SessionRecord, last_event_id: str, receive: Receive, send: Send
+    ) -> None:
+        """Replay what a stream's client missed, then go on with the stream."""
+        parts = split_event_id(last_event_id)
+        found = await self.state.read_events(record.id, last_event_id, wait=0)
+        if parts is None or found is None:
+            raise HttpRejection(400, "Bad Request: unknown or expired Last-Event-ID")
+        events, complete = found
+        stream_id = parts[0]
+        if stream_id.startswith("g"):
+            await self.listen(record, stream_id, [(e.id, e.data) for e in events], receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        gone = _Disconnect(receive)
+        cursor = last_event_id
+        try:
+            while True:
+                for event in events:
+                    if event.data is not None:
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "more_body": True,
+                                "body": encode_event(event.data, event_id=event.id),
+                            }
+                        )
+                    cursor = event.id
+                if complete or gone.happened:
+                    break
+                found = await self.state.read_events(record.id, cursor, wait=self.keepalive)
+                if found is None:
+                    break
+                events, complete = found
+                if not events and not complete:
+                    await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+        finally:
+            gone.stop()
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def listen(
+        self,
+        record: SessionRecord,
+        stream_id: str,
+        replay: list[tuple[str, bytes | None]],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """The session's standalone SSE stream: change notifications, one per session."""
+        owner = stream_id
+        if not await self.state.claim_listener(record.id, owner):
+            raise HttpRejection(409, "Conflict: this session already has a GET stream")
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=1000)
+
+        def on_change(method: str, params: dict[str, Any]) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait({"jsonrpc": "2.0", "method": method, "params": params})
+
+        def on_session(message: dict[str, Any]) -> None:
+            if message.get("kind") == "ended":
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+
+        unsubscribe_hub = self.server.notifications.subscribe(on_change)
+        unsubscribe_session = self.state.subscribe(f"session:{record.id}", on_session)
+        stream = SessionStream(
+            send,
+            self.state,
+            record.id,
+            request_id=None,
+            priming=not replay and record.protocol_version >= PRIMING_VERSION,
+            stream_id=stream_id,
+        )
+        stream.watch(receive)
+        self.get_streams += 1
+        try:
+            await stream.start()
+            for identifier, data in replay:
+                if data is not None:
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "more_body": True,
+                            "body": encode_event(data, event_id=identifier),
+                        }
+                    )
+            await self._pump(record, stream, queue)
+        finally:
+            self.get_streams -= 1
+            stream.stop_watching()
+            unsubscribe_hub()
+            await unsubscribe_session()
+            await self.state.release_listener(record.id, owner)
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(
+        self,
+        record: SessionRecord,
+        stream: SessionStream,
+        queue: asyncio.Queue[dict[str, Any] | None],
+    ) -> None:
+        while stream.connected:
+            try:
+                message = await asyncio.wait_for(queue.get(), min(self.keepalive, 1.0))
+            except TimeoutError:
+                if stream.connected:
+                    await stream.comment_if_due(self.keepalive)
+                continue
+            if message is None:
+                return
+            if message["method"] == RESOURCE_UPDATED:
+                current = await self.state.get_session(record.id)
+                if current is None:
+                    return
+                if message["params"].get("uri") not in current.subscriptions:
+                    continue
+            await stream.send(message)
+
+    # -- DELETE ----------------------------------------------------------------
+
+    async def delete(self, headers: dict[str, str], send: Send, principal: str | None) -> None:
+        record = await self.session(headers, principal)
+        await self.state.delete_session(record.id)
+        await self.state.publish(f"session:{record.id}", {"kind": "ended"})
+        log.info("session closed", extra={"sessionId": record.id})
+        await send_empty(send, 204)
+
+
+class _Disconnect:
+    """Watches a connection for the client going away."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.happened = False
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.happened = True
+
+        self._task = asyncio.get_running_loop().create_task(listen())
+
+    def stop(self) -> None:
+        self._task.cancel()

@@ -1,0 +1,150 @@
+"""SSE streams of 2025-era sessions: every event has an id and is kept in the log.
+
+A POST's stream starts as a JSON response and turns into SSE when the handler
+first sends something. From then on each message is appended to the stream's
+event log in the fleet state and, while the connection lasts, written to it. A
+connection that ends (the client's network, or the server letting go to make
+the client poll) does not end the work: the client resumes with GET and
+``Last-Event-ID``, on any task, and gets what it missed from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+from mcpfleet.errors import ProtocolError
+from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
+from mcpfleet.protocol.sse import KEEPALIVE, encode_event
+from mcpfleet.state.base import FleetState
+from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
+
+PRIMING_VERSION = "2025-11-25"  # the first version whose clients expect a priming event
+
+
+def new_stream_id(kind: str) -> str:
+    """``p…`` for a POST's stream, ``g…`` for a GET stream."""
+    return kind + secrets.token_urlsafe(6).replace("_", "-")
+
+
+class SessionStream:
+    """The response of one legacy request (or a GET stream), resumable through the log."""
+
+    __slots__ = (
+        "_extra",
+        "_last",
+        "_send",
+        "_watcher",
+        "connected",
+        "finished",
+        "priming",
+        "request_id",
+        "session_id",
+        "started",
+        "state",
+        "stream_id",
+    )
+
+    def __init__(
+        self,
+        send: Send,
+        state: FleetState,
+        session_id: str,
+        *,
+        request_id: RequestId | None,
+        priming: bool,
+        stream_id: str | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self._send = send
+        self.state = state
+        self.session_id = session_id
+        self.request_id = request_id
+        self.priming = priming
+        self.stream_id = stream_id or new_stream_id("p" if request_id is not None else "g")
+        self._extra = extra or []
+        self.started = False
+        self.connected = True
+        self.finished = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._last = time.monotonic()
+
+    def watch(self, receive: Receive) -> None:
+        """Notice the client going away (which, in this era, is not a cancellation)."""
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.connected = False
+
+        self._watcher = asyncio.get_running_loop().create_task(listen())
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _write(self, chunk: bytes, more: bool = True) -> None:
+        self._last = time.monotonic()
+        if self.connected:
+            try:
+                await self._send({"type": "http.response.body", "body": chunk, "more_body": more})
+            except OSError:
+                self.connected = False
+            if not more:
+                self.connected = False
+
+    async def start(self) -> None:
+        """Open the SSE response, with a priming event when the client expects one."""
+        if self.started:
+            return
+        self.started = True
+        await self._send(
+            {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._extra}
+        )
+        if self.priming:
+            event_id = await self.state.append_event(self.session_id, self.stream_id, None)
+            await self._write(encode_event(None, event_id=event_id))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Log one message of the stream and write it while connected."""
+        await self.start()
+        body = dumps(message)
+        event_id = await self.state.append_event(self.session_id, self.stream_id, body)
+        await self._write(encode_event(body, event_id=event_id))
+
+    async def comment_if_due(self, interval: float) -> None:
+        """A keep-alive comment if nothing was written for ``interval`` seconds."""
+        if time.monotonic() - self._last >= interval:
+            await self._write(KEEPALIVE)
+
+    async def release(self, retry_ms: int) -> None:
+        """Close the connection, not the stream: the client comes back after ``retry_ms``."""
+        await self.start()
+        await self._write(encode_event(None, retry_ms=retry_ms), more=False)
+
+    async def finish(self, message: dict[str, Any]) -> None:
+        """The final message: one JSON body, or the last event of the stream."""
+        if self.finished:
+            return
+        self.finished = True
+        if not self.started:
+            await send_bytes(self._send, 200, dumps(message), JSON_HEADERS + self._extra)
+            self.connected = False
+            return
+        await self.send(message)
+        await self.state.end_stream(self.session_id, self.stream_id)
+        await self._write(b"", more=False)
+
+    async def fail(self, error: ProtocolError) -> None:
+        await self.finish(error_message(self.request_id, error))
+
+    async def abandon(self) -> None:
+        """End without a response (the request was cancelled)."""
+        if self.finished:
+            return
+        self.finished = True
+        await self.start()
+        await self.state.end_stream(self.session_id, self.stream_id)
+        await self._write(b"", more=False)
