@@ -66,3 +66,50 @@ def sse_messages(text: str) -> list[dict[str, Any]]:
     """The JSON messages of an SSE body."""
     return [orjson.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")
             and line[5:].strip()]
+
+
+# -- the 2025 era ---------------------------------------------------------------
+
+LEGACY = "2025-11-25"
+
+
+def legacy_headers(session_id: str | None = None, version: str | None = LEGACY,
+                   **extra: str) -> dict[str, str]:
+    headers = {"content-type": "application/json",
+               "accept": "application/json, text/event-stream"}
+    if version is not None:
+        headers["mcp-protocol-version"] = version
+    if session_id is not None:
+        headers["mcp-session-id"] = session_id
+    headers.update({k.replace("_", "-"): v for k, v in extra.items()})
+    return headers
+
+
+def initialize(url: str, version: str = LEGACY, capabilities: dict[str, Any] | None = None,
+               ) -> tuple[str, dict[str, Any]]:
+    """Open a session; returns its id and the initialize result."""
+    message = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+               "params": {"protocolVersion": version, "capabilities": capabilities or {},
+                          "clientInfo": {"name": "tests", "version": "1"}}}
+    response = httpx.post(url, content=orjson.dumps(message), timeout=10,
+                          headers=legacy_headers(version=None))
+    response.raise_for_status()
+    session_id = response.headers["mcp-session-id"]
+    result: dict[str, Any] = response.json()["result"]
+    notify = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    httpx.post(url, content=orjson.dumps(notify), timeout=10,
+               headers=legacy_headers(session_id, result["protocolVersion"])).raise_for_status()
+    return session_id, result
+
+
+def legacy_post(url: str, session_id: str | None, message: Any, version: str | None = LEGACY,
+                **extra: str) -> httpx.Response:
+    return httpx.post(url, content=orjson.dumps(message), timeout=10,
+                      headers=legacy_headers(session_id, version, **extra))
+
+
+def legacy_call(url: str, session_id: str, method: str, params: dict[str, Any] | None = None,
+                request_id: Any = None) -> httpx.Response:
+    message = {"jsonrpc": "2.0", "id": next(_ids) if request_id is None else request_id,
+               "method": method, "params": params or {}}
+    return legacy_post(url, session_id, message)

@@ -141,3 +141,18 @@ def greet(name: str) -> str:
 
 
 app.enable_subscriptions()
+
+
+@app.tool()
+async def ticker(count: int, delay: float, ctx: Context) -> str:
+    """Log the numbers 0..count-1, one every ``delay`` seconds."""
+    for number in range(count):
+        await ctx.log("info", number)
+        await asyncio.sleep(delay)
+    return f"ticked {count}"
+
+
+@app.authenticate
+async def caller(headers: dict[str, str]) -> str | None:
+    """The principal is whatever the x-user header says (a stand-in for real auth)."""
+    return headers.get("x-user")

@@ -13,7 +13,7 @@ The server knows nothing of HTTP; ``mcpfleet.transport`` serves it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from mcpfleet.protocol.headers import ParamHeader, param_headers
@@ -76,6 +76,7 @@ class Server:
         self.completion_handler: CompletionHandler | None = None
         self.notifications = NotificationHub()
         self.subscribable = False
+        self.authenticator: Callable[[dict[str, str]], Awaitable[str | None]] | None = None
 
     # -- registration -------------------------------------------------------
 
@@ -202,6 +203,17 @@ class Server:
             return func
 
         return register
+
+    def authenticate(
+        self, func: Callable[[dict[str, str]], Awaitable[str | None]]
+    ) -> Callable[[dict[str, str]], Awaitable[str | None]]:
+        """Register the hook that names the caller (the principal) from request headers.
+
+        Sessions and sealed request state are bound to the principal it returns;
+        raise ``HttpRejection(401, ...)`` to refuse a caller.
+        """
+        self.authenticator = func
+        return func
 
     def enable_subscriptions(self) -> None:
         """Declare that resources can be subscribed to for update notifications."""

@@ -72,7 +72,7 @@ class McpApp:
         self.server = server
         self.config = config or Config()
         self.state = state or MemoryFleetState(session_ttl_seconds=self.config.session_ttl_seconds)
-        self.authenticate = authenticate
+        self.authenticate = authenticate or server.authenticator
         self.modern = ModernDispatcher(
             server,
             self.config.request_state_keys,
@@ -212,9 +212,10 @@ class McpApp:
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive)
                 return
+            principal = await self.principal(headers)
             async with cancel_on_disconnect(receive) as gone:
                 try:
-                    result = await self.modern.dispatch(request, meta, stream.notify, None)
+                    result = await self.modern.dispatch(request, meta, stream.notify, principal)
                 except asyncio.CancelledError:
                     if not gone.is_set():
                         raise
