@@ -36,7 +36,8 @@ def test_typescript_sdk_session(conformance_server: ServerProcess) -> None:
     assert seen["sessionId"]
     assert "test_simple_text" in seen["tools"]
     assert seen["texts"] == ["This is a simple text response for testing."] * 5
-    assert seen["elicited"] == 'User response: action=accept, content={"response":"from-typescript"}'
+    expected = 'User response: action=accept, content={"response":"from-typescript"}'
+    assert seen["elicited"] == expected
     assert seen["terminated"] is True
 
 
