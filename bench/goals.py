@@ -32,6 +32,7 @@ class Goal:
     op: str
     target: float
     scenarios: frozenset[str] = frozenset({"echo"})
+    concurrency: int | None = 32  # the goal holds at this concurrency only
     source: str = ""
 
     def reference_peer(self, medians: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -40,7 +41,8 @@ class Goal:
         candidates = [
             name
             for name in medians
-            if name in PEERS and PEERS[name].role == self.reference
+            if name in PEERS
+            and PEERS[name].role == self.reference
             and medians[name].get(self.metric) is not None
         ]
         if not candidates:
@@ -50,9 +52,11 @@ class Goal:
         return pick(candidates, key=lambda name: medians[name][self.metric])
 
     def evaluate(
-        self, scenario: str, medians: Mapping[str, Mapping[str, Any]]
+        self, scenario: str, concurrency: int, medians: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, Any] | None:
         if scenario not in self.scenarios or self.subject not in medians:
+            return None
+        if self.concurrency is not None and concurrency != self.concurrency:
             return None
         reference = self.reference_peer(medians)
         if reference is None:
@@ -97,6 +101,9 @@ GOALS: tuple[Goal, ...] = (
 )
 
 
-def evaluate(scenario: str, medians: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    results = (goal.evaluate(scenario, medians) for goal in GOALS)
+def evaluate(
+    scenario: str, concurrency: int, medians: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The goals that apply to this run, each with its ratio and verdict."""
+    results = (goal.evaluate(scenario, concurrency, medians) for goal in GOALS)
     return [result for result in results if result is not None]

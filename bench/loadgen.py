@@ -148,9 +148,7 @@ def sse_messages(body: bytes) -> list[Any]:
     messages = []
     for event in text.split("\n\n"):
         data = [
-            line[5:].removeprefix(" ")
-            for line in event.split("\n")
-            if line.startswith("data:")
+            line[5:].removeprefix(" ") for line in event.split("\n") if line.startswith("data:")
         ]
         if data:
             messages.append(orjson.loads("\n".join(data)))
@@ -160,7 +158,8 @@ def sse_messages(body: bytes) -> list[Any]:
 def final_message(response: Response, request_id: int) -> Any:
     """The JSON-RPC response to ``request_id`` that ``response`` carries."""
     if response.status != 200:
-        raise ResponseError(f"http_{response.status}", response.body[:200].decode("utf-8", "replace"))
+        detail = response.body[:200].decode("utf-8", "replace")
+        raise ResponseError(f"http_{response.status}", detail)
     try:
         if response.content_type == "application/json":
             return orjson.loads(response.body)
@@ -333,10 +332,11 @@ async def generate(
     connections: int,
     duration: float,
     warmup: float,
-    timeout: float,
+    request_timeout: float,
 ) -> dict[str, Any]:
     """Run the load and return the results (what ``main`` prints)."""
-    load = Load(scenario, RequestTemplate(scenario, host, port, path), host, port, timeout)
+    template = RequestTemplate(scenario, host, port, path)
+    load = Load(scenario, template, host, port, request_timeout)
     slots = [Slot() for _ in range(connections)]
     tasks = [asyncio.create_task(connection(load, slot)) for slot in slots]
     guard = asyncio.create_task(watchdog(load, slots))
@@ -353,7 +353,7 @@ async def generate(
         _marker(MEASURE_END)
         load.stopping = True
         # In-flight requests finish (uncounted); the watchdog bounds the wait.
-        _done, pending = await asyncio.wait(tasks, timeout=timeout + 1.0)
+        _done, pending = await asyncio.wait(tasks, timeout=request_timeout + 1.0)
         for task in pending:
             task.cancel()
         if pending:
@@ -419,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         connections=args.connections,
         duration=args.duration,
         warmup=args.warmup,
-        timeout=args.timeout,
+        request_timeout=args.timeout,
     )
     # A hard bound on the whole run, whatever the server does.
     limit = args.warmup + args.duration + 2 * args.timeout + 10.0

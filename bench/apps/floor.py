@@ -57,7 +57,12 @@ async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> 
     request = orjson.loads(body)
     text = request["params"]["arguments"]["text"]
     result = {"content": [{"type": "text", "text": text}], "resultType": "complete"}
-    await _respond(send, 200, orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+    answer = {"jsonrpc": "2.0", "id": request["id"], "result": result}
+    await _respond(send, 200, orjson.dumps(answer))
+
+
+def asgi_app(argv: Sequence[str] | None = None) -> Any:
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,14 +1,15 @@
 """mcpfleet serving ``echo``, started through the real ``mcpfleet serve`` command.
 
-    python -m bench.apps.mcpfleet_echo --host 127.0.0.1 --port 3000
+python -m bench.apps.mcpfleet_echo --host 127.0.0.1 --port 3000
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from mcpfleet import Server
 from bench.apps import _serve
+from mcpfleet import Config, McpApp, Server
 
 app = Server("bench", "1.0.0")
 
@@ -22,8 +23,18 @@ async def echo(text: str) -> str:
 TARGET = "bench.apps.mcpfleet_echo:app"
 
 
+def _arguments(argv: Sequence[str] | None) -> Any:
+    return _serve.parse(_serve.parser("mcpfleet serving the echo tool"), argv)
+
+
+def asgi_app(argv: Sequence[str] | None = None) -> Any:
+    """The ASGI app ``mcpfleet serve`` would serve (for in-process profiling)."""
+    args = _arguments(argv)
+    return McpApp(app, Config(host=args.host, port=args.port))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _serve.parse(_serve.parser("mcpfleet serving the echo tool"), argv)
+    args = _arguments(argv)
     from mcpfleet.cli import main as cli
 
     # `mcpfleet serve` imports TARGET from the working directory: run from the repo root.

@@ -43,12 +43,10 @@ def build(*, json_response: bool, stateless: bool, tool: str, host: str) -> Any:
 
     # `host` keeps the SDK's default DNS-rebinding protection for loopback on:
     # the load generator sends `Host: 127.0.0.1:PORT`, which it allows.
-    return mcp.streamable_http_app(
-        json_response=json_response, stateless_http=stateless, host=host
-    )
+    return mcp.streamable_http_app(json_response=json_response, stateless_http=stateless, host=host)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _serve.parser("mcp 2.3.0 MCPServer serving the echo tool")
     parser.add_argument(
         "--json-response",
@@ -63,11 +61,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="streamable_http_app(stateless_http=...) (default: off)",
     )
     parser.add_argument("--tool", choices=("async", "sync"), default="sync")
-    args = _serve.parse(parser, argv)
-    app = build(
+    return _serve.parse(parser, argv)
+
+
+def asgi_app(argv: Sequence[str] | None = None) -> Any:
+    args = _arguments(argv)
+    return build(
         json_response=args.json_response, stateless=args.stateless, tool=args.tool, host=args.host
     )
-    _serve.run_uvicorn(app, args.host, args.port)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _arguments(argv)
+    _serve.run_uvicorn(asgi_app(argv), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""Tables of a benchmark's results: aligned text for the terminal, Markdown for the docs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+COLUMNS = (
+    ("peer", "peer", "{}"),
+    ("calls_per_s", "calls/s", "{:,.0f}"),
+    ("p50_ms", "p50 ms", "{:.2f}"),
+    ("p99_ms", "p99 ms", "{:.2f}"),
+    ("cpu_us_per_call", "server CPU µs/call", "{:.1f}"),
+    ("server_cpu_util", "server CPU", "{:.0%}"),
+    ("loadgen_cpu_util", "load gen CPU", "{:.0%}"),
+    ("errors", "errors", "{}"),
+)
+GOAL_COLUMNS = ("goal", "ratio", "target", "result")
+
+
+def _cell(value: Any, form: str) -> str:
+    return "n/a" if value is None else form.format(value)
+
+
+def peer_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, peer in summary["peers"].items():
+        medians = {**peer["median"], "peer": name, "errors": peer["errors"]}
+        rows.append([_cell(medians.get(key), form) for key, _, form in COLUMNS])
+    return rows
+
+
+def goal_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for goal in summary["goals"]:
+        label = f"{goal['goal']}: {goal['subject']} / {goal['reference']}"
+        rows.append(
+            [
+                label,
+                f"{goal['ratio']:.2f}x",
+                f"{goal['op']} {goal['target']:g}x",
+                "PASS" if goal["passed"] else "MISS",
+            ]
+        )
+    return rows
+
+
+def _aligned(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [list(header), *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
+
+
+def caption(summary: dict[str, Any]) -> str:
+    config = summary["config"]
+    pinning = config["pinning"]
+    return (
+        f"scenario {config['scenario']} ({config['scenario_description']}); "
+        f"{config['concurrency']} connections; {config['duration']:g} s measured after "
+        f"{config['warmup']:g} s warm-up; median of {config['runs']} runs; {pinning}"
+    )
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    lines = [caption(summary), ""]
+    lines += _aligned([label for _, label, _ in COLUMNS], peer_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_aligned(GOAL_COLUMNS, goal_rows(summary))]
+    lines += [f"note: {note}" for note in summary.get("notes", [])]
+    return "\n".join(lines)
+
+
+def _markdown(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    align = ["---", *["---:" for _ in header[1:]]]
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    machine = summary["machine"]
+    lines = [
+        f"Measured {summary['date']} on {machine['cpu']} ({machine['cpus']} CPUs), "
+        f"Python {machine['python']}, {machine['versions_line']}; commit {machine['commit']}.",
+        "",
+        caption(summary) + ".",
+        "",
+    ]
+    lines += _markdown([label for _, label, _ in COLUMNS], peer_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_markdown(GOAL_COLUMNS, goal_rows(summary))]
+    if summary.get("notes"):
+        lines += ["", *(f"- {note}" for note in summary["notes"])]
+    return "\n".join(lines) + "\n"
