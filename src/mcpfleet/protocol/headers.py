@@ -33,6 +33,9 @@ class BadHeaderValue(ValueError):
 
 
 def _is_plain(value: str) -> bool:
+    """Visible ASCII, space and tab only (RFC 9110 field values, without obs-text)."""
+    if value.isascii() and value.isprintable():
+        return True
     return all(0x20 <= ord(ch) <= 0x7E or ch == "\t" for ch in value)
 
 

@@ -17,20 +17,20 @@ from mcpfleet.errors import InvalidRequest, ParseError, ProtocolError
 RequestId: TypeAlias = int | str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Request:
     id: RequestId
     method: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Notification:
     method: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Response:
     """A client's reply to a server-to-client request (legacy era)."""
 

@@ -33,7 +33,7 @@ REMOVED_METHODS = frozenset(
 )
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RequestMeta:
     """What a modern request says about its client, read from ``params._meta``."""
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create
 from mcpfleet.errors import InvalidParams
 
 _UNSTRUCTURED = (str, type(None), inspect.Signature.empty)
+_PLAIN = (str, int, float, bool)
 
 
 @dataclass(slots=True)
@@ -33,9 +34,19 @@ class Signature:
     wrap_output: bool
     output_adapter: TypeAdapter[Any] | None
     is_async: bool
+    # (name, exact type) of every parameter when all are required str/int/float/bool:
+    # arguments of exactly those types need no validation beyond a type check.
+    plain: tuple[tuple[str, type], ...] | None = None
 
     def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments, or ``InvalidParams`` naming the bad field."""
+        if self.plain is not None:
+            try:
+                bound = {name: arguments[name] for name, _ in self.plain}
+            except KeyError:
+                bound = None
+            if bound is not None and all(type(bound[name]) is kind for name, kind in self.plain):
+                return bound
         try:
             model = self.params_model.model_validate(arguments)
         except ValidationError as exc:
@@ -90,6 +101,9 @@ def analyse(func: Callable[..., Any], *, structured: bool | None = None) -> Sign
     input_schema.setdefault("properties", {})
     returns = hints.get("return", inspect.Signature.empty)
     output_schema, wrap, adapter = _output(returns, structured)
+    pairs = tuple((name, fields[name][0]) for name in names)
+    simple = all(kind in _PLAIN and fields[name][1] is ... for name, kind in pairs)
+    plain = pairs if simple else None
     return Signature(
         params_model=model,
         context_param=context_param,
@@ -99,6 +113,7 @@ def analyse(func: Callable[..., Any], *, structured: bool | None = None) -> Sign
         wrap_output=wrap,
         output_adapter=adapter,
         is_async=inspect.iscoroutinefunction(func),
+        plain=plain,
     )
 
 

@@ -50,7 +50,7 @@ from mcpfleet.transport.http import (
 )
 from mcpfleet.transport.legacy import LegacyEndpoint
 from mcpfleet.transport.listen import ListenStreams
-from mcpfleet.transport.streams import ResponseStream, cancel_on_disconnect
+from mcpfleet.transport.streams import DisconnectWatcher, ResponseStream
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -79,10 +79,13 @@ class McpApp:
             state_ttl_seconds=self.config.request_state_ttl_seconds,
         )
         self.listen = ListenStreams(server, self.modern, self.config.keepalive_seconds)
+        self.disconnects = DisconnectWatcher()
+        self._hosts: dict[str | None, bool] = {}  # Host header -> allowed (clients repeat one)
         self.legacy = LegacyEndpoint(
             LegacyDispatcher(server, self.state, max_sessions=self.config.max_sessions),
             self.state,
             keepalive=self.config.keepalive_seconds,
+            disconnects=self.disconnects,
         )
         self.draining = False
         self._started = False
@@ -165,12 +168,20 @@ class McpApp:
         origin = headers.get("origin")
         if origin is not None and not self.config.origin_allowed(origin):
             raise HttpRejection(403, "Forbidden: Origin not allowed")
-        if not self.config.host_allowed(headers.get("host")):
+        host = headers.get("host")
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            allowed = self.config.host_allowed(host)
+            if len(self._hosts) < 256:
+                self._hosts[host] = allowed
+        if not allowed:
             raise HttpRejection(403, "Forbidden: Host not allowed")
 
     async def post(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
         content_type = headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        if content_type != "application/json" and (
+            content_type.split(";", 1)[0].strip().lower() != "application/json"
+        ):
             raise HttpRejection(
                 415, "Unsupported Media Type: Content-Type must be application/json"
             )
@@ -213,14 +224,16 @@ class McpApp:
                 await self.listen.serve(request, meta, stream, receive)
                 return
             principal = await self.principal(headers)
-            async with cancel_on_disconnect(receive) as gone:
-                try:
-                    result = await self.modern.dispatch(request, meta, stream.notify, principal)
-                except asyncio.CancelledError:
-                    if not gone.is_set():
-                        raise
-                    log.info("request %r cancelled: the client closed its stream", request.id)
-                    return
+            watch = self.disconnects.watch(receive)
+            try:
+                result = await self.modern.dispatch(request, meta, stream.notify, principal)
+            except asyncio.CancelledError:
+                if not watch.gone:
+                    raise
+                log.info("request %r cancelled: the client closed its stream", request.id)
+                return
+            finally:
+                self.disconnects.done(watch)
             await stream.finish(result_message(request.id, result))
         except ProtocolError as error:
             await stream.fail(error)

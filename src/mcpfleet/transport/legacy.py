@@ -29,6 +29,7 @@ from mcpfleet.transport.http import (
     send_json,
 )
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
+from mcpfleet.transport.streams import DisconnectWatcher
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -48,9 +49,15 @@ class LegacyEndpoint:
     """Serves POST, GET and DELETE for 2025-era sessions."""
 
     def __init__(
-        self, dispatcher: LegacyDispatcher, state: FleetState, *, keepalive: float
+        self,
+        dispatcher: LegacyDispatcher,
+        state: FleetState,
+        *,
+        keepalive: float,
+        disconnects: DisconnectWatcher,
     ) -> None:
         self.dispatcher = dispatcher
+        self.disconnects = disconnects
         self.server = dispatcher.server
         self.state = state
         self.keepalive = keepalive
@@ -156,7 +163,7 @@ class LegacyEndpoint:
         task = asyncio.current_task()
         assert task is not None
         self.running[key] = task
-        stream.watch(receive)
+        stream.watch(self.disconnects, receive)
         try:
             result = await self.dispatcher.dispatch(request, record, stream)
             await stream.finish(result_message(request.id, result))
@@ -260,7 +267,7 @@ class LegacyEndpoint:
             priming=not replay and record.protocol_version >= PRIMING_VERSION,
             stream_id=stream_id,
         )
-        stream.watch(receive)
+        stream.watch(self.disconnects, receive)
         self.get_streams += 1
         try:
             await stream.start()

@@ -10,7 +10,6 @@ the client poll) does not end the work: the client resumes with GET and
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
 from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
+from mcpfleet.transport.streams import DisconnectWatcher, Watch
 
 PRIMING_VERSION = "2025-11-25"  # the first version whose clients expect a priming event
 
@@ -33,10 +33,11 @@ class SessionStream:
     """The response of one legacy request (or a GET stream), resumable through the log."""
 
     __slots__ = (
+        "_disconnects",
         "_extra",
         "_last",
         "_send",
-        "_watcher",
+        "_watch",
         "connected",
         "finished",
         "priming",
@@ -68,22 +69,21 @@ class SessionStream:
         self.started = False
         self.connected = True
         self.finished = False
-        self._watcher: asyncio.Task[None] | None = None
+        self._watch: Watch | None = None
+        self._disconnects: DisconnectWatcher | None = None
         self._last = time.monotonic()
 
-    def watch(self, receive: Receive) -> None:
+    def watch(self, disconnects: DisconnectWatcher, receive: Receive) -> None:
         """Notice the client going away (which, in this era, is not a cancellation)."""
+        self._watch = disconnects.watch(receive, self._disconnected)
+        self._disconnects = disconnects
 
-        async def listen() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            self.connected = False
-
-        self._watcher = asyncio.get_running_loop().create_task(listen())
+    def _disconnected(self) -> None:
+        self.connected = False
 
     def stop_watching(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        if self._watch is not None and self._disconnects is not None:
+            self._disconnects.done(self._watch)
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
         self._last = time.monotonic()

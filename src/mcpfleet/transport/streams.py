@@ -4,13 +4,15 @@ A ``ResponseStream`` starts as a plain JSON response. The first notification a
 handler sends turns it into an SSE stream; the final result then ends it. A
 request whose handler sends nothing costs one JSON body and no SSE framing.
 
-``cancel_on_disconnect`` is the disconnect race: the handler and a listener on
-the connection run together, and whichever ends first stops the other.
+``DisconnectWatcher`` is the disconnect race: a request whose client goes away
+is told (and, in the 2026-07-28 era, cancelled), at the cost of a dict entry for
+the many requests that end before anyone needs to listen.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from mcpfleet.errors import ProtocolError
@@ -81,35 +83,67 @@ class ResponseStream:
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-class cancel_on_disconnect:  # noqa: N801 (used like a function, as contextlib's are)
-    """Cancel the enclosed work when the client disconnects.
+# Calls shorter than this never pay for a disconnect listener: most calls end sooner.
+WATCH_AFTER_SECONDS = 0.02
 
-    ``async with cancel_on_disconnect(receive) as gone:`` runs a listener on the
-    connection beside the block; ``gone`` is set when the client went away, so
-    the caller can tell a cancellation by the client from one of its own.
+
+class Watch:
+    """One request under watch: what to do when its client goes away, and whether it did."""
+
+    __slots__ = ("gone", "on_gone", "receive", "since", "watcher")
+
+    def __init__(self, receive: Receive, on_gone: Callable[[], object], since: float) -> None:
+        self.receive = receive
+        self.on_gone = on_gone
+        self.since = since
+        self.gone = False
+        self.watcher: asyncio.Task[None] | None = None
+
+    async def listen(self) -> None:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                self.on_gone()
+                return
+
+
+class DisconnectWatcher:
+    """Cancels requests whose client disconnects, without a task per short request.
+
+    A request registers itself (a dict insert) and deregisters when done. One
+    sweeper task looks every ``WATCH_AFTER_SECONDS`` for requests that have run
+    at least that long and starts a connection listener for each of them only.
     """
 
-    __slots__ = ("_receive", "_watcher", "gone")
+    def __init__(self) -> None:
+        self._watches: dict[int, Watch] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self.gone = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
+    def watch(self, receive: Receive, on_gone: Callable[[], None] | None = None) -> Watch:
+        """Watch the current request; by default a disconnect cancels its task."""
+        loop = asyncio.get_running_loop()
+        if on_gone is None:
+            task = asyncio.current_task()
+            assert task is not None
+            watch = Watch(receive, task.cancel, loop.time())
+        else:
+            watch = Watch(receive, on_gone, loop.time())
+        self._watches[id(watch)] = watch
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep())
+        return watch
 
-    async def __aenter__(self) -> asyncio.Event:
-        task = asyncio.current_task()
-        assert task is not None
-        self._watcher = asyncio.get_running_loop().create_task(self._listen(task))
-        return self.gone
+    def done(self, watch: Watch) -> None:
+        self._watches.pop(id(watch), None)
+        if watch.watcher is not None:
+            watch.watcher.cancel()
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-    async def _listen(self, task: asyncio.Task[object]) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.gone.set()
-                task.cancel()
-                return
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._watches:
+            await asyncio.sleep(WATCH_AFTER_SECONDS)
+            due = loop.time() - WATCH_AFTER_SECONDS
+            for watch in list(self._watches.values()):
+                if watch.watcher is None and watch.since <= due:
+                    watch.watcher = loop.create_task(watch.listen())
