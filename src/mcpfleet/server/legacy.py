@@ -28,6 +28,7 @@ from mcpfleet.protocol.versions import negotiate_legacy
 from mcpfleet.server import operations
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context
+from mcpfleet.server.operations import ContextSource
 from mcpfleet.state.base import FleetState, SessionRecord
 
 INPUT_CAPABILITY = {
@@ -112,7 +113,7 @@ class SessionExchange:
         return reply.get("result")
 
 
-Operation = Callable[[Server, dict[str, Any], Context], Awaitable[dict[str, Any]]]
+Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
 
 
 class LegacyDispatcher:
@@ -174,19 +175,27 @@ class LegacyDispatcher:
             raise MethodNotFound(f"Method not found: {method}")
         meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
         token = meta.get("progressToken") if meta else None
-        ctx = Context(
-            server=self.server,
-            exchange=SessionExchange(stream, self.state, record, self.reply_timeout),
-            request_id=request.id,
-            method=method,
-            protocol_version=record.protocol_version,
-            client_capabilities=record.client_capabilities,
-            client_info=record.client_info,
-            meta=meta,
-            log_level=record.log_level,
-            progress_token=token if isinstance(token, int | str) else None,
-            principal=record.principal,
-        )
+        made: list[Context] = []
+
+        def ctx() -> Context:
+            if not made:
+                made.append(
+                    Context(
+                        server=self.server,
+                        exchange=SessionExchange(stream, self.state, record, self.reply_timeout),
+                        request_id=request.id,
+                        method=method,
+                        protocol_version=record.protocol_version,
+                        client_capabilities=record.client_capabilities,
+                        client_info=record.client_info,
+                        meta=meta,
+                        log_level=record.log_level,
+                        progress_token=token if isinstance(token, int | str) else None,
+                        principal=record.principal,
+                    )
+                )
+            return made[0]
+
         try:
             return await operation(self.server, params, ctx)
         except ResourceNotFound as missing:
@@ -228,7 +237,7 @@ def _uri(params: dict[str, Any]) -> str:
 
 
 def _listing(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
-    async def run(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
         return fn(server, params)
 
     return run

@@ -33,6 +33,7 @@ from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
 from mcpfleet.server import operations
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context
+from mcpfleet.server.operations import ContextSource
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -179,20 +180,27 @@ class ModernDispatcher:
         if target is not None and ("requestState" in params or "inputResponses" in params):
             binding = request_binding(method, params.get(target), principal)
             answers, retried = self._answers(params, binding)
-        exchange = MrtrExchange(notify, meta.client_capabilities, answers)
-        ctx = Context(
-            server=self.server,
-            exchange=exchange,
-            request_id=request.id,
-            method=method,
-            protocol_version=meta.protocol_version,
-            client_capabilities=meta.client_capabilities,
-            client_info=meta.client_info,
-            meta=meta.raw,
-            log_level=meta.log_level,
-            progress_token=meta.progress_token,
-            principal=principal,
-        )
+        made: list[Context] = []
+
+        def ctx() -> Context:
+            if not made:
+                made.append(
+                    Context(
+                        server=self.server,
+                        exchange=MrtrExchange(notify, meta.client_capabilities, answers),
+                        request_id=request.id,
+                        method=method,
+                        protocol_version=meta.protocol_version,
+                        client_capabilities=meta.client_capabilities,
+                        client_info=meta.client_info,
+                        meta=meta.raw,
+                        log_level=meta.log_level,
+                        progress_token=meta.progress_token,
+                        principal=principal,
+                    )
+                )
+            return made[0]
+
         try:
             result = await operation(self.server, params, ctx)
         except InputRequired as need:
@@ -244,13 +252,13 @@ class ModernDispatcher:
 
 
 def _wrap(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
-    async def run(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
         return fn(server, params)
 
     return run
 
 
-Operation = Callable[[Server, dict[str, Any], Context], Awaitable[dict[str, Any]]]
+Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
 
 _OPERATIONS: dict[str, Operation] = {
     "tools/list": _wrap(operations.list_tools),

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -34,10 +34,16 @@ from mcpfleet.server.signature import Signature
 log = logging.getLogger("mcpfleet.server")
 
 
-async def invoke(func: Handler, signature: Signature, kwargs: dict[str, Any], ctx: Context) -> Any:
+# A handler's Context is made only if the handler asks for one.
+ContextSource = Callable[[], Context]
+
+
+async def invoke(
+    func: Handler, signature: Signature, kwargs: dict[str, Any], ctx: ContextSource
+) -> Any:
     """Call a handler: async ones on the loop, sync ones in a worker thread."""
     if signature.context_param is not None:
-        kwargs[signature.context_param] = ctx
+        kwargs[signature.context_param] = ctx()
     if signature.is_async:
         return await func(**kwargs)
     return await asyncio.to_thread(func, **kwargs)
@@ -93,7 +99,7 @@ def _require_capabilities(required: dict[str, Any], declared: dict[str, Any]) ->
         raise MissingClientCapability(missing)
 
 
-async def call_tool(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
     name = params.get("name")
     tool = server.tools.get(name) if isinstance(name, str) else None
     if tool is None:
@@ -103,7 +109,8 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: Context) -> dic
         arguments = {}
     elif not isinstance(arguments, dict):
         raise InvalidParams("Invalid params: arguments must be an object")
-    _require_capabilities(tool.required_capabilities, ctx.client_capabilities)
+    if tool.required_capabilities:
+        _require_capabilities(tool.required_capabilities, ctx().client_capabilities)
     try:
         kwargs = tool.signature.bind(arguments)
     except InvalidParams as exc:
@@ -132,13 +139,17 @@ def tool_result(signature: Signature, value: Any) -> dict[str, Any]:
         return {"content": [text(orjson.dumps(dumped).decode())], "structuredContent": structured}
     if value is None:
         return {"content": []}
+    if type(value) is str:
+        return {"content": [{"type": "text", "text": value}]}
     content = as_content_list(value)
     if content is None:
         content = [text(orjson.dumps(value, default=str).decode())]
     return {"content": content}
 
 
-async def read_resource(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def read_resource(
+    server: Server, params: dict[str, Any], ctx: ContextSource
+) -> dict[str, Any]:
     uri = params.get("uri")
     if not isinstance(uri, str):
         raise InvalidParams("Invalid params: uri must be a string")
@@ -175,7 +186,7 @@ def resource_contents(uri: str, value: Any, mime_type: str | None) -> list[dict[
     return [{"uri": uri, "mimeType": "application/json", "text": orjson.dumps(value).decode()}]
 
 
-async def get_prompt(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def get_prompt(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
     name = params.get("name")
     prompt = server.prompts.get(name) if isinstance(name, str) else None
     if prompt is None:
@@ -206,7 +217,7 @@ def prompt_messages(value: Any) -> list[dict[str, Any]]:
     return messages
 
 
-async def complete(server: Server, params: dict[str, Any], ctx: Context) -> dict[str, Any]:
+async def complete(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
     ref = params.get("ref")
     argument = params.get("argument")
     if not isinstance(ref, dict) or not isinstance(argument, dict):

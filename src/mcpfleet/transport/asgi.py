@@ -223,7 +223,7 @@ class McpApp:
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive)
                 return
-            principal = await self.principal(headers)
+            principal = None if self.authenticate is None else await self.authenticate(headers)
             watch = self.disconnects.watch(receive)
             try:
                 result = await self.modern.dispatch(request, meta, stream.notify, principal)

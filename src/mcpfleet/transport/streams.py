@@ -90,12 +90,12 @@ WATCH_AFTER_SECONDS = 0.02
 class Watch:
     """One request under watch: what to do when its client goes away, and whether it did."""
 
-    __slots__ = ("gone", "on_gone", "receive", "since", "watcher")
+    __slots__ = ("gone", "on_gone", "receive", "tick", "watcher")
 
-    def __init__(self, receive: Receive, on_gone: Callable[[], object], since: float) -> None:
+    def __init__(self, receive: Receive, on_gone: Callable[[], object], tick: int) -> None:
         self.receive = receive
         self.on_gone = on_gone
-        self.since = since
+        self.tick = tick
         self.gone = False
         self.watcher: asyncio.Task[None] | None = None
 
@@ -109,41 +109,43 @@ class Watch:
 
 
 class DisconnectWatcher:
-    """Cancels requests whose client disconnects, without a task per short request.
+    """Tells requests that their client disconnected, without a task per short request.
 
-    A request registers itself (a dict insert) and deregisters when done. One
-    sweeper task looks every ``WATCH_AFTER_SECONDS`` for requests that have run
-    at least that long and starts a connection listener for each of them only.
+    A request registers itself (a set insert) and deregisters when done. One
+    sweeper task ticks every ``WATCH_AFTER_SECONDS`` and starts a connection
+    listener only for requests that have been there for a whole tick.
     """
 
     def __init__(self) -> None:
-        self._watches: dict[int, Watch] = {}
+        self._watches: set[Watch] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._tick = 0
 
-    def watch(self, receive: Receive, on_gone: Callable[[], None] | None = None) -> Watch:
+    def watch(self, receive: Receive, on_gone: Callable[[], object] | None = None) -> Watch:
         """Watch the current request; by default a disconnect cancels its task."""
-        loop = asyncio.get_running_loop()
         if on_gone is None:
             task = asyncio.current_task()
             assert task is not None
-            watch = Watch(receive, task.cancel, loop.time())
-        else:
-            watch = Watch(receive, on_gone, loop.time())
-        self._watches[id(watch)] = watch
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = loop.create_task(self._sweep())
+            on_gone = task.cancel
+        watch = Watch(receive, on_gone, self._tick)
+        self._watches.add(watch)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return watch
 
     def done(self, watch: Watch) -> None:
-        self._watches.pop(id(watch), None)
+        self._watches.discard(watch)
         if watch.watcher is not None:
             watch.watcher.cancel()
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._watches:
-            await asyncio.sleep(WATCH_AFTER_SECONDS)
-            due = loop.time() - WATCH_AFTER_SECONDS
-            for watch in list(self._watches.values()):
-                if watch.watcher is None and watch.since <= due:
-                    watch.watcher = loop.create_task(watch.listen())
+        try:
+            while self._watches:
+                await asyncio.sleep(WATCH_AFTER_SECONDS)
+                self._tick += 1
+                for watch in list(self._watches):
+                    if watch.watcher is None and watch.tick < self._tick - 1:
+                        watch.watcher = loop.create_task(watch.listen())
+        finally:
+            self._sweeper = None
