@@ -175,7 +175,7 @@ def check_standard_headers(
     header_method = headers.get("mcp-method")
     if header_method is None:
         raise HeaderMismatch("Header mismatch: Mcp-Method header is missing")
-    if header_method.strip(" \t") != method:
+    if header_method != method and header_method.strip(" \t") != method:
         raise HeaderMismatch("Header mismatch: Mcp-Method does not match the body method")
     source = NAME_SOURCE.get(method)
     if source is None:
@@ -183,5 +183,13 @@ def check_standard_headers(
     raw = headers.get("mcp-name")
     if raw is None:
         raise HeaderMismatch("Header mismatch: Mcp-Name header is missing")
-    if _decode(raw, "Mcp-Name") != params.get(source):
+    expected = params.get(source)
+    if (
+        raw == expected
+        and not raw.startswith(_PREFIX)
+        and raw.strip(" \t") == raw
+        and _is_plain(raw)
+    ):
+        return  # the common case: a plain name sent as it is
+    if _decode(raw, "Mcp-Name") != expected:
         raise HeaderMismatch(f"Header mismatch: Mcp-Name does not match params.{source}")

@@ -189,7 +189,15 @@ class McpApp:
             raise HttpRejection(
                 406, "Not Acceptable: Accept must list application/json and text/event-stream"
             )
-        body = await read_body(receive, self.config.max_body_bytes, headers.get("content-length"))
+        first = await receive()  # most bodies arrive in one message: skip the general reader
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            body = first.get("body", b"")
+            if len(body) > self.config.max_body_bytes:
+                raise HttpRejection(413, "Request body too large")
+        else:
+            body = await read_body(
+                receive, self.config.max_body_bytes, headers.get("content-length"), first
+            )
         message = decode_message(body)
         method = None if not isinstance(message, Request | Notification) else message.method
         era, version = request_era(headers, method)

@@ -34,15 +34,20 @@ def header_map(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
-async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
-    """The whole request body, refused with 413 once it passes ``limit`` bytes."""
+async def read_body(
+    receive: Receive, limit: int, declared: str | None, first: Message | None = None
+) -> bytes:
+    """The whole request body, refused with 413 once it passes ``limit`` bytes.
+
+    ``first`` is the first ``http.request`` message when the caller already has it.
+    """
     if declared is not None:
         try:
             if int(declared) > limit:
                 raise HttpRejection(413, "Request body too large")
         except ValueError:
             raise HttpRejection(400, "Invalid Content-Length") from None
-    message = await receive()
+    message = first if first is not None else await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
     body = message.get("body", b"")

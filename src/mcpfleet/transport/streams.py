@@ -85,6 +85,7 @@ class ResponseStream:
 
 # Calls shorter than this never pay for a disconnect listener: most calls end sooner.
 WATCH_AFTER_SECONDS = 0.02
+IDLE_TICKS = 250  # the sweeper stops after this many ticks without a request
 
 
 class Watch:
@@ -140,10 +141,12 @@ class DisconnectWatcher:
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
+        idle = 0
         try:
-            while self._watches:
+            while idle < IDLE_TICKS:  # stays up while busy, so requests need not start it
                 await asyncio.sleep(WATCH_AFTER_SECONDS)
                 self._tick += 1
+                idle = 0 if self._watches else idle + 1
                 for watch in list(self._watches):
                     if watch.watcher is None and watch.tick < self._tick - 1:
                         watch.watcher = loop.create_task(watch.listen())
