@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -30,6 +31,15 @@ def load_app(target: str) -> Server:
     return app
 
 
+def tune_garbage_collector() -> None:
+    """Keep the collector off the request path: what is loaded by now lives for the whole
+    process, so it is frozen out of collections, and young collections run less often
+    (requests allocate many short-lived objects, almost none of them cyclic)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 @click.group()
 @click.version_option(package_name="mcpfleet")
 def main() -> None:
@@ -51,6 +61,7 @@ def serve(target: str, host: str | None, port: int | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     app = McpApp(load_app(target), config)
+    tune_garbage_collector()
     uvicorn.run(
         app,
         host=config.host,

@@ -232,16 +232,17 @@ class McpApp:
                 await self.listen.serve(request, meta, stream, receive)
                 return
             principal = None if self.authenticate is None else await self.authenticate(headers)
-            watch = self.disconnects.watch(receive)
+            stream.task = asyncio.current_task()
+            self.disconnects.watch(stream, receive)
             try:
                 result = await self.modern.dispatch(request, meta, stream.notify, principal)
             except asyncio.CancelledError:
-                if not watch.gone:
+                if not stream.gone:
                     raise
                 log.info("request %r cancelled: the client closed its stream", request.id)
                 return
             finally:
-                self.disconnects.done(watch)
+                self.disconnects.done(stream)
             await stream.finish(result_message(request.id, result))
         except ProtocolError as error:
             await stream.fail(error)

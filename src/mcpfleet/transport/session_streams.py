@@ -10,6 +10,7 @@ the client poll) does not end the work: the client resumes with GET and
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -19,7 +20,7 @@ from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
 from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
-from mcpfleet.transport.streams import DisconnectWatcher, Watch
+from mcpfleet.transport.streams import DisconnectWatcher
 
 PRIMING_VERSION = "2025-11-25"  # the first version whose clients expect a priming event
 
@@ -37,16 +38,21 @@ class SessionStream:
         "_extra",
         "_last",
         "_send",
-        "_watch",
         "connected",
         "finished",
+        "listener",
         "priming",
+        "receive",
         "request_id",
         "session_id",
         "started",
         "state",
         "stream_id",
+        "tick",
     )
+
+    receive: Receive  # set by DisconnectWatcher.watch
+    tick: int
 
     def __init__(
         self,
@@ -69,21 +75,21 @@ class SessionStream:
         self.started = False
         self.connected = True
         self.finished = False
-        self._watch: Watch | None = None
         self._disconnects: DisconnectWatcher | None = None
+        self.listener: asyncio.Task[None] | None = None
         self._last = time.monotonic()
 
     def watch(self, disconnects: DisconnectWatcher, receive: Receive) -> None:
         """Notice the client going away (which, in this era, is not a cancellation)."""
-        self._watch = disconnects.watch(receive, self._disconnected)
         self._disconnects = disconnects
+        disconnects.watch(self, receive)
 
-    def _disconnected(self) -> None:
+    def disconnected(self) -> None:
         self.connected = False
 
     def stop_watching(self) -> None:
-        if self._watch is not None and self._disconnects is not None:
-            self._disconnects.done(self._watch)
+        if self._disconnects is not None:
+            self._disconnects.done(self)
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
         self._last = time.monotonic()

@@ -12,8 +12,7 @@ the many requests that end before anyone needs to listen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mcpfleet.errors import ProtocolError
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message, notification_message
@@ -22,9 +21,27 @@ from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, se
 
 
 class ResponseStream:
-    """The response to one JSON-RPC request, streamed only if it must be."""
+    """The response to one JSON-RPC request, streamed only if it must be.
 
-    __slots__ = ("_extra", "_send", "closed", "request_id", "streaming")
+    A disconnect of its client cancels the task that serves it (see
+    ``DisconnectWatcher``); ``gone`` tells that cancellation from others.
+    """
+
+    __slots__ = (
+        "_extra",
+        "_send",
+        "closed",
+        "gone",
+        "listener",
+        "receive",
+        "request_id",
+        "streaming",
+        "task",
+        "tick",
+    )
+
+    receive: Receive  # set by DisconnectWatcher.watch
+    tick: int
 
     def __init__(
         self, send: Send, request_id: RequestId, extra: list[tuple[bytes, bytes]] | None = None
@@ -34,6 +51,14 @@ class ResponseStream:
         self.request_id = request_id
         self.streaming = False
         self.closed = False
+        self.gone = False
+        self.listener: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def disconnected(self) -> None:
+        self.gone = True
+        if self.task is not None:
+            self.task.cancel()
 
     async def start_stream(self) -> None:
         if self.streaming:
@@ -70,7 +95,8 @@ class ResponseStream:
                 {"type": "http.response.body", "body": encode_event(body), "more_body": False}
             )
         else:
-            await send_bytes(self._send, status, body, JSON_HEADERS + self._extra)
+            headers = JSON_HEADERS + self._extra if self._extra else JSON_HEADERS
+            await send_bytes(self._send, status, body, headers)
 
     async def fail(self, error: ProtocolError) -> None:
         await self.finish(error_message(self.request_id, error), error.http_status)
@@ -88,56 +114,41 @@ WATCH_AFTER_SECONDS = 0.02
 IDLE_TICKS = 250  # the sweeper stops after this many ticks without a request
 
 
-class Watch:
-    """One request under watch: what to do when its client goes away, and whether it did."""
+class Watched(Protocol):
+    """A response a ``DisconnectWatcher`` can watch; the watcher sets these fields."""
 
-    __slots__ = ("gone", "on_gone", "receive", "tick", "watcher")
+    receive: Receive
+    tick: int
+    listener: asyncio.Task[None] | None
 
-    def __init__(self, receive: Receive, on_gone: Callable[[], object], tick: int) -> None:
-        self.receive = receive
-        self.on_gone = on_gone
-        self.tick = tick
-        self.gone = False
-        self.watcher: asyncio.Task[None] | None = None
-
-    async def listen(self) -> None:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                self.on_gone()
-                return
+    def disconnected(self) -> None:
+        """The client went away."""
 
 
 class DisconnectWatcher:
-    """Tells requests that their client disconnected, without a task per short request.
+    """Tells responses that their client disconnected, without a task per short request.
 
-    A request registers itself (a set insert) and deregisters when done. One
+    A response registers itself (a set insert) and deregisters when done. One
     sweeper task ticks every ``WATCH_AFTER_SECONDS`` and starts a connection
-    listener only for requests that have been there for a whole tick.
+    listener only for responses that have been there for a whole tick.
     """
 
     def __init__(self) -> None:
-        self._watches: set[Watch] = set()
+        self._watched: set[Watched] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._tick = 0
 
-    def watch(self, receive: Receive, on_gone: Callable[[], object] | None = None) -> Watch:
-        """Watch the current request; by default a disconnect cancels its task."""
-        if on_gone is None:
-            task = asyncio.current_task()
-            assert task is not None
-            on_gone = task.cancel
-        watch = Watch(receive, on_gone, self._tick)
-        self._watches.add(watch)
+    def watch(self, response: Watched, receive: Receive) -> None:
+        response.receive = receive
+        response.tick = self._tick
+        self._watched.add(response)
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-        return watch
 
-    def done(self, watch: Watch) -> None:
-        self._watches.discard(watch)
-        if watch.watcher is not None:
-            watch.watcher.cancel()
+    def done(self, response: Watched) -> None:
+        self._watched.discard(response)
+        if response.listener is not None:
+            response.listener.cancel()
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -146,9 +157,15 @@ class DisconnectWatcher:
             while idle < IDLE_TICKS:  # stays up while busy, so requests need not start it
                 await asyncio.sleep(WATCH_AFTER_SECONDS)
                 self._tick += 1
-                idle = 0 if self._watches else idle + 1
-                for watch in list(self._watches):
-                    if watch.watcher is None and watch.tick < self._tick - 1:
-                        watch.watcher = loop.create_task(watch.listen())
+                idle = 0 if self._watched else idle + 1
+                for response in list(self._watched):
+                    if response.listener is None and response.tick < self._tick - 1:
+                        response.listener = loop.create_task(_listen(response))
         finally:
             self._sweeper = None
+
+
+async def _listen(response: Watched) -> None:
+    while (await response.receive())["type"] != "http.disconnect":
+        pass
+    response.disconnected()
