@@ -156,3 +156,10 @@ async def ticker(count: int, delay: float, ctx: Context) -> str:
 async def caller(headers: dict[str, str]) -> str | None:
     """The principal is whatever the x-user header says (a stand-in for real auth)."""
     return headers.get("x-user")
+
+
+@app.tool()
+async def ping_client(ctx: Context) -> str:
+    """Ping the client and report that it answered."""
+    await ctx.ping()
+    return "pong"

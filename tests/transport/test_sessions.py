@@ -368,3 +368,17 @@ def test_get_stream_delivers_subscribed_updates_and_list_changes(
     httpx.delete(test_server.url, headers=legacy_headers(session_id))
     stream.join(5)
     assert not stream.is_alive(), "DELETE must end the session's GET stream"
+
+
+def test_server_pings_the_client(test_server: ServerProcess) -> None:
+    """ctx.ping() sends a ping request on the stream and waits for the client's reply."""
+    session_id, _ = initialize(test_server.url)
+    caller = Caller(test_server.url, session_id, "ping_client", {})
+    caller.start()
+    assert caller.first.wait(5)
+    request = caller.messages[0]
+    assert request["method"] == "ping"
+    reply = {"jsonrpc": "2.0", "id": request["id"], "result": {}}
+    assert legacy_post(test_server.url, session_id, reply).status_code == 202
+    caller.join(5)
+    assert caller.messages[-1]["result"]["content"][0]["text"] == "pong"

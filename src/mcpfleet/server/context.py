@@ -29,6 +29,9 @@ class Exchange(Protocol):
     async def close_stream(self, retry_ms: int) -> None:
         """Close the response connection early; the client resumes (2025-11-25 polling)."""
 
+    async def ping(self) -> None:
+        """Check that the client is there and answering."""
+
 
 class ElicitResult(BaseModel):
     """The user's answer: ``action`` is accept, decline or cancel."""
@@ -131,6 +134,11 @@ class Context:
             self._asked += 1
         answers = await self._exchange.ask(keyed)
         return [answers[key] for key in keyed]
+
+    async def ping(self) -> None:
+        """Ping the client and wait for its answer (2025 sessions; a no-op in 2026-07-28,
+        whose clients answer nothing but the request they sent)."""
+        await self._exchange.ping()
 
     async def close_stream(self, retry_ms: int = 1000) -> None:
         """Let go of the response connection while the work goes on.

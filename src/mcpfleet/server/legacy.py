@@ -84,6 +84,9 @@ class SessionExchange:
     async def close_stream(self, retry_ms: int) -> None:
         await self._stream.release(retry_ms)
 
+    async def ping(self) -> None:
+        await self._ask_one({"method": "ping", "params": {}})
+
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
         for request in requests.values():
             capability = INPUT_CAPABILITY.get(request["method"])
@@ -96,7 +99,7 @@ class SessionExchange:
 
     async def _ask_one(self, request: dict[str, Any]) -> Any:
         request_id = "s-" + secrets.token_urlsafe(9)
-        params = dict(request.get("params") or {})
+        params = dict(request.get("params") or {})  # ping has none: an empty object is fine
         if request["method"] == "elicitation/create" and self.record.protocol_version < (
             "2025-11-25"
         ):

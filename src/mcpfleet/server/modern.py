@@ -78,6 +78,9 @@ class MrtrExchange:
     async def close_stream(self, retry_ms: int) -> None:
         return None  # a modern response stream cannot be resumed, so it stays open
 
+    async def ping(self) -> None:
+        return None  # the modern era has no server-to-client ping
+
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
         missing_caps: dict[str, Any] = {}
         for request in requests.values():
