@@ -1,0 +1,249 @@
+"""The fleet-state contract: every implementation must pass these, the Redis one included.
+
+Add an implementation by adding a factory to ``IMPLEMENTATIONS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from mcpfleet.state.base import (
+    FleetState,
+    SessionLimitReached,
+    SessionRecord,
+    split_event_id,
+)
+from mcpfleet.state.memory import MemoryFleetState
+
+pytestmark = pytest.mark.anyio
+
+Factory = Callable[..., Awaitable[FleetState]]
+
+
+async def memory(**options: Any) -> FleetState:
+    return MemoryFleetState(**options)
+
+
+IMPLEMENTATIONS: dict[str, Factory] = {"memory": memory}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def make_state(request: pytest.FixtureRequest) -> Factory:
+    factory: Factory = IMPLEMENTATIONS[request.param]
+    return factory
+
+
+@pytest.fixture
+async def state(make_state: Factory) -> AsyncIterator[FleetState]:
+    store = await make_state()
+    yield store
+    await store.aclose()
+
+
+def record(session_id: str = "s1", **fields: Any) -> SessionRecord:
+    return SessionRecord(id=session_id, protocol_version="2025-11-25", **fields)
+
+
+# -- sessions ----------------------------------------------------------------------
+
+
+async def test_session_round_trip(state: FleetState) -> None:
+    """A stored session comes back with every field, and changes are saved."""
+    await state.create_session(
+        record(client_capabilities={"elicitation": {}}, client_info={"name": "c"},
+               principal="alice"), max_sessions=10)
+    got = await state.get_session("s1")
+    assert got is not None
+    assert got.client_capabilities == {"elicitation": {}}
+    assert got.principal == "alice"
+    got.log_level = "debug"
+    got.subscriptions.append("x://a")
+    await state.save_session(got)
+    again = await state.get_session("s1")
+    assert again is not None
+    assert again.log_level == "debug"
+    assert again.subscriptions == ["x://a"]
+
+
+async def test_unknown_and_deleted_sessions_are_none(state: FleetState) -> None:
+    """A session never created, or deleted, is None; deleting reports whether it existed."""
+    assert await state.get_session("nope") is None
+    await state.create_session(record(), max_sessions=10)
+    assert await state.delete_session("s1") is True
+    assert await state.delete_session("s1") is False
+    assert await state.get_session("s1") is None
+
+
+async def test_session_limit(state: FleetState) -> None:
+    """Creating a session past the maximum raises SessionLimitReached."""
+    await state.create_session(record("a"), max_sessions=2)
+    await state.create_session(record("b"), max_sessions=2)
+    with pytest.raises(SessionLimitReached):
+        await state.create_session(record("c"), max_sessions=2)
+    assert await state.session_count() == 2
+
+
+async def test_idle_sessions_expire(make_state: Factory) -> None:
+    """A session not used within its idle time is gone; using it keeps it alive."""
+    store = await make_state(session_ttl_seconds=0.3)
+    try:
+        await store.create_session(record("kept"), max_sessions=10)
+        await store.create_session(record("idle"), max_sessions=10)
+        for _ in range(3):
+            await asyncio.sleep(0.15)
+            assert await store.get_session("kept") is not None
+        assert await store.get_session("idle") is None
+    finally:
+        await store.aclose()
+
+
+# -- event logs --------------------------------------------------------------------
+
+
+async def test_events_replay_after_an_id(state: FleetState) -> None:
+    """Events after a given id come back in order; ids name their stream."""
+    await state.create_session(record(), max_sessions=10)
+    ids = [await state.append_event("s1", "pA", f"m{i}".encode()) for i in range(5)]
+    assert len(set(ids)) == 5
+    assert all(split_event_id(i) is not None and split_event_id(i)[0] == "pA" for i in ids)
+    found = await state.read_events("s1", ids[1], wait=0)
+    assert found is not None
+    events, complete = found
+    assert [e.data for e in events] == [b"m2", b"m3", b"m4"]
+    assert not complete
+
+
+async def test_streams_are_separate(state: FleetState) -> None:
+    """Resuming one stream never replays another stream's events."""
+    await state.create_session(record(), max_sessions=10)
+    a0 = await state.append_event("s1", "pA", b"a0")
+    await state.append_event("s1", "pB", b"b0")
+    await state.append_event("s1", "pA", b"a1")
+    found = await state.read_events("s1", a0, wait=0)
+    assert found is not None
+    assert [e.data for e in found[0]] == [b"a1"]
+
+
+async def test_unknown_event_ids_are_none(state: FleetState) -> None:
+    """An id never issued, malformed, or from another session is None."""
+    await state.create_session(record("s1"), max_sessions=10)
+    await state.create_session(record("s2"), max_sessions=10)
+    issued = await state.append_event("s1", "pA", b"x")
+    assert await state.read_events("s1", "garbage", wait=0) is None
+    assert await state.read_events("s1", "pZ_1", wait=0) is None
+    assert await state.read_events("s2", issued, wait=0) is None
+
+
+async def test_reader_waits_for_new_events_and_the_end(state: FleetState) -> None:
+    """A reader at the tail gets the next event when it comes, and sees the stream end."""
+    await state.create_session(record(), max_sessions=10)
+    first = await state.append_event("s1", "pA", None)
+
+    async def produce() -> None:
+        await asyncio.sleep(0.05)
+        await state.append_event("s1", "pA", b"late")
+        await state.end_stream("s1", "pA")
+
+    producer = asyncio.create_task(produce())
+    found = await state.read_events("s1", first, wait=2)
+    assert found is not None
+    assert [e.data for e in found[0]] == [b"late"]
+    await producer
+    last = found[0][-1].id
+    tail = await state.read_events("s1", last, wait=0.1)
+    assert tail == ([], True)
+
+
+async def test_event_logs_are_capped(make_state: Factory) -> None:
+    """A stream keeps its newest events only; an id that fell off is unknown."""
+    store = await make_state(max_events_per_stream=3)
+    try:
+        await store.create_session(record(), max_sessions=10)
+        ids = [await store.append_event("s1", "pA", b"%d" % i) for i in range(6)]
+        assert await store.read_events("s1", ids[0], wait=0) is None
+        found = await store.read_events("s1", ids[2], wait=0)
+        assert found is not None
+        assert [e.data for e in found[0]] == [b"3", b"4", b"5"]
+    finally:
+        await store.aclose()
+
+
+# -- replies ------------------------------------------------------------------------
+
+
+async def test_reply_reaches_the_waiter(state: FleetState) -> None:
+    """A delivered reply wakes whoever waits for that request of that session."""
+    await state.create_session(record(), max_sessions=10)
+    await state.expect_reply("s1", "r1")
+    waiter = asyncio.create_task(state.wait_reply("s1", "r1", wait=2))
+    await asyncio.sleep(0.02)
+    assert await state.deliver_reply("s1", "r1", b'{"result":1}') is True
+    assert await waiter == b'{"result":1}'
+
+
+async def test_unexpected_replies_are_refused(state: FleetState) -> None:
+    """A reply nobody expects, for another session, or a second time, is refused."""
+    await state.create_session(record("s1"), max_sessions=10)
+    await state.create_session(record("s2"), max_sessions=10)
+    assert await state.deliver_reply("s1", "never", b"{}") is False
+    await state.expect_reply("s1", "r1")
+    assert await state.deliver_reply("s2", "r1", b"{}") is False
+    assert await state.deliver_reply("s1", "r1", b"{}") is True
+    assert await state.deliver_reply("s1", "r1", b"{}") is False
+
+
+async def test_wait_times_out(state: FleetState) -> None:
+    """Waiting for a reply that never comes returns None after the wait."""
+    await state.create_session(record(), max_sessions=10)
+    await state.expect_reply("s1", "r1")
+    assert await state.wait_reply("s1", "r1", wait=0.05) is None
+
+
+async def test_ending_a_session_releases_its_waiters(state: FleetState) -> None:
+    """Deleting a session wakes anyone waiting for its replies, with no reply."""
+    await state.create_session(record(), max_sessions=10)
+    await state.expect_reply("s1", "r1")
+    waiter = asyncio.create_task(state.wait_reply("s1", "r1", wait=5))
+    await asyncio.sleep(0.02)
+    await state.delete_session("s1")
+    assert await asyncio.wait_for(waiter, 1) is None
+
+
+# -- messages and the GET stream -----------------------------------------------------
+
+
+async def test_published_messages_reach_subscribers(state: FleetState) -> None:
+    """Subscribers of a channel get its messages until they unsubscribe."""
+    got: list[dict[str, Any]] = []
+    unsubscribe = state.subscribe("chan", got.append)
+    await asyncio.sleep(0.05)
+    await state.publish("chan", {"n": 1})
+    await state.publish("other", {"n": 2})
+    for _ in range(50):
+        if got:
+            break
+        await asyncio.sleep(0.01)
+    await unsubscribe()
+    await state.publish("chan", {"n": 3})
+    await asyncio.sleep(0.05)
+    assert got == [{"n": 1}]
+
+
+async def test_one_get_stream_per_session(state: FleetState) -> None:
+    """The GET stream can be claimed by one owner at a time."""
+    await state.create_session(record(), max_sessions=10)
+    assert await state.claim_listener("s1", "a") is True
+    assert await state.claim_listener("s1", "b") is False
+    await state.release_listener("s1", "b")
+    assert await state.claim_listener("s1", "b") is False
+    await state.release_listener("s1", "a")
+    assert await state.claim_listener("s1", "b") is True
