@@ -9,6 +9,7 @@ the answer is the client's next POST. The handler's code is the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
@@ -193,3 +194,16 @@ def sampling_request(params: dict[str, Any]) -> dict[str, Any]:
 
 def roots_request() -> dict[str, Any]:
     return {"method": "roots/list", "params": {}}
+
+
+def context_source(exchange: Callable[[], Exchange], **fields: Any) -> Callable[[], Context]:
+    """A maker of the request's one ``Context``, built on first use only: most handlers
+    take no context, and their calls should not pay for one."""
+    made: list[Context] = []
+
+    def source() -> Context:
+        if not made:
+            made.append(Context(exchange=exchange(), **fields))
+        return made[0]
+
+    return source

@@ -25,10 +25,9 @@ from mcpfleet.errors import (
 from mcpfleet.protocol.jsonrpc import Request, request_message
 from mcpfleet.protocol.modern import LOG_LEVELS
 from mcpfleet.protocol.versions import negotiate_legacy
-from mcpfleet.server import operations
 from mcpfleet.server.app import Server
-from mcpfleet.server.context import Context
-from mcpfleet.server.operations import ContextSource
+from mcpfleet.server.context import context_source
+from mcpfleet.server.operations import OPERATIONS
 from mcpfleet.state.base import FleetState, SessionRecord
 
 INPUT_CAPABILITY = {
@@ -116,9 +115,6 @@ class SessionExchange:
         return reply.get("result")
 
 
-Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
-
-
 class LegacyDispatcher:
     """Runs 2025-era requests of a session against the app."""
 
@@ -173,32 +169,24 @@ class LegacyDispatcher:
         simple = _SESSION_METHODS.get(method)
         if simple is not None:
             return await simple(self, record, params)
-        operation = _OPERATIONS.get(method)
+        operation = OPERATIONS.get(method)
         if operation is None:
             raise MethodNotFound(f"Method not found: {method}")
         meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
         token = meta.get("progressToken") if meta else None
-        made: list[Context] = []
-
-        def ctx() -> Context:
-            if not made:
-                made.append(
-                    Context(
-                        server=self.server,
-                        exchange=SessionExchange(stream, self.state, record, self.reply_timeout),
-                        request_id=request.id,
-                        method=method,
-                        protocol_version=record.protocol_version,
-                        client_capabilities=record.client_capabilities,
-                        client_info=record.client_info,
-                        meta=meta,
-                        log_level=record.log_level,
-                        progress_token=token if isinstance(token, int | str) else None,
-                        principal=record.principal,
-                    )
-                )
-            return made[0]
-
+        ctx = context_source(
+            lambda: SessionExchange(stream, self.state, record, self.reply_timeout),
+            server=self.server,
+            request_id=request.id,
+            method=method,
+            protocol_version=record.protocol_version,
+            client_capabilities=record.client_capabilities,
+            client_info=record.client_info,
+            meta=meta,
+            log_level=record.log_level,
+            progress_token=token if isinstance(token, int | str) else None,
+            principal=record.principal,
+        )
         try:
             return await operation(self.server, params, ctx)
         except ResourceNotFound as missing:
@@ -238,24 +226,6 @@ def _uri(params: dict[str, Any]) -> str:
         raise InvalidParams("Invalid params: uri must be a non-empty string")
     return uri
 
-
-def _listing(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
-    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
-        return fn(server, params)
-
-    return run
-
-
-_OPERATIONS: dict[str, Operation] = {
-    "tools/list": _listing(operations.list_tools),
-    "tools/call": operations.call_tool,
-    "resources/list": _listing(operations.list_resources),
-    "resources/templates/list": _listing(operations.list_templates),
-    "resources/read": operations.read_resource,
-    "prompts/list": _listing(operations.list_prompts),
-    "prompts/get": operations.get_prompt,
-    "completion/complete": operations.complete,
-}
 
 _SESSION_METHODS: dict[
     str, Callable[[LegacyDispatcher, SessionRecord, dict[str, Any]], Awaitable[dict[str, Any]]]

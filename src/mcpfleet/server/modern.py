@@ -30,10 +30,9 @@ from mcpfleet.protocol.request_state import (
     seal_request_state,
 )
 from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
-from mcpfleet.server import operations
 from mcpfleet.server.app import Server
-from mcpfleet.server.context import Context
-from mcpfleet.server.operations import ContextSource
+from mcpfleet.server.context import context_source
+from mcpfleet.server.operations import OPERATIONS
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -132,7 +131,7 @@ class ModernDispatcher:
         self._server_meta = {META_SERVER_INFO: server.server_info}
 
     def knows(self, method: str) -> bool:
-        return method in _OPERATIONS or method in ("server/discover", "subscriptions/listen")
+        return method in OPERATIONS or method in ("server/discover", "subscriptions/listen")
 
     def check_method(self, method: str) -> None:
         if method in REMOVED_METHODS or not self.knows(method):
@@ -174,7 +173,7 @@ class ModernDispatcher:
         params = request.params
         if method == "server/discover":
             return self.discover()
-        operation = _OPERATIONS.get(method)
+        operation = OPERATIONS.get(method)
         if operation is None:
             raise MethodNotFound(f"Method not found: {method}")
         answers: dict[str, Any] = {}
@@ -183,27 +182,19 @@ class ModernDispatcher:
         if target is not None and ("requestState" in params or "inputResponses" in params):
             binding = request_binding(method, params.get(target), principal)
             answers, retried = self._answers(params, binding)
-        made: list[Context] = []
-
-        def ctx() -> Context:
-            if not made:
-                made.append(
-                    Context(
-                        server=self.server,
-                        exchange=MrtrExchange(notify, meta.client_capabilities, answers),
-                        request_id=request.id,
-                        method=method,
-                        protocol_version=meta.protocol_version,
-                        client_capabilities=meta.client_capabilities,
-                        client_info=meta.client_info,
-                        meta=meta.raw,
-                        log_level=meta.log_level,
-                        progress_token=meta.progress_token,
-                        principal=principal,
-                    )
-                )
-            return made[0]
-
+        ctx = context_source(
+            lambda: MrtrExchange(notify, meta.client_capabilities, answers),
+            server=self.server,
+            request_id=request.id,
+            method=method,
+            protocol_version=meta.protocol_version,
+            client_capabilities=meta.client_capabilities,
+            client_info=meta.client_info,
+            meta=meta.raw,
+            log_level=meta.log_level,
+            progress_token=meta.progress_token,
+            principal=principal,
+        )
         try:
             result = await operation(self.server, params, ctx)
         except InputRequired as need:
@@ -252,24 +243,3 @@ class ModernDispatcher:
             "requestState": sealed,
             "_meta": self._server_meta,
         }
-
-
-def _wrap(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
-    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
-        return fn(server, params)
-
-    return run
-
-
-Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
-
-_OPERATIONS: dict[str, Operation] = {
-    "tools/list": _wrap(operations.list_tools),
-    "tools/call": operations.call_tool,
-    "resources/list": _wrap(operations.list_resources),
-    "resources/templates/list": _wrap(operations.list_templates),
-    "resources/read": operations.read_resource,
-    "prompts/list": _wrap(operations.list_prompts),
-    "prompts/get": operations.get_prompt,
-    "completion/complete": operations.complete,
-}

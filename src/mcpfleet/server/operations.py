@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -232,3 +232,26 @@ async def complete(server: Server, params: dict[str, Any], ctx: ContextSource) -
         return {"completion": values}
     listed = [str(v) for v in values][:100]
     return {"completion": {"values": listed, "total": len(listed), "hasMore": False}}
+
+
+Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
+
+
+def _no_context(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
+    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
+        return fn(server, params)
+
+    return run
+
+
+# The operations both protocol generations share, by method.
+OPERATIONS: dict[str, Operation] = {
+    "tools/list": _no_context(list_tools),
+    "tools/call": call_tool,
+    "resources/list": _no_context(list_resources),
+    "resources/templates/list": _no_context(list_templates),
+    "resources/read": read_resource,
+    "prompts/list": _no_context(list_prompts),
+    "prompts/get": get_prompt,
+    "completion/complete": complete,
+}
