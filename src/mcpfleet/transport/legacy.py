@@ -28,6 +28,7 @@ from mcpfleet.transport.http import (
     send_empty,
     send_json,
 )
+from mcpfleet.transport.push import KeepAlive, Outbox, until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
 from mcpfleet.transport.streams import DisconnectWatcher
 
@@ -58,6 +59,7 @@ class LegacyEndpoint:
     ) -> None:
         self.dispatcher = dispatcher
         self.disconnects = disconnects
+        self.keepalives = KeepAlive(keepalive)
         self.server = dispatcher.server
         self.state = state
         self.keepalive = keepalive
@@ -242,23 +244,15 @@ class LegacyEndpoint:
         receive: Receive,
         send: Send,
     ) -> None:
-        """The session's standalone SSE stream: change notifications, one per session."""
+        """The session's standalone SSE stream: change notifications, one per session.
+
+        While idle it holds no task of its own: this request waits for the client to
+        go away, notifications arrive through callbacks into an ``Outbox``, and DELETE
+        ends the stream by cancelling this request's task.
+        """
         owner = stream_id
         if not await self.state.claim_listener(record.id, owner):
             raise HttpRejection(409, "Conflict: this session already has a GET stream")
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=1000)
-
-        def on_change(method: str, params: dict[str, Any]) -> None:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait({"jsonrpc": "2.0", "method": method, "params": params})
-
-        def on_session(message: dict[str, Any]) -> None:
-            if message.get("kind") == "ended":
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
-
-        unsubscribe_hub = self.server.notifications.subscribe(on_change)
-        unsubscribe_session = self.state.subscribe(f"session:{record.id}", on_session)
         stream = SessionStream(
             send,
             self.state,
@@ -267,51 +261,57 @@ class LegacyEndpoint:
             priming=not replay and record.protocol_version >= PRIMING_VERSION,
             stream_id=stream_id,
         )
-        stream.watch(self.disconnects, receive)
+        task = asyncio.current_task()
+        ended = False
+
+        async def write(message: dict[str, Any] | None) -> None:
+            if message is None:
+                await stream.comment()
+            elif await self._wanted(record.id, message):
+                await stream.send(message)
+
+        outbox = Outbox(write)
+
+        def on_change(method: str, params: dict[str, Any]) -> None:
+            outbox.push({"jsonrpc": "2.0", "method": method, "params": params})
+
+        def on_session(message: dict[str, Any]) -> None:
+            nonlocal ended
+            if message.get("kind") == "ended" and task is not None and not ended:
+                ended = True
+                task.cancel()
+
+        unsubscribe_hub = self.server.notifications.subscribe(on_change)
+        unsubscribe_session = self.state.subscribe(f"session:{record.id}", on_session)
         self.get_streams += 1
         try:
             await stream.start()
             for identifier, data in replay:
                 if data is not None:
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "more_body": True,
-                            "body": encode_event(data, event_id=identifier),
-                        }
-                    )
-            await self._pump(record, stream, queue)
+                    body = encode_event(data, event_id=identifier)
+                    await send({"type": "http.response.body", "more_body": True, "body": body})
+            self.keepalives.add(outbox)
+            try:
+                await until_disconnect(receive)
+            except asyncio.CancelledError:
+                if not ended:
+                    raise
         finally:
             self.get_streams -= 1
-            stream.stop_watching()
+            self.keepalives.remove(outbox)
+            outbox.close()
             unsubscribe_hub()
             await unsubscribe_session()
             await self.state.release_listener(record.id, owner)
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(
-        self,
-        record: SessionRecord,
-        stream: SessionStream,
-        queue: asyncio.Queue[dict[str, Any] | None],
-    ) -> None:
-        while stream.connected:
-            try:
-                message = await asyncio.wait_for(queue.get(), min(self.keepalive, 1.0))
-            except TimeoutError:
-                if stream.connected:
-                    await stream.comment_if_due(self.keepalive)
-                continue
-            if message is None:
-                return
-            if message["method"] == RESOURCE_UPDATED:
-                current = await self.state.get_session(record.id)
-                if current is None:
-                    return
-                if message["params"].get("uri") not in current.subscriptions:
-                    continue
-            await stream.send(message)
+    async def _wanted(self, session_id: str, message: dict[str, Any]) -> bool:
+        """Resource updates go only to sessions subscribed to that resource."""
+        if message["method"] != RESOURCE_UPDATED:
+            return True
+        current = await self.state.get_session(session_id)
+        return current is not None and message["params"].get("uri") in current.subscriptions
 
     # -- DELETE ----------------------------------------------------------------
 

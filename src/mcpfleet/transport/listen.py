@@ -9,11 +9,10 @@ listen request's result, so clients can tell a graceful end from a drop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from mcpfleet.errors import InvalidParams
-from mcpfleet.protocol.jsonrpc import Request, result_message
+from mcpfleet.protocol.jsonrpc import Request, notification_message, result_message
 from mcpfleet.protocol.modern import RequestMeta
 from mcpfleet.protocol.sse import KEEPALIVE
 from mcpfleet.protocol.versions import META_SUBSCRIPTION_ID
@@ -26,6 +25,7 @@ from mcpfleet.server.notify import (
     TOOLS_CHANGED,
 )
 from mcpfleet.transport.http import Receive
+from mcpfleet.transport.push import KeepAlive, Outbox, until_disconnect
 from mcpfleet.transport.streams import ResponseStream
 
 FLAG_FOR = {
@@ -33,7 +33,6 @@ FLAG_FOR = {
     PROMPTS_CHANGED: "promptsListChanged",
     RESOURCES_CHANGED: "resourcesListChanged",
 }
-_CLOSE = object()
 
 
 def honoured_filter(server: Server, requested: Any) -> dict[str, Any]:
@@ -68,66 +67,68 @@ def wanted(honoured: dict[str, Any], method: str, params: dict[str, Any]) -> boo
 
 
 class ListenStreams:
-    """The open listen streams of this process."""
+    """The open listen streams of this process.
+
+    An idle stream holds no task: its request waits for the client to go away,
+    notifications are pushed into its ``Outbox`` by the hub's callback, and one
+    ``KeepAlive`` task writes comments on quiet streams.
+    """
 
     def __init__(self, server: Server, dispatcher: ModernDispatcher, keepalive: float) -> None:
         self.server = server
         self.dispatcher = dispatcher
-        self.keepalive = keepalive
-        self._queues: set[asyncio.Queue[Any]] = set()
+        self.keepalives = KeepAlive(keepalive)
+        self._open: dict[asyncio.Task[Any], list[bool]] = {}  # task -> [closing]
 
     @property
     def open_count(self) -> int:
-        return len(self._queues)
+        return len(self._open)
 
     async def close_all(self) -> None:
-        """End every stream gracefully (used when the server drains)."""
-        for queue in list(self._queues):
-            queue.put_nowait(_CLOSE)
+        """End every stream gracefully, with the listen result (used when draining)."""
+        for task, closing in list(self._open.items()):
+            closing[0] = True
+            task.cancel()
 
     async def serve(
         self, request: Request, meta: RequestMeta, stream: ResponseStream, receive: Receive
     ) -> None:
         honoured = honoured_filter(self.server, request.params.get("notifications"))
         tag = {META_SUBSCRIPTION_ID: request.id}
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+        task = asyncio.current_task()
+        assert task is not None
+        closing = [False]
+
+        async def write(message: dict[str, Any] | None) -> None:
+            if message is None:
+                await stream.comment(KEEPALIVE)
+            else:
+                await stream.event(message)
+
+        outbox = Outbox(write)
 
         def listener(method: str, params: dict[str, Any]) -> None:
             if wanted(honoured, method, params):
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait((method, params))
+                outbox.push(notification_message(method, {**params, "_meta": tag}))
 
         unsubscribe = self.server.notifications.subscribe(listener)
-        self._queues.add(queue)
-        watcher = asyncio.get_running_loop().create_task(_wait_disconnect(receive, queue))
+        self._open[task] = closing
         try:
             await stream.notify(
                 "notifications/subscriptions/acknowledged",
                 {"_meta": tag, "notifications": honoured},
             )
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), self.keepalive)
-                except TimeoutError:
-                    await stream.comment(KEEPALIVE)
-                    continue
-                if item is _CLOSE:
-                    result = self.dispatcher.finish("subscriptions/listen", {"_meta": tag})
-                    await stream.finish(result_message(request.id, result))
-                    return
-                if item is None:
-                    return
-                method, params = item
-                await stream.notify(method, {**params, "_meta": tag})
+            self.keepalives.add(outbox)
+            try:
+                await until_disconnect(receive)
+            except asyncio.CancelledError:
+                if not closing[0]:
+                    raise
+                result = self.dispatcher.finish("subscriptions/listen", {"_meta": tag})
+                await stream.finish(result_message(request.id, result))
         finally:
-            watcher.cancel()
+            self.keepalives.remove(outbox)
+            outbox.close()
             unsubscribe()
-            self._queues.discard(queue)
+            self._open.pop(task, None)
             await stream.end()
-
-
-async def _wait_disconnect(receive: Receive, queue: asyncio.Queue[Any]) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    with contextlib.suppress(asyncio.QueueFull):
-        queue.put_nowait(None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from typing import Any
 
 from mcpfleet.errors import ProtocolError
@@ -36,7 +35,6 @@ class SessionStream:
     __slots__ = (
         "_disconnects",
         "_extra",
-        "_last",
         "_send",
         "connected",
         "finished",
@@ -77,7 +75,6 @@ class SessionStream:
         self.finished = False
         self._disconnects: DisconnectWatcher | None = None
         self.listener: asyncio.Task[None] | None = None
-        self._last = time.monotonic()
 
     def watch(self, disconnects: DisconnectWatcher, receive: Receive) -> None:
         """Notice the client going away (which, in this era, is not a cancellation)."""
@@ -92,7 +89,6 @@ class SessionStream:
             self._disconnects.done(self)
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
-        self._last = time.monotonic()
         if self.connected:
             try:
                 await self._send({"type": "http.response.body", "body": chunk, "more_body": more})
@@ -120,10 +116,9 @@ class SessionStream:
         event_id = await self.state.append_event(self.session_id, self.stream_id, body)
         await self._write(encode_event(body, event_id=event_id))
 
-    async def comment_if_due(self, interval: float) -> None:
-        """A keep-alive comment if nothing was written for ``interval`` seconds."""
-        if time.monotonic() - self._last >= interval:
-            await self._write(KEEPALIVE)
+    async def comment(self) -> None:
+        """A keep-alive comment."""
+        await self._write(KEEPALIVE)
 
     async def release(self, retry_ms: int) -> None:
         """Close the connection, not the stream: the client comes back after ``retry_ms``."""
