@@ -4,6 +4,9 @@ A goal compares the subject with a reference: a named peer, or the best peer
 of a role in the run (the fastest baseline for throughput, so the comparison is
 with the competitor's fastest configuration). A goal whose peers did not run
 is left out of the report.
+
+``MEMORY_GOALS`` are absolute: kilobytes of server RSS per 2025-11-25 session,
+measured by ``python -m bench.memory``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Goal:
     scenarios: frozenset[str] = frozenset({"echo"})
     concurrency: int | None = 32  # the goal holds at this concurrency only
     source: str = ""
+    among: frozenset[str] | None = None  # a role's best peer among these only
 
     def reference_peer(self, medians: Mapping[str, Mapping[str, Any]]) -> str | None:
         if self.reference in PEERS:
@@ -43,6 +47,7 @@ class Goal:
             for name in medians
             if name in PEERS
             and PEERS[name].role == self.reference
+            and (self.among is None or name in self.among)
             and medians[name].get(self.metric) is not None
         ]
         if not candidates:
@@ -98,6 +103,68 @@ GOALS: tuple[Goal, ...] = (
         2.0,
         source="server CPU per call no more than 2x that of a raw ASGI app on uvicorn",
     ),
+    Goal(
+        "2025-11-25 session throughput vs mcp 2.3.0 json_response=True (faster tool)",
+        "calls_per_s",
+        "mcpfleet",
+        BASELINE,
+        ">=",
+        5.0,
+        scenarios=frozenset({"session-echo"}),
+        among=frozenset({"sdk-json", "sdk-json-async"}),  # stateful, json_response=True
+        source="2025-11-25 session tools/call at 32 concurrent sessions: "
+        "mcpfleet >= 5x mcp 2.3.0 with json_response=True",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryGoal:
+    """At most ``target_kb`` of server RSS per session, for the subject."""
+
+    name: str
+    metric: str  # a key of a peer's result in bench.memory
+    subject: str
+    target_kb: float
+    source: str = ""
+
+    def evaluate(self, peers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+        value = peers.get(self.subject, {}).get(self.metric)
+        if value is None:
+            return None
+        others = {
+            name: result[self.metric]
+            for name, result in peers.items()
+            if name != self.subject and result.get(self.metric) is not None
+        }
+        return {
+            "goal": self.name,
+            "metric": self.metric,
+            "subject": self.subject,
+            "value_kb": value,
+            "op": "<=",
+            "target_kb": self.target_kb,
+            "passed": bool(value <= self.target_kb),
+            "others": others,
+            "source": self.source,
+        }
+
+
+MEMORY_GOALS: tuple[MemoryGoal, ...] = (
+    MemoryGoal(
+        "idle 2025-11-25 session, RSS per session",
+        "idle_kb_per_session",
+        "mcpfleet",
+        2.0,
+        source="idle legacy session <= 2 KB RSS per session (mcp 2.3.0: about 39 KB)",
+    ),
+    MemoryGoal(
+        "session with a GET stream held open, RSS per session",
+        "stream_kb_per_session",
+        "mcpfleet",
+        10.0,
+        source="<= 10 KB per session with a GET stream held open (mcp 2.3.0: about 97 KB)",
+    ),
 )
 
 
@@ -106,4 +173,10 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """The goals that apply to this run, each with its ratio and verdict."""
     results = (goal.evaluate(scenario, concurrency, medians) for goal in GOALS)
+    return [result for result in results if result is not None]
+
+
+def evaluate_memory(peers: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The memory goals whose subject was measured, each with its verdict."""
+    results = (goal.evaluate(peers) for goal in MEMORY_GOALS)
     return [result for result in results if result is not None]

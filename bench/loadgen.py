@@ -10,6 +10,13 @@ after ``--duration`` more ``# measure end`` (a runner samples the server's CPU a
 these two lines), then, once the connections are closed, one JSON line of results.
 Only calls that complete inside the measured window count.
 
+For a session scenario (2025-11-25, ``Scenario.session``) each connection
+first opens a session: ``initialize`` (no ``MCP-Protocol-Version`` header), then
+``notifications/initialized`` (202) with the session's headers; its requests
+then carry ``Mcp-Session-Id``. A connection the server closes reopens and keeps
+its session (sessions are not tied to connections). ``open_session`` and
+``open_get_stream`` are also what ``python -m bench.memory`` opens sessions with.
+
 The client is written on raw asyncio streams (uvloop when installed): an HTTP
 client library would cost more CPU per call than a fast server does.
 """
@@ -29,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from bench.scenarios import SCENARIOS, Scenario, get
+from bench.scenarios import SCENARIOS, SESSION_PROTOCOL_VERSION, Scenario, get
 
 MEASURE_START = "# measure start"
 MEASURE_END = "# measure end"
@@ -55,13 +62,20 @@ class RequestTemplate:
 
     __slots__ = ("_body_tail", "_head", "_tail_len")
 
-    def __init__(self, scenario: Scenario, host: str, port: int, path: str) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str,
+        port: int,
+        path: str,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         rest = orjson.dumps({"method": scenario.method, "params": scenario.full_params()})
         # The body is '{"jsonrpc":"2.0","id":' + id + ',' + rest-without-its-brace.
         self._body_tail = b"," + rest[1:]
         self._tail_len = len(b'{"jsonrpc":"2.0","id":') + len(self._body_tail)
         lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
-        lines += [f"{name}: {value}" for name, value in scenario.headers()]
+        lines += [f"{name}: {value}" for name, value in (*scenario.headers(), *extra_headers)]
         self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
     def build(self, request_id: int) -> bytes:
@@ -86,6 +100,7 @@ class Response:
     content_type: str
     body: bytes
     close: bool
+    session_id: str | None = None  # the Mcp-Session-Id response header, as sent
 
 
 def _header(head_lower: bytes, name: bytes) -> bytes | None:
@@ -99,7 +114,7 @@ def _header(head_lower: bytes, name: bytes) -> bytes | None:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     size_total = 0
     while True:
         line = await reader.readuntil(b"\r\n")
@@ -115,13 +130,27 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         chunks.append(chunk[:-2])
 
 
-async def read_response(reader: asyncio.StreamReader) -> Response:
-    """One HTTP/1.1 response: Content-Length, chunked, or delimited by close."""
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
+    """A response's status line and headers: the status, the head, the head lower-cased."""
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.") or len(head) < 12:
         raise ResponseError("http", head[:40].decode("latin-1", "replace"))
-    status = int(head[9:12])
-    lower = head.lower()
+    return int(head[9:12]), head, head.lower()
+
+
+def _session_id(head: bytes, lower: bytes) -> str | None:
+    """``Mcp-Session-Id`` from the head as sent (the lower-cased copy finds it)."""
+    start = lower.find(b"\r\nmcp-session-id:")
+    if start < 0:
+        return None
+    start += len(b"\r\nmcp-session-id:")
+    end = lower.find(b"\r\n", start)
+    return head[start:end].strip().decode("latin-1")
+
+
+async def read_response(reader: asyncio.StreamReader) -> Response:
+    """One HTTP/1.1 response: Content-Length, chunked, or delimited by close."""
+    status, head, lower = await read_head(reader)
     connection = _header(lower, b"connection")
     close = connection == b"close" or head.startswith(b"HTTP/1.0")
     content_type = (_header(lower, b"content-type") or b"").split(b";", 1)[0].strip()
@@ -139,7 +168,7 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
     else:
         body = await reader.read(MAX_BODY_BYTES)
         close = True
-    return Response(status, content_type.decode("latin-1"), body, close)
+    return Response(status, content_type.decode("latin-1"), body, close, _session_id(head, lower))
 
 
 def sse_messages(body: bytes) -> list[Any]:
@@ -187,6 +216,116 @@ def check_response(scenario: Scenario, response: Response, request_id: int) -> N
         raise ResponseError("bad_result", f"{problem}: {repr(message.get('result'))[:200]}")
 
 
+# -- 2025-11-25 sessions ------------------------------------------------------
+
+CLIENT_INFO = {"name": "mcpfleet-bench", "version": "1.0.0"}
+
+
+def _post(
+    host: str, port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes
+) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_POST_HEADERS = (
+    ("Content-Type", "application/json"),
+    ("Accept", "application/json, text/event-stream"),
+)
+
+
+def session_headers(session_id: str) -> list[tuple[str, str]]:
+    """What every request of an open session carries besides Host and the body's headers."""
+    return [("MCP-Protocol-Version", SESSION_PROTOCOL_VERSION), ("Mcp-Session-Id", session_id)]
+
+
+def initialize_request(host: str, port: int, path: str, request_id: int) -> bytes:
+    """``initialize`` for 2025-11-25: no MCP-Protocol-Version header, no session yet."""
+    params = {
+        "protocolVersion": SESSION_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": CLIENT_INFO,
+    }
+    body = orjson.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+    )
+    return _post(host, port, path, _POST_HEADERS, body)
+
+
+def initialized_request(host: str, port: int, path: str, session_id: str) -> bytes:
+    body = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+    return _post(host, port, path, [*_POST_HEADERS, *session_headers(session_id)], body)
+
+
+def get_stream_request(host: str, port: int, path: str, session_id: str | None) -> bytes:
+    """The GET that opens a session's server-to-client SSE stream (no session: the floor's)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream"]
+    if session_id is not None:
+        lines += [f"{name}: {value}" for name, value in session_headers(session_id)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def open_session(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    host: str,
+    port: int,
+    path: str,
+    request_id: int,
+) -> str:
+    """Open a 2025-11-25 session on this keep-alive connection; its ``Mcp-Session-Id``.
+
+    ``ResponseError`` (kind ``session_*``) when the server does not answer as
+    the spec says: a JSON-RPC result with the protocol version, the session
+    header, then 202 for ``notifications/initialized``.
+    """
+    writer.write(initialize_request(host, port, path, request_id))
+    response = await read_response(reader)
+    try:
+        message = final_message(response, request_id)
+    except ResponseError as error:
+        raise ResponseError(f"session_{error.kind}", error.detail) from None
+    result = message.get("result") if isinstance(message, dict) else None
+    if not isinstance(result, dict) or not result.get("protocolVersion"):
+        raise ResponseError("session_initialize", repr(message)[:200])
+    if response.session_id is None:
+        raise ResponseError("session_no_id", "initialize answered without Mcp-Session-Id")
+    if response.close:
+        raise ResponseError("session_closed", "the server closed the connection")
+    writer.write(initialized_request(host, port, path, response.session_id))
+    notified = await read_response(reader)
+    if notified.status != 202:
+        detail = notified.body[:200].decode("utf-8", "replace")
+        raise ResponseError(f"session_initialized_http_{notified.status}", detail)
+    if notified.close:
+        raise ResponseError("session_closed", "the server closed the connection")
+    return response.session_id
+
+
+async def open_get_stream(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    host: str,
+    port: int,
+    path: str,
+    session_id: str | None,
+) -> None:
+    """Send the session's GET and read only the head: 200 ``text/event-stream``.
+
+    The stream stays open, its body unread (events wait in the socket buffers),
+    until the caller closes the connection.
+    """
+    writer.write(get_stream_request(host, port, path, session_id))
+    status, head, lower = await read_head(reader)
+    content_type = (_header(lower, b"content-type") or b"").split(b";", 1)[0].strip()
+    if status != 200 or content_type != b"text/event-stream":
+        raise ResponseError(f"stream_http_{status}", head[:200].decode("latin-1", "replace"))
+
+
 # -- the load -----------------------------------------------------------------
 
 
@@ -197,6 +336,7 @@ class Slot:
     started: float = 0.0
     writer: asyncio.StreamWriter | None = None
     timed_out: bool = False
+    template: RequestTemplate | None = None  # this connection's session's requests
 
 
 @dataclass
@@ -206,6 +346,8 @@ class Load:
     host: str
     port: int
     timeout: float
+    path: str = "/mcp"
+    sessions: int = 0
     measuring: bool = False
     stopping: bool = False
     calls: int = 0
@@ -236,12 +378,32 @@ class Load:
             self.error_samples.append({"kind": kind, "detail": detail[:300]})
 
 
+async def _start_session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
+    """Open this connection's 2025-11-25 session; its requests' template carries the id."""
+    assert slot.writer is not None
+    slot.started = time.perf_counter()
+    session_id = await open_session(
+        reader,
+        slot.writer,
+        host=load.host,
+        port=load.port,
+        path=load.path,
+        request_id=next(load.ids),
+    )
+    slot.started = 0.0
+    extra = [("Mcp-Session-Id", session_id)]
+    slot.template = RequestTemplate(load.scenario, load.host, load.port, load.path, extra)
+    load.sessions += 1
+
+
 async def _session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
     """Requests back to back on one open connection until told to stop."""
     writer = slot.writer
     assert writer is not None
-    template = load.template
     scenario = load.scenario
+    if scenario.session and slot.template is None:
+        await _start_session(load, slot, reader)
+    template = slot.template or load.template
     clock = time.perf_counter
     ids = load.ids
     while not load.stopping:
@@ -336,7 +498,7 @@ async def generate(
 ) -> dict[str, Any]:
     """Run the load and return the results (what ``main`` prints)."""
     template = RequestTemplate(scenario, host, port, path)
-    load = Load(scenario, template, host, port, request_timeout)
+    load = Load(scenario, template, host, port, request_timeout, path=path)
     slots = [Slot() for _ in range(connections)]
     tasks = [asyncio.create_task(connection(load, slot)) for slot in slots]
     guard = asyncio.create_task(watchdog(load, slots))
@@ -380,6 +542,7 @@ async def generate(
         "warmup_calls": load.warmup_calls,
         "warmup_errors": load.warmup_errors,
         "reconnects": load.reconnects,
+        "sessions": load.sessions,
         "error_kinds": load.error_kinds,
         "error_samples": load.error_samples,
         "loadgen_cpu_s": round(cpu_end - cpu_start, 4),

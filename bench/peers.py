@@ -8,6 +8,9 @@ port. Its role says what the report compares it with:
   the fastest baseline of the run;
 - ``floor``: the least a server can do; CPU goals compare the subject with it.
 
+A peer with ``sessions=False`` (the floor; the SDK in stateless mode) has no
+2025-11-25 sessions and does not run the scenarios that need them.
+
 Add a peer by adding an entry to ``PEERS`` (and its app under ``bench/apps/``).
 """
 
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+
+from bench.scenarios import SCENARIOS
 
 SUBJECT = "subject"
 BASELINE = "baseline"
@@ -32,12 +37,16 @@ class Peer:
     scenarios: frozenset[str] | None = None  # None: every scenario
     default: bool = True  # run when no --peers are given
     env: dict[str, str] = field(default_factory=dict)
+    sessions: bool = True  # serves 2025-11-25 sessions (initialize, Mcp-Session-Id)
 
     def command(self, host: str, port: int) -> list[str]:
         return [sys.executable, "-m", self.module, "--host", host, "--port", str(port), *self.args]
 
     def serves(self, scenario: str) -> bool:
-        return self.scenarios is None or scenario in self.scenarios
+        if self.scenarios is not None and scenario not in self.scenarios:
+            return False
+        known = SCENARIOS.get(scenario)
+        return self.sessions or known is None or not known.session
 
 
 _SDK = "bench.apps.sdk_echo"
@@ -72,6 +81,7 @@ PEERS: dict[str, Peer] = {
             _SDK,
             ("--json-response", "--stateless", "--tool", "async"),
             default=False,
+            sessions=False,
         ),
         Peer(
             "sdk-sse",
@@ -86,6 +96,7 @@ PEERS: dict[str, Peer] = {
             FLOOR,
             "raw ASGI app on uvicorn: orjson parse, answer the same JSON-RPC result",
             "bench.apps.floor",
+            sessions=False,
         ),
     )
 }

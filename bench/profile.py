@@ -218,7 +218,11 @@ def breakdown(profiler: cProfile.Profile, calls: int, top: int) -> str:
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS))
+    parser.add_argument(  # no sessions in-process: py-spy a live server for session-echo
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        choices=sorted(name for name, scenario in SCENARIOS.items() if not scenario.session),
+    )
     parser.add_argument("--peers", nargs="+", metavar="PEER", choices=sorted(PEERS))
     parser.add_argument("--calls", type=int, default=20000, help="measured calls per peer")
     parser.add_argument("--cprofile", metavar="PEER", choices=sorted(PEERS), help="profile PEER")

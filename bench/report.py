@@ -99,3 +99,99 @@ def markdown_table(summary: dict[str, Any]) -> str:
     if summary.get("notes"):
         lines += ["", *(f"- {note}" for note in summary["notes"])]
     return "\n".join(lines) + "\n"
+
+
+# -- bench.memory -------------------------------------------------------------
+
+MEMORY_COLUMNS = (
+    ("peer", "peer", "{}"),
+    ("rss_warm_mb", "RSS warm MB", "{:.1f}"),
+    ("idle_kb_per_session", "idle KB/session", "{:.2f}"),
+    ("stream_kb_per_session", "GET stream KB/session", "{:.2f}"),
+    ("idle_open_s", "open idle s", "{:.2f}"),
+    ("stream_open_s", "open streamed s", "{:.2f}"),
+    ("server_open_files", "server nofile", "{}"),
+)
+MEMORY_GOAL_COLUMNS = ("goal", "measured", "target", "others", "result")
+
+
+def memory_peer_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, result in summary["peers"].items():
+        if "error" in result:
+            rows.append([name, "failed", *("n/a" for _ in MEMORY_COLUMNS[2:])])
+            continue
+        values = {
+            **result,
+            "peer": name,
+            "rss_warm_mb": result["rss_warm_kb"] / 1024,
+            "idle_open_s": result["idle"]["open_s"] if result["idle"] else None,
+            "stream_open_s": result["stream"]["open_s"],
+        }
+        rows.append([_cell(values.get(key), form) for key, _, form in MEMORY_COLUMNS])
+    return rows
+
+
+def memory_goal_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for goal in summary["goals"]:
+        others = ", ".join(
+            f"{name}{'' if summary['peers'][name]['sessions'] else ' (no session)'} {kb:.1f} KB"
+            for name, kb in goal["others"].items()
+        )
+        rows.append(
+            [
+                f"{goal['goal']}: {goal['subject']}",
+                f"{goal['value_kb']:.2f} KB",
+                f"{goal['op']} {goal['target_kb']:g} KB",
+                others or "n/a",
+                "PASS" if goal["passed"] else "MISS",
+            ]
+        )
+    return rows
+
+
+def memory_caption(summary: dict[str, Any]) -> str:
+    config = summary["config"]
+    return (
+        f"memory: server VmRSS growth per 2025-11-25 session; {config['sessions']} idle sessions "
+        f"opened over {config['connections']} keep-alive connections, then {config['streams']} "
+        f"sessions each with a GET stream held open on its own connection (a peer without "
+        f"sessions: GET streams only); {config['settle']:g} s settle before each reading; "
+        f"{config['pinning']}"
+    )
+
+
+def _memory_notes(summary: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {result['error']}"
+        for name, result in summary["peers"].items()
+        if "error" in result
+    ]
+
+
+def memory_text_table(summary: dict[str, Any]) -> str:
+    lines = [memory_caption(summary), ""]
+    lines += _aligned([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_aligned(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
+    lines += [f"note: {note}" for note in _memory_notes(summary)]
+    return "\n".join(lines)
+
+
+def memory_markdown_table(summary: dict[str, Any]) -> str:
+    machine = summary["machine"]
+    lines = [
+        f"Measured {summary['date']} on {machine['cpu']} ({machine['cpus']} CPUs), "
+        f"Python {machine['python']}, {machine['versions_line']}; commit {machine['commit']}.",
+        "",
+        memory_caption(summary) + ".",
+        "",
+    ]
+    lines += _markdown([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_markdown(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
+    notes = _memory_notes(summary)
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(lines) + "\n"

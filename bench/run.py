@@ -1,8 +1,14 @@
 """Run the benchmark: every peer in turn, each on its own core, and print a table of ratios.
 
     python -m bench.run                        # the default: echo, 32 connections, 3 runs
+    python -m bench.run --scenario session-echo  # 2025-11-25 sessions: peers with sessions
     python -m bench.run --peers mcpfleet floor --runs 1 --duration 2
     python -m bench.run --json bench/results/run.json --markdown bench/results/run.md
+    python -m bench.run --all                  # echo, session-echo and bench.memory
+
+``--all`` runs every scenario of ``ALL_SCENARIOS`` with the same options, then
+``python -m bench.memory`` with its defaults, and prints every table (the JSON
+and Markdown files then hold them all).
 
 For each run and each peer: start the server pinned to one CPU (``taskset``),
 wait until it answers its health route, run the load generator pinned to
@@ -50,6 +56,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 VERSIONED = ("mcpfleet", "mcp", "uvicorn", "uvloop", "httptools", "starlette", "orjson")
+ALL_SCENARIOS = ("echo", "session-echo")  # what --all runs, before the memory measurement
 
 
 class BenchError(RuntimeError):
@@ -203,7 +210,7 @@ class LineReader:
 
 
 def run_load(
-    server_pid: int, port: int, args: argparse.Namespace, cpu: int | None
+    server_pid: int, port: int, args: argparse.Namespace, scenario: str, cpu: int | None
 ) -> dict[str, Any]:
     """Run the load generator; sample the server's CPU at its window's start and end."""
     command = [
@@ -215,7 +222,7 @@ def run_load(
         "--port",
         str(port),
         "--scenario",
-        args.scenario,
+        scenario,
         "--connections",
         str(args.concurrency),
         "--duration",
@@ -226,7 +233,7 @@ def run_load(
         str(args.request_timeout),
     ]
     deadline = time.monotonic() + args.warmup + args.duration + 2 * args.request_timeout + 30
-    cpu_start = cpu_end = None
+    cpu_start = cpu_end = rss = None
     started = ended = 0.0
     result: dict[str, Any] | None = None
     with tempfile.TemporaryFile() as errors:
@@ -271,10 +278,12 @@ def run_load(
     return result
 
 
-def run_peer(peer: Peer, args: argparse.Namespace, cpus: tuple[int | None, int | None]) -> Any:
+def run_peer(
+    peer: Peer, args: argparse.Namespace, scenario: str, cpus: tuple[int | None, int | None]
+) -> Any:
     port = free_port()
     with server(peer, port, cpus[0]) as process:
-        return run_load(process.pid, port, args, cpus[1])
+        return run_load(process.pid, port, args, scenario, cpus[1])
 
 
 # -- summary ------------------------------------------------------------------
@@ -412,31 +421,37 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write all results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=f"run {', '.join(ALL_SCENARIOS)} and python -m bench.memory (default options); "
+        "--scenario is ignored",
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv)
-    scenario = get_scenario(args.scenario)
-    peers = [peer for peer in select(args.peers) if peer.serves(scenario.name)]
+def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str, Any]:
+    """Every selected peer that serves scenario ``name``, ``args.runs`` times; the summary."""
+    scenario = get_scenario(name)
+    selected = select(args.peers)
+    peers = [peer for peer in selected if peer.serves(scenario.name)]
     if not peers:
         raise SystemExit(f"no selected peer serves scenario {scenario.name}")
+    skipped = [peer.name for peer in selected if peer not in peers]
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     runs: dict[str, list[dict[str, Any]]] = {peer.name: [] for peer in peers}
 
-    def progress(text: str) -> None:
-        if not args.quiet:
-            print(text, file=sys.stderr, flush=True)
-
     progress(f"bench: {scenario.name}, {len(peers)} peers x {args.runs} runs; {pinning}")
+    if skipped:
+        progress(f"  not serving {scenario.name} (no 2025-11-25 sessions): {', '.join(skipped)}")
     for number in range(args.runs):
         shift = number % len(peers)  # take turns: each peer leads a run in turn
         for peer in peers[shift:] + peers[:shift]:
             try:
-                result = run_peer(peer, args, (server_cpu, load_cpu))
+                result = run_peer(peer, args, scenario.name, (server_cpu, load_cpu))
             except BenchError as exc:
                 result = {"error": str(exc)}
                 progress(f"  run {number + 1} {peer.name}: FAILED: {exc}")
@@ -469,14 +484,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         "goals": goals.evaluate(scenario.name, args.concurrency, medians),
         "notes": notes(summary_peers, server_cpu is not None and server_cpu == load_cpu),
     }
-    print(report.text_table(summary))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.markdown_table(summary), encoding="utf-8")
-    failed = any(peer["errors"] or not peer["calls"] for peer in summary_peers.values())
+    if skipped:
+        summary["skipped_peers"] = skipped
+    return summary
+
+
+def _failed(summary: dict[str, Any]) -> bool:
+    return any(peer["errors"] or not peer["calls"] for peer in summary["peers"].values())
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+
+    def progress(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    if not args.all:
+        summary = run_scenario(args, args.scenario, progress)
+        print(report.text_table(summary))
+        _write(args.json, json.dumps(summary, indent=2) + "\n")
+        _write(args.markdown, report.markdown_table(summary))
+        return 1 if _failed(summary) else 0
+
+    from bench import memory  # imports this module: not at the top
+
+    selected = select(args.peers)
+    names = [name for name in ALL_SCENARIOS if any(peer.serves(name) for peer in selected)]
+    summaries: dict[str, Any] = {name: run_scenario(args, name, progress) for name in names}
+    tables = [report.text_table(summary) for summary in summaries.values()]
+    markdown = [report.markdown_table(summary) for summary in summaries.values()]
+    failed = any(_failed(summary) for summary in summaries.values())
+    memory_args = memory.arguments(["--quiet"] if args.quiet else [])
+    memory_args.cpus = args.cpus
+    if args.peers:  # the selected peers it measures; none: no memory measurement
+        memory_args.peers = [
+            peer.name for peer in selected if peer.sessions or peer.name in memory.STREAM_ONLY
+        ]
+    if memory_args.peers is None or memory_args.peers:
+        memory_summary = memory.run(memory_args, progress)
+        summaries["memory"] = memory_summary
+        tables.append(report.memory_text_table(memory_summary))
+        markdown.append(report.memory_markdown_table(memory_summary))
+        failed = failed or any("error" in result for result in memory_summary["peers"].values())
+    print("\n\n".join(tables))
+    _write(args.json, json.dumps(summaries, indent=2) + "\n")
+    _write(args.markdown, "\n".join(markdown))
     return 1 if failed else 0
 
 

@@ -1,9 +1,16 @@
 """The scenario registry: what the load generator sends and what it accepts back.
 
-A scenario is one 2026-07-28 request, sent over and over, and a check of the
-result it must get. The load generator builds the wire bytes once; only the
-JSON-RPC id changes from one request to the next. Add a scenario by adding an
-entry to ``SCENARIOS``; every peer that serves its method and tool can run it.
+A scenario is one request, sent over and over, and a check of the result it
+must get. The load generator builds the wire bytes once; only the JSON-RPC id
+changes from one request to the next. Add a scenario by adding an entry to
+``SCENARIOS``; every peer that serves its method and tool can run it.
+
+Most scenarios speak 2026-07-28: no session, the protocol version in every
+request's ``_meta`` and headers. A scenario with ``session=True`` speaks
+2025-11-25 instead: each connection first opens a session (``initialize``, then
+``notifications/initialized``) and sends every request with the
+``MCP-Protocol-Version`` and ``Mcp-Session-Id`` headers and no ``_meta``. Only
+peers with sessions (``Peer.sessions``) run those.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROTOCOL_VERSION = "2026-07-28"
+SESSION_PROTOCOL_VERSION = "2025-11-25"
 
 # Where the 2026-07-28 wire mirrors body fields into headers.
 _NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
@@ -42,18 +50,27 @@ class Scenario:
     params: dict[str, Any]
     check: Check
     tags: frozenset[str] = field(default_factory=frozenset)
+    session: bool = False  # 2025-11-25: every connection opens a session first
+
+    @property
+    def protocol_version(self) -> str:
+        return SESSION_PROTOCOL_VERSION if self.session else PROTOCOL_VERSION
 
     def full_params(self) -> dict[str, Any]:
+        if self.session:
+            return dict(self.params)
         return {**self.params, "_meta": request_meta()}
 
     def headers(self) -> list[tuple[str, str]]:
-        """The request headers besides Host and Content-Length."""
+        """The request headers besides Host, Content-Length (and Mcp-Session-Id)."""
         headers = [
             ("Content-Type", "application/json"),
             ("Accept", "application/json, text/event-stream"),
-            ("MCP-Protocol-Version", PROTOCOL_VERSION),
-            ("Mcp-Method", self.method),
+            ("MCP-Protocol-Version", self.protocol_version),
         ]
+        if self.session:  # 2025-11-25 has no Mcp-Method / Mcp-Name headers
+            return headers
+        headers.append(("Mcp-Method", self.method))
         name_field = _NAME_FIELD.get(self.method)
         if name_field is not None:
             headers.append(("Mcp-Name", str(self.params[name_field])))
@@ -61,7 +78,11 @@ class Scenario:
 
 
 def echo_check(text: str) -> Check:
-    """A tools/call result whose only content is ``text``, not an error."""
+    """A tools/call result whose only content is ``text``, not an error.
+
+    ``resultType`` is not required (a 2025-11-25 result has none); when present
+    it must be ``complete``.
+    """
 
     def check(result: Any) -> str | None:
         if not isinstance(result, dict):
@@ -78,7 +99,9 @@ def echo_check(text: str) -> Check:
     return check
 
 
-def echo(name: str, text: str, description: str, tags: frozenset[str]) -> Scenario:
+def echo(
+    name: str, text: str, description: str, tags: frozenset[str], *, session: bool = False
+) -> Scenario:
     return Scenario(
         name=name,
         description=description,
@@ -86,6 +109,7 @@ def echo(name: str, text: str, description: str, tags: frozenset[str]) -> Scenar
         params={"name": "echo", "arguments": {"text": text}},
         check=echo_check(text),
         tags=tags,
+        session=session,
     )
 
 
@@ -105,6 +129,13 @@ SCENARIOS: dict[str, Scenario] = {
             _4K_TEXT,
             "tools/call of echo with a 4 KiB text: JSON and body handling",
             frozenset(),
+        ),
+        echo(
+            "session-echo",
+            "hello",
+            "2025-11-25 session per connection, then tools/call of echo with a 5-byte text",
+            frozenset({"sessions"}),
+            session=True,
         ),
     )
 }

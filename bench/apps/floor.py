@@ -4,6 +4,10 @@ No MCP validation, no routing beyond the path, no headers checked: the least a
 Python server on uvicorn can do to answer the echo call. Its CPU per call is
 what the protocol handling of a real server is measured against.
 
+``GET /mcp`` opens an SSE response with one event and holds it open until the
+client goes away: no session, nothing sent after that. ``python -m bench.memory``
+measures its RSS per connection, the least a held-open stream costs on uvicorn.
+
     python -m bench.apps.floor --host 127.0.0.1 --port 3000
 """
 
@@ -21,6 +25,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = (b"content-type", b"application/json")
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:
@@ -39,6 +44,14 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+async def _hold_stream(receive: Receive, send: Send) -> None:
+    """An SSE response with one (empty) event, open until the client disconnects."""
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    await send({"type": "http.response.body", "body": b"id: 0\ndata: \n\n", "more_body": True})
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
@@ -47,6 +60,9 @@ async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> 
         return
     if scope["path"] == "/healthz":
         await _respond(send, 200, b'{"status":"ok"}')
+        return
+    if scope["method"] == "GET":
+        await _hold_stream(receive, send)
         return
     body = b""
     while True:
