@@ -29,7 +29,7 @@ class _Stream:
     first_seq: int = 1
     next_seq: int = 1
     complete: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event | None = None  # made when a reader waits: most streams never wait
 
 
 class MemoryFleetState:
@@ -120,14 +120,17 @@ class MemoryFleetState:
         if len(stream.events) > self.max_events:
             del stream.events[0]
             stream.first_seq += 1
-        stream.changed.set()
-        stream.changed = asyncio.Event()
+        if stream.changed is not None:
+            stream.changed.set()
+            stream.changed = None
         return identifier
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:
         stream = self._stream(session_id, stream_id)
         stream.complete = True
-        stream.changed.set()
+        if stream.changed is not None:
+            stream.changed.set()
+            stream.changed = None
 
     async def read_events(
         self, session_id: str, last_event_id: str, *, wait: float
@@ -140,6 +143,8 @@ class MemoryFleetState:
         if seq >= stream.next_seq or seq < stream.first_seq - 1:
             return None
         if seq == stream.next_seq - 1 and not stream.complete and wait > 0:
+            if stream.changed is None:
+                stream.changed = asyncio.Event()
             changed = stream.changed
             try:
                 await asyncio.wait_for(changed.wait(), wait)

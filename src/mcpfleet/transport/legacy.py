@@ -35,6 +35,7 @@ from mcpfleet.transport.streams import DisconnectWatcher
 log = logging.getLogger("mcpfleet.transport")
 
 CANCELS = "cancels"
+ENDED = "sessions-ended"
 MAX_SESSION_ID = 256
 
 
@@ -64,13 +65,21 @@ class LegacyEndpoint:
         self.state = state
         self.keepalive = keepalive
         self.running: dict[tuple[str, bytes], asyncio.Task[Any]] = {}
+        self.get_tasks: dict[str, list[Any]] = {}  # session -> [GET task, ended]
         self._unsubscribe: Any = None
         self.get_streams = 0
 
     async def start(self) -> None:
-        """Listen for cancellations published by any task of the fleet."""
+        """Listen for cancellations and ended sessions published by any task of the fleet."""
         if self._unsubscribe is None:
             self._unsubscribe = self.state.subscribe(CANCELS, self._on_cancel)
+            self.state.subscribe(ENDED, self._on_ended)
+
+    def _on_ended(self, message: dict[str, Any]) -> None:
+        held = self.get_tasks.get(message.get("session", ""))
+        if held is not None and not held[1]:
+            held[1] = True  # ended, not dropped: the GET stream closes gracefully
+            held[0].cancel()
 
     def _on_cancel(self, message: dict[str, Any]) -> None:
         key = _request_key(message.get("session", ""), message.get("requestId"))
@@ -262,7 +271,7 @@ class LegacyEndpoint:
             stream_id=stream_id,
         )
         task = asyncio.current_task()
-        ended = False
+        held: list[Any] = [task, False]
 
         async def write(message: dict[str, Any] | None) -> None:
             if message is None:
@@ -275,14 +284,8 @@ class LegacyEndpoint:
         def on_change(method: str, params: dict[str, Any]) -> None:
             outbox.push({"jsonrpc": "2.0", "method": method, "params": params})
 
-        def on_session(message: dict[str, Any]) -> None:
-            nonlocal ended
-            if message.get("kind") == "ended" and task is not None and not ended:
-                ended = True
-                task.cancel()
-
         unsubscribe_hub = self.server.notifications.subscribe(on_change)
-        unsubscribe_session = self.state.subscribe(f"session:{record.id}", on_session)
+        self.get_tasks[record.id] = held
         self.get_streams += 1
         try:
             await stream.start()
@@ -294,14 +297,15 @@ class LegacyEndpoint:
             try:
                 await until_disconnect(receive)
             except asyncio.CancelledError:
-                if not ended:
+                if not held[1]:
                     raise
         finally:
             self.get_streams -= 1
             self.keepalives.remove(outbox)
             outbox.close()
             unsubscribe_hub()
-            await unsubscribe_session()
+            if self.get_tasks.get(record.id) is held:
+                del self.get_tasks[record.id]
             await self.state.release_listener(record.id, owner)
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -318,7 +322,7 @@ class LegacyEndpoint:
     async def delete(self, headers: dict[str, str], send: Send, principal: str | None) -> None:
         record = await self.session(headers, principal)
         await self.state.delete_session(record.id)
-        await self.state.publish(f"session:{record.id}", {"kind": "ended"})
+        await self.state.publish(ENDED, {"session": record.id})
         log.info("session closed", extra={"sessionId": record.id})
         await send_empty(send, 204)
 

@@ -33,12 +33,12 @@ class Outbox:
 
     def __init__(self, write: Write) -> None:
         self._write = write
-        self._pending: collections.deque[dict[str, Any] | None] = collections.deque(
-            maxlen=OUTBOX_LIMIT
-        )
+        self._pending: collections.deque[dict[str, Any] | None] | None = None  # made on use
         self._writer: asyncio.Task[None] | None = None
 
     def push(self, item: dict[str, Any] | None) -> None:
+        if self._pending is None:
+            self._pending = collections.deque(maxlen=OUTBOX_LIMIT)
         self._pending.append(item)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
@@ -53,9 +53,10 @@ class Outbox:
                 await self._write(self._pending.popleft())
         finally:
             self._writer = None
+            self._pending = None
 
     def close(self) -> None:
-        self._pending.clear()
+        self._pending = None
         if self._writer is not None:
             self._writer.cancel()
 

@@ -68,7 +68,8 @@ class SessionStream:
         self.session_id = session_id
         self.request_id = request_id
         self.priming = priming
-        self.stream_id = stream_id or new_stream_id("p" if request_id is not None else "g")
+        # A POST's stream gets its id when it turns into SSE: most requests stay JSON.
+        self.stream_id = stream_id or ""
         self._extra = extra or []
         self.started = False
         self.connected = True
@@ -102,6 +103,8 @@ class SessionStream:
         if self.started:
             return
         self.started = True
+        if not self.stream_id:
+            self.stream_id = new_stream_id("p" if self.request_id is not None else "g")
         await self._send(
             {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._extra}
         )
