@@ -16,6 +16,9 @@ apt_install() {
 
 command -v npm >/dev/null || apt_install npm
 command -v curl >/dev/null || apt_install curl
+# The fleet tests start their own redis-server and HAProxy (never the machine's services).
+command -v redis-server >/dev/null || apt_install redis-server
+command -v haproxy >/dev/null || apt_install haproxy
 
 # name@version -> a folder of its own, so that two versions of one package can live side by side
 npm_tool() {

@@ -100,6 +100,22 @@ STATE_KEYS = "test:" + __import__("base64").b64encode(STATE_KEY).decode()
 
 
 @pytest.fixture(scope="session")
-def test_server() -> Iterator[ServerProcess]:
-    with serving("tests.apps.behaviours:app", {"REQUEST_STATE_KEYS": STATE_KEYS}) as server:
+def redis_url() -> Iterator[str]:
+    """A redis-server of the tests' own for the whole run (never the machine's own)."""
+    from tests.redis_support import RedisServer
+
+    redis = RedisServer().start()
+    try:
+        yield redis.url
+    finally:
+        redis.cleanup()
+
+
+@pytest.fixture(scope="session", params=["memory", "redis"])
+def test_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """The behaviours app, once with state in memory and once with state in Redis."""
+    env = {"REQUEST_STATE_KEYS": STATE_KEYS}
+    if request.param == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    with serving("tests.apps.behaviours:app", env) as server:
         yield server

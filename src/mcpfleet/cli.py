@@ -50,14 +50,20 @@ def main() -> None:
 @click.argument("target")
 @click.option("--host", default=None, help="Address to bind (env HOST, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (env PORT, default 3000).")
-def serve(target: str, host: str | None, port: int | None) -> None:
+@click.option(
+    "--state",
+    "state_url",
+    default=None,
+    help="Fleet state: redis://... or rediss://... (env REDIS_URL; default: in memory).",
+)
+def serve(target: str, host: str | None, port: int | None, state_url: str | None) -> None:
     """Serve TARGET (MODULE:APP) over Streamable HTTP."""
     import uvicorn
 
     from mcpfleet.transport.asgi import McpApp
 
     try:
-        config = Config.from_env(host=host, port=port)
+        config = Config.from_env(host=host, port=port, state_url=state_url)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     app = McpApp(load_app(target), config)

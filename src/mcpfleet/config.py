@@ -69,6 +69,7 @@ class Config:
     log_level: str = "info"
     session_ttl_seconds: int = 3600
     max_sessions: int = 10_000
+    state_url: str | None = None  # redis:// or rediss://: fleet state shared by every task
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -86,6 +87,7 @@ class Config:
             keepalive_seconds=_float(env, "KEEPALIVE_SECONDS", 15.0),
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, low=1),
             max_sessions=_int(env, "MAX_SESSIONS", 10_000, low=1),
+            state_url=env.get("REDIS_URL") or None,
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:
@@ -101,6 +103,13 @@ class Config:
             raise ConfigError(f"MCP_PATH: must start with '/', got {self.path!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"PORT: out of range: {self.port}")
+        if self.state_url is not None and not self.state_url.startswith(
+            ("redis://", "rediss://", "memory:")
+        ):
+            raise ConfigError(
+                "REDIS_URL: expected redis://host:port/db or rediss:// (TLS), "
+                f"got {self.state_url.split('@')[-1]!r}"
+            )
 
     def origin_allowed(self, origin: str) -> bool:
         """Whether a present ``Origin`` header may call the endpoint."""

@@ -6,7 +6,7 @@ Add an implementation by adding a factory to ``IMPLEMENTATIONS``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,8 @@ from mcpfleet.state.base import (
     split_event_id,
 )
 from mcpfleet.state.memory import MemoryFleetState
+from mcpfleet.state.redis import RedisFleetState
+from tests.redis_support import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +30,26 @@ async def memory(**options: Any) -> FleetState:
     return MemoryFleetState(**options)
 
 
-IMPLEMENTATIONS: dict[str, Factory] = {"memory": memory}
+_redis: list[RedisServer] = []
+
+
+async def redis(**options: Any) -> FleetState:
+    """A RedisFleetState on the tests' own redis-server, emptied first."""
+    if not _redis:
+        _redis.append(RedisServer().start())
+    store = RedisFleetState(_redis[0].url, **options)
+    await store.redis.flushdb()
+    return store
+
+
+IMPLEMENTATIONS: dict[str, Factory] = {"memory": memory, "redis": redis}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_redis() -> Iterator[None]:
+    yield
+    while _redis:
+        _redis.pop().cleanup()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from mcpfleet.protocol.versions import LEGACY_VERSIONS, MODERN_VERSIONS, Era, re
 from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
-from mcpfleet.state.base import FleetState, SessionLimitReached
+from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.http import (
     ClientDisconnected,
@@ -47,6 +47,7 @@ from mcpfleet.transport.http import (
     send_empty,
     send_error,
     send_json,
+    unavailable,
 )
 from mcpfleet.transport.legacy import LegacyEndpoint
 from mcpfleet.transport.listen import ListenStreams
@@ -94,6 +95,32 @@ class McpApp:
         if not self._started:
             self._started = True
             await self.legacy.start()
+            if not isinstance(self.state, MemoryFleetState):
+                self._share_notifications()
+
+    def _share_notifications(self) -> None:
+        """Change notifications go to every task of the fleet, each delivering to its own
+        GET and listen streams."""
+        hub = self.server.notifications
+        state = self.state
+        background: set[asyncio.Task[None]] = set()
+
+        async def relay(method: str, params: dict[str, Any]) -> None:
+            try:
+                await state.publish(BROADCAST, {"method": method, "params": params})
+            except StateUnavailable:
+                log.warning("a %s notification was not shared: the state is unreachable", method)
+
+        def schedule(method: str, params: dict[str, Any]) -> None:
+            task = asyncio.get_running_loop().create_task(relay(method, params))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+        def deliver(message: dict[str, Any]) -> None:
+            hub.deliver(message["method"], message.get("params") or {})
+
+        state.subscribe(BROADCAST, deliver)
+        hub.relay = schedule
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -145,10 +172,7 @@ class McpApp:
             await send_error(send, error, request_id)
         except (StateUnavailable, SessionLimitReached) as busy:
             retry = busy.retry_after if isinstance(busy, StateUnavailable) else 5
-            rejection = HttpRejection(
-                503, "Service Unavailable: try again shortly", headers={"retry-after": str(retry)}
-            )
-            await send_error(send, rejection)
+            await send_error(send, unavailable(retry))
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
 

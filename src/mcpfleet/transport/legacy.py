@@ -15,7 +15,13 @@ from typing import Any
 
 import orjson
 
-from mcpfleet.errors import HttpRejection, InternalError, InvalidRequest, ProtocolError
+from mcpfleet.errors import (
+    HttpRejection,
+    InternalError,
+    InvalidRequest,
+    ProtocolError,
+    StateUnavailable,
+)
 from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
@@ -26,7 +32,9 @@ from mcpfleet.transport.http import (
     Receive,
     Send,
     send_empty,
+    send_error,
     send_json,
+    unavailable,
 )
 from mcpfleet.transport.push import KeepAlive, Outbox, until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
@@ -180,6 +188,10 @@ class LegacyEndpoint:
             await stream.finish(result_message(request.id, result))
         except ProtocolError as error:
             await stream.fail(error)
+        except StateUnavailable:
+            if stream.started:
+                raise
+            await send_error(send, unavailable())  # 503 with Retry-After, never 404 or 500
         except asyncio.CancelledError:
             if self.running.get(key) is not task:
                 raise

@@ -1,0 +1,386 @@
+"""``RedisFleetState``: the fleet-state interface on Redis, so any task answers any request.
+
+Keys (every one expires; the keys of one session share the hash tag ``{id}``,
+so that Redis Cluster keeps them in one slot and the scripts may touch them
+together):
+
+    mcpf:{sid}:s             the session record (JSON), idle TTL refreshed on use
+    mcpf:{sid}:m:<stream>    an SSE stream's counters: n (last sequence), first, done
+    mcpf:{sid}:x:<stream>    the stream's events (a Redis Stream, entry ids 0-<seq>)
+    mcpf:{sid}:pend          server-to-client requests awaiting a reply
+    mcpf:{sid}:r:<request>   the reply to one of them (a list: the waiter BLPOPs it)
+    mcpf:{sid}:g             who holds the session's GET stream
+    mcpf:sessions            open sessions by last use (a sorted set, for the limit)
+
+Messages go out with PUBLISH on ``mcpf:ch:<channel>``; every process listens to
+the whole pattern once, so subscribing in a process is a local, synchronous
+step. Any Redis failure is raised as ``StateUnavailable``, which the transport
+answers with 503 and Retry-After: a client is never told its session is gone
+because the store was unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from mcpfleet.errors import StateUnavailable
+from mcpfleet.state.base import (
+    SessionLimitReached,
+    SessionRecord,
+    StoredEvent,
+    Subscriber,
+    event_id,
+    split_event_id,
+)
+
+log = logging.getLogger("mcpfleet.state")
+
+PREFIX = "mcpf"
+CHANNELS = f"{PREFIX}:ch:"
+
+# KEYS[1] stream counters, KEYS[2] stream events; ARGV data, has-data flag, cap, ttl ms.
+# Appends one event with the next sequence number and trims the log to the cap.
+APPEND = """
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. n, 'd', ARGV[1], 'h', ARGV[2])
+local first = n - tonumber(ARGV[3]) + 1
+if first > 1 then redis.call('HSET', KEYS[1], 'first', first) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return n
+"""
+
+# KEYS[1] stream counters, KEYS[2] stream events; ARGV ttl ms.
+# Marks the stream complete and wakes blocked readers with an end entry.
+END = """
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HSET', KEYS[1], 'done', 1)
+redis.call('XADD', KEYS[2], '0-' .. n, 'end', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return n
+"""
+
+# KEYS[1] pending set, KEYS[2] reply list; ARGV request id, message, ttl ms.
+# Hands over a reply only if that request of that session is still awaited.
+DELIVER = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] session, KEYS[2] pending set, KEYS[3] GET claim; ARGV reply-key prefix, ttl ms.
+# Ends a session: its record, its claim, and an empty reply for every waiter.
+DELETE = """
+local existed = redis.call('DEL', KEYS[1])
+for _, request in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('RPUSH', ARGV[1] .. request, '')
+  redis.call('PEXPIRE', ARGV[1] .. request, ARGV[2])
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+return existed
+"""
+
+# KEYS[1] claim; ARGV owner, ttl ms. Claims, or renews one's own claim.
+CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS[1] claim; ARGV owner. Releases only one's own claim.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+REDIS_FAILURES = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterDownError,
+    OSError,
+)
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Redis's failures enter the project as ``StateUnavailable``, nothing else."""
+    try:
+        yield
+    except REDIS_FAILURES as exc:
+        raise StateUnavailable(f"redis unreachable: {type(exc).__name__}") from None
+
+
+def _key(session_id: str, part: str) -> str:
+    return f"{PREFIX}:{{{session_id}}}:{part}"
+
+
+class RedisFleetState:
+    """Fleet state in Redis, shared by every task of a fleet."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session_ttl_seconds: float = 3600.0,
+        max_events_per_stream: int = 1000,
+        reply_ttl_seconds: float = 600.0,
+        listener_ttl_seconds: float = 45.0,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.session_ttl_ms = int(session_ttl_seconds * 1000)
+        self.max_events = max_events_per_stream
+        self.reply_ttl_ms = int(reply_ttl_seconds * 1000)
+        self.listener_ttl_ms = int(listener_ttl_seconds * 1000)
+        options: dict[str, Any] = {
+            "socket_connect_timeout": socket_timeout,
+            "health_check_interval": 10,
+        }
+        self.redis = aioredis.from_url(url, socket_timeout=socket_timeout, **options)
+        # Blocking reads (BLPOP, XREAD BLOCK) wait longer than any socket timeout.
+        self.blocking = aioredis.from_url(url, socket_timeout=None, **options)
+        self._append = self.redis.register_script(APPEND)
+        self._end = self.redis.register_script(END)
+        self._deliver = self.redis.register_script(DELIVER)
+        self._delete = self.redis.register_script(DELETE)
+        self._claim = self.redis.register_script(CLAIM)
+        self._release = self.redis.register_script(RELEASE)
+        self._channels: dict[str, dict[int, Subscriber]] = {}
+        self._next_token = 0
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- sessions ------------------------------------------------------------
+
+    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
+        now = time.time()
+        with translated():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(
+                    f"{PREFIX}:sessions", "-inf", now - self.session_ttl_ms / 1000
+                )
+                pipe.zcard(f"{PREFIX}:sessions")
+                _, count = await pipe.execute()
+            if count >= max_sessions:
+                raise SessionLimitReached(f"{max_sessions} sessions are open")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(_key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, nx=True)
+                pipe.zadd(f"{PREFIX}:sessions", {record.id: time.time()})
+                await pipe.execute()
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        with translated():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.getex(_key(session_id, "s"), px=self.session_ttl_ms)
+                pipe.zadd(f"{PREFIX}:sessions", {session_id: time.time()}, xx=True)
+                raw, _ = await pipe.execute()
+        return None if raw is None else SessionRecord.from_json(raw)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        with translated():
+            await self.redis.set(
+                _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, xx=True
+            )
+
+    async def delete_session(self, session_id: str) -> bool:
+        keys = [_key(session_id, "s"), _key(session_id, "pend"), _key(session_id, "g")]
+        with translated():
+            existed = await self._delete(
+                keys=keys, args=[_key(session_id, "r:"), self.reply_ttl_ms]
+            )
+            await self.redis.zrem(f"{PREFIX}:sessions", session_id)
+        return bool(existed)
+
+    async def session_count(self) -> int:
+        now = time.time()
+        with translated():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(
+                    f"{PREFIX}:sessions", "-inf", now - self.session_ttl_ms / 1000
+                )
+                pipe.zcard(f"{PREFIX}:sessions")
+                _, count = await pipe.execute()
+        return int(count)
+
+    # -- SSE event logs ------------------------------------------------------
+
+    def _stream_keys(self, session_id: str, stream_id: str) -> list[str]:
+        return [_key(session_id, f"m:{stream_id}"), _key(session_id, f"x:{stream_id}")]
+
+    async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
+        args = [data or b"", 0 if data is None else 1, self.max_events, self.session_ttl_ms]
+        with translated():
+            seq = await self._append(keys=self._stream_keys(session_id, stream_id), args=args)
+        return event_id(stream_id, str(seq))
+
+    async def end_stream(self, session_id: str, stream_id: str) -> None:
+        with translated():
+            await self._end(
+                keys=self._stream_keys(session_id, stream_id), args=[self.session_ttl_ms]
+            )
+
+    async def read_events(
+        self, session_id: str, last_event_id: str, *, wait: float
+    ) -> tuple[list[StoredEvent], bool] | None:
+        parts = split_event_id(last_event_id)
+        if parts is None or not parts[1].isdigit():
+            return None
+        stream_id, cursor = parts[0], int(parts[1])
+        meta_key, events_key = self._stream_keys(session_id, stream_id)
+        with translated():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(meta_key, "n", "first", "done")
+                pipe.xrange(events_key, f"(0-{cursor}", "+")
+                (last, first, done), entries = await pipe.execute()
+            if last is None or cursor > int(last) or cursor < int(first or 1) - 1:
+                return None
+            if not entries and not done and wait > 0:
+                found: Any = await self.blocking.xread(
+                    {events_key: f"0-{cursor}"}, block=max(1, int(wait * 1000))
+                )
+                entries = found[0][1] if found else []  # [[key, entries]] (RESP2)
+        return _events(stream_id, entries, bool(done))
+
+    # -- server-to-client requests -------------------------------------------
+
+    async def expect_reply(self, session_id: str, request_id: str) -> None:
+        with translated():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(_key(session_id, "pend"), request_id)
+                pipe.pexpire(_key(session_id, "pend"), self.reply_ttl_ms)
+                await pipe.execute()
+
+    async def deliver_reply(self, session_id: str, request_id: str, message: bytes) -> bool:
+        keys = [_key(session_id, "pend"), _key(session_id, f"r:{request_id}")]
+        with translated():
+            return bool(
+                await self._deliver(keys=keys, args=[request_id, message, self.reply_ttl_ms])
+            )
+
+    async def wait_reply(self, session_id: str, request_id: str, wait: float) -> bytes | None:
+        reply_key = _key(session_id, f"r:{request_id}")
+        with translated():
+            try:
+                found = await self.blocking.blpop([reply_key], timeout=max(wait, 0.01))
+            finally:
+                with contextlib.suppress(*REDIS_FAILURES):
+                    await self.redis.srem(_key(session_id, "pend"), request_id)
+        if found is None:
+            return None
+        value = found[1]
+        if isinstance(value, str):
+            value = value.encode()
+        return value or None
+
+    # -- messages ------------------------------------------------------------
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        self._ensure_listening()
+        with translated():
+            await self.redis.publish(CHANNELS + channel, orjson.dumps(message))
+
+    def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
+        self._ensure_listening()
+        token = self._next_token
+        self._next_token += 1
+        self._channels.setdefault(channel, {})[token] = subscriber
+
+        async def unsubscribe() -> None:
+            subscribers = self._channels.get(channel)
+            if subscribers is not None:
+                subscribers.pop(token, None)
+                if not subscribers:
+                    del self._channels[channel]
+
+        return unsubscribe
+
+    def _ensure_listening(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        """Receive every channel's messages; reconnect by itself after an outage."""
+        while True:
+            pubsub = self.blocking.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(CHANNELS + "*")
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None:
+                        self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except REDIS_FAILURES:
+                log.warning("redis pub/sub connection lost; reconnecting")
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(*REDIS_FAILURES, RuntimeError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped upstream
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        name = (channel.decode() if isinstance(channel, bytes) else channel)[len(CHANNELS) :]
+        subscribers = self._channels.get(name)
+        if not subscribers:
+            return
+        try:
+            payload = orjson.loads(message["data"])
+        except orjson.JSONDecodeError:
+            return
+        for subscriber in list(subscribers.values()):
+            subscriber(payload)
+
+    # -- the GET stream of a session -----------------------------------------
+
+    async def claim_listener(self, session_id: str, owner: str) -> bool:
+        with translated():
+            return bool(
+                await self._claim(keys=[_key(session_id, "g")], args=[owner, self.listener_ttl_ms])
+            )
+
+    async def release_listener(self, session_id: str, owner: str) -> None:
+        with translated():
+            await self._release(keys=[_key(session_id, "g")], args=[owner])
+
+    # -- life cycle ----------------------------------------------------------
+
+    async def ping(self) -> None:
+        with translated():
+            await self.redis.ping()
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.redis.aclose()
+        await self.blocking.aclose()
+
+
+def _events(
+    stream_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]], done: bool
+) -> tuple[list[StoredEvent], bool]:
+    events = []
+    for entry_id, fields in entries:
+        if b"end" in fields:
+            done = True
+            continue
+        seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-", 1)[1]
+        data = fields.get(b"d") if fields.get(b"h") == b"1" else None
+        events.append(StoredEvent(event_id(stream_id, seq), data))
+    return events, done
