@@ -6,10 +6,12 @@ from mcpfleet.server import content
 from mcpfleet.server.app import Server
 from mcpfleet.server.content import ToolResult
 from mcpfleet.server.context import Context, ElicitResult
+from mcpfleet.server.permissions import AwsPermission, aws
 from mcpfleet.server.signature import header_param
 from mcpfleet.transport.asgi import McpApp
 
 __all__ = [
+    "AwsPermission",
     "Config",
     "Context",
     "ElicitResult",
@@ -18,6 +20,7 @@ __all__ = [
     "Server",
     "ToolError",
     "ToolResult",
+    "aws",
     "content",
     "header_param",
 ]

@@ -13,7 +13,7 @@ The server knows nothing of HTTP; ``mcpfleet.transport`` serves it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from mcpfleet.protocol.headers import ParamHeader, param_headers
@@ -24,6 +24,7 @@ from mcpfleet.server.notify import (
     TOOLS_CHANGED,
     NotificationHub,
 )
+from mcpfleet.server.permissions import AwsPermission
 from mcpfleet.server.registry import (
     Prompt,
     Resource,
@@ -76,6 +77,8 @@ class Server:
         self.completion_handler: CompletionHandler | None = None
         self.notifications = NotificationHub()
         self.subscribable = False
+        self.permissions: list[AwsPermission] = []  # what the app itself needs from AWS
+        self.secrets: list[str] = []  # environment variables the deployment fills from secrets
         self.authenticator: Callable[[dict[str, str]], Awaitable[str | None]] | None = None
 
     # -- registration -------------------------------------------------------
@@ -92,10 +95,11 @@ class Server:
         structured_output: bool | None = None,
         input_schema: dict[str, Any] | None = None,
         requires: dict[str, Any] | None = None,
+        permissions: Sequence[AwsPermission] = (),
     ) -> Callable[[F], F]:
         """Register a tool. ``requires`` names client capabilities it cannot run without;
         ``input_schema`` replaces the generated schema (arguments are still validated
-        against the signature)."""
+        against the signature); ``permissions`` declares the AWS actions it needs."""
 
         def register(func: F) -> F:
             tool = make_tool(
@@ -108,6 +112,7 @@ class Server:
                 meta=meta,
                 structured_output=structured_output,
                 requires=requires,
+                permissions=permissions,
             )
             if input_schema is not None:
                 tool.wire["inputSchema"] = input_schema
@@ -214,6 +219,14 @@ class Server:
         """
         self.authenticator = func
         return func
+
+    def needs(self, *permissions: AwsPermission) -> None:
+        """Declare AWS permissions the app needs outside any one tool."""
+        self.permissions.extend(permissions)
+
+    def secret(self, *names: str) -> None:
+        """Declare environment variables that the deployment fills from Secrets Manager."""
+        self.secrets.extend(names)
 
     def enable_subscriptions(self) -> None:
         """Declare that resources can be subscribed to for update notifications."""

@@ -7,10 +7,11 @@ description ready, so that listing costs nothing per request.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcpfleet.server.permissions import AwsPermission
 from mcpfleet.server.signature import Signature, analyse
 
 Handler = Callable[..., Any]
@@ -37,6 +38,7 @@ class Tool:
     signature: Signature
     wire: dict[str, Any]
     required_capabilities: dict[str, Any] = field(default_factory=dict)
+    permissions: tuple[AwsPermission, ...] = ()
 
 
 def make_tool(
@@ -50,6 +52,7 @@ def make_tool(
     meta: dict[str, Any] | None,
     structured_output: bool | None,
     requires: dict[str, Any] | None,
+    permissions: Sequence[AwsPermission] = (),
 ) -> Tool:
     tool_name = func.__name__ if name is None else name
     if not TOOL_NAME.match(tool_name):
@@ -63,7 +66,7 @@ def make_tool(
     _put(wire, "annotations", annotations)
     _put(wire, "icons", icons)
     _put(wire, "_meta", meta)
-    return Tool(tool_name, func, signature, wire, dict(requires or {}))
+    return Tool(tool_name, func, signature, wire, dict(requires or {}), tuple(permissions))
 
 
 @dataclass(slots=True)
