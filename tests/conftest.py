@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +62,7 @@ class ServerProcess:
         if self.process is None:
             return ""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # drains without the deregistration wait
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:

@@ -58,24 +58,14 @@ def main() -> None:
 )
 def serve(target: str, host: str | None, port: int | None, state_url: str | None) -> None:
     """Serve TARGET (MODULE:APP) over Streamable HTTP."""
-    import uvicorn
-
     from mcpfleet.transport.asgi import McpApp
 
     try:
         config = Config.from_env(host=host, port=port, state_url=state_url)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    from mcpfleet.runner import run
+
     app = McpApp(load_app(target), config)
     tune_garbage_collector()
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        log_level=config.log_level if config.log_level != "notice" else "info",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    run(app)

@@ -29,7 +29,7 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -37,7 +37,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
-    if not value > 0:
+    if value < 0 or (value == 0 and not zero):
         raise ConfigError(f"{name}: must be positive, got {raw!r}")
     return value
 
@@ -70,6 +70,8 @@ class Config:
     session_ttl_seconds: int = 3600
     max_sessions: int = 10_000
     state_url: str | None = None  # redis:// or rediss://: fleet state shared by every task
+    drain_delay_seconds: float = 15.0  # after SIGTERM, keep serving while the LB deregisters
+    drain_deadline_seconds: float = 45.0  # exit before this, counted from SIGTERM
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -88,6 +90,8 @@ class Config:
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, low=1),
             max_sessions=_int(env, "MAX_SESSIONS", 10_000, low=1),
             state_url=env.get("REDIS_URL") or None,
+            drain_delay_seconds=_float(env, "DRAIN_DELAY_SECONDS", 15.0, zero=True),
+            drain_deadline_seconds=_float(env, "DRAIN_DEADLINE_SECONDS", 45.0),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:
@@ -103,6 +107,11 @@ class Config:
             raise ConfigError(f"MCP_PATH: must start with '/', got {self.path!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"PORT: out of range: {self.port}")
+        if not 0 <= self.drain_delay_seconds < self.drain_deadline_seconds <= 120:
+            raise ConfigError(
+                "DRAIN_DELAY_SECONDS and DRAIN_DEADLINE_SECONDS: need 0 <= delay < deadline "
+                f"<= 120, got {self.drain_delay_seconds} and {self.drain_deadline_seconds}"
+            )
         if self.state_url is not None and not self.state_url.startswith(
             ("redis://", "rediss://", "memory:")
         ):

@@ -163,3 +163,10 @@ async def ping_client(ctx: Context) -> str:
     """Ping the client and report that it answered."""
     await ctx.ping()
     return "pong"
+
+
+@app.tool()
+async def nap(seconds: float) -> str:
+    """Sleep, then answer (an in-flight call for the drain test)."""
+    await asyncio.sleep(seconds)
+    return f"slept {seconds}"

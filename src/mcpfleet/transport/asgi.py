@@ -35,6 +35,7 @@ from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state.memory import MemoryFleetState
+from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
     ClientDisconnected,
     Receive,
@@ -88,7 +89,7 @@ class McpApp:
             keepalive=self.config.keepalive_seconds,
             disconnects=self.disconnects,
         )
-        self.draining = False
+        self.health = Health(self.state)
         self._started = False
 
     async def startup(self) -> None:
@@ -128,8 +129,11 @@ class McpApp:
             path = scope["path"]
             if path == self.config.path or path == self.config.path + "/":
                 await self.endpoint(scope, receive, send)
-            elif path == "/healthz":
-                await send_json(send, 200, {"status": "ok"})
+            elif path == LIVENESS_PATH:
+                await send_json(send, 200, self.health.liveness())
+            elif path == READINESS_PATH:
+                status, body = await self.health.readiness()
+                await send_json(send, status, body)
             else:
                 await send_json(send, 404, {"error": "not found"})
         elif kind == "lifespan":
@@ -142,10 +146,25 @@ class McpApp:
                 await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.draining = True
-                await self.listen.close_all()
+                self.begin_drain()
+                await self.close_streams()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    @property
+    def draining(self) -> bool:
+        return self.health.draining
+
+    def begin_drain(self) -> None:
+        """Readiness fails from now on; requests are still served."""
+        if not self.health.draining:
+            self.health.draining = True
+            log.info("drain started", extra={"event": "drain_started"})
+
+    async def close_streams(self, retry_ms: int = 1000) -> None:
+        """End long-lived streams so their clients reconnect (to another task)."""
+        await self.listen.close_all()
+        await self.legacy.close_streams(retry_ms)
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = header_map(scope)

@@ -74,6 +74,7 @@ class LegacyEndpoint:
         self.keepalive = keepalive
         self.running: dict[tuple[str, bytes], asyncio.Task[Any]] = {}
         self.get_tasks: dict[str, list[Any]] = {}  # session -> [GET task, ended]
+        self.retry_on_close: int | None = None  # set while draining: streams end with retry
         self._unsubscribe: Any = None
         self.get_streams = 0
 
@@ -82,6 +83,14 @@ class LegacyEndpoint:
         if self._unsubscribe is None:
             self._unsubscribe = self.state.subscribe(CANCELS, self._on_cancel)
             self.state.subscribe(ENDED, self._on_ended)
+
+    async def close_streams(self, retry_ms: int) -> None:
+        """End every GET stream of this task with a retry hint (the task is draining)."""
+        self.retry_on_close = retry_ms
+        for held in list(self.get_tasks.values()):
+            if not held[1]:
+                held[1] = True
+                held[0].cancel()
 
     def _on_ended(self, message: dict[str, Any]) -> None:
         held = self.get_tasks.get(message.get("session", ""))
@@ -318,9 +327,15 @@ class LegacyEndpoint:
             unsubscribe_hub()
             if self.get_tasks.get(record.id) is held:
                 del self.get_tasks[record.id]
-            await self.state.release_listener(record.id, owner)
+            with contextlib.suppress(StateUnavailable):  # the claim expires by itself
+                await self.state.release_listener(record.id, owner)
+            tail = (
+                b""
+                if self.retry_on_close is None
+                else encode_event(None, retry_ms=self.retry_on_close)
+            )
             with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _wanted(self, session_id: str, message: dict[str, Any]) -> bool:
         """Resource updates go only to sessions subscribed to that resource."""

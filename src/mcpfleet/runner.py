@@ -1,0 +1,70 @@
+"""Running an app under uvicorn, with the drain that ECS's stop sequence expects.
+
+On SIGTERM: readiness turns 503 at once, so the load balancer deregisters the
+task; requests are still served for ``drain_delay_seconds`` (the deregistration
+delay); then long-lived streams end with a retry hint so their clients
+reconnect elsewhere, uvicorn stops accepting, in-flight requests finish, and the
+process exits before ``drain_deadline_seconds``. SIGINT does the same without
+the delay. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from types import FrameType
+
+import uvicorn
+
+from mcpfleet.config import Config
+from mcpfleet.transport.asgi import McpApp
+
+log = logging.getLogger("mcpfleet.runner")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain before the stop."""
+
+    def __init__(self, config: uvicorn.Config, app: McpApp, settings: Config) -> None:
+        super().__init__(config)
+        self.app = app
+        self.settings = settings
+        self._stopping = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # The drain is the whole answer to the signal: the process then exits with 0,
+        # instead of re-raising the signal as uvicorn does by default.
+        if self.app.draining:
+            self.should_exit = self.force_exit = True  # a second signal: stop now
+            return
+        self.app.begin_drain()
+        delay = 0.0 if sig == signal.SIGINT else self.settings.drain_delay_seconds
+        asyncio.get_running_loop().call_later(delay, self._stop, sig)
+
+    def _stop(self, sig: int) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        closing = loop.create_task(self.app.close_streams())
+        closing.add_done_callback(lambda _: setattr(self, "should_exit", True))
+
+
+def run(app: McpApp) -> None:
+    """Serve ``app`` until a signal, then drain and exit."""
+    settings = app.config
+    grace = settings.drain_deadline_seconds - settings.drain_delay_seconds - 0.5
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=settings.log_level if settings.log_level != "notice" else "info",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=max(1, int(grace)),
+    )
+    DrainingServer(config, app, settings).run()
