@@ -19,6 +19,7 @@ from types import FrameType
 import uvicorn
 
 from mcpfleet.config import Config
+from mcpfleet.observe.logs import logging_config
 from mcpfleet.transport.asgi import McpApp
 
 log = logging.getLogger("mcpfleet.runner")
@@ -65,6 +66,7 @@ def run(app: McpApp) -> None:
         log_level=settings.log_level if settings.log_level != "notice" else "info",
         lifespan="on",
         access_log=False,
+        log_config=logging_config(settings.log_level),
         timeout_graceful_shutdown=max(1, int(grace)),
     )
     DrainingServer(config, app, settings).run()

@@ -124,7 +124,7 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
     except McpfleetError:
         raise
     except Exception:
-        log.exception("tool %s failed", tool.name)
+        log.exception("tool %s failed", tool.name, extra={"event": "tool_error", "tool": tool.name})
         return ToolResult([text(f"Tool '{tool.name}' failed")], is_error=True).to_wire()
     return tool_result(tool.signature, value)
 

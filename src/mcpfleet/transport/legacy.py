@@ -153,7 +153,14 @@ class LegacyEndpoint:
                 send, 200, {"jsonrpc": "2.0", "id": request.id, "error": error.to_error()}
             )
             return
-        log.info("session opened", extra={"sessionId": record.id})
+        log.info(
+            "session opened",
+            extra={
+                "event": "session_opened",
+                "sessionId": record.id,
+                "protocolVersion": record.protocol_version,
+            },
+        )
         await send_json(send, 200, result_message(request.id, result), session_header(record.id))
 
     async def notification(self, record: SessionRecord, message: Notification) -> None:
@@ -350,7 +357,7 @@ class LegacyEndpoint:
         record = await self.session(headers, principal)
         await self.state.delete_session(record.id)
         await self.state.publish(ENDED, {"session": record.id})
-        log.info("session closed", extra={"sessionId": record.id})
+        log.info("session closed", extra={"event": "session_closed", "sessionId": record.id})
         await send_empty(send, 204)
 
 
