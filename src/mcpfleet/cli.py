@@ -69,3 +69,12 @@ def serve(target: str, host: str | None, port: int | None, state_url: str | None
     app = McpApp(load_app(target), config)
     tune_garbage_collector()
     run(app)
+
+
+def _register_subcommands() -> None:
+    from mcpfleet.probe.cli import probe
+
+    main.add_command(probe)
+
+
+_register_subcommands()
