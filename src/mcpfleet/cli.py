@@ -72,8 +72,10 @@ def serve(target: str, host: str | None, port: int | None, state_url: str | None
 
 
 def _register_subcommands() -> None:
+    from mcpfleet.deploy.cli import deploy
     from mcpfleet.probe.cli import probe
 
+    main.add_command(deploy)
     main.add_command(probe)
 
 

@@ -1,0 +1,143 @@
+"""``mcpfleet deploy``: render the AWS deployment from the app, and run it as a stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from mcpfleet.deploy.declarations import DeclarationError
+from mcpfleet.deploy.settings import TARGETS, Settings, SettingsError
+
+INT = click.IntRange(min=1)
+
+
+@click.group()
+def deploy() -> None:
+    """Render, check and run the AWS deployment of an app."""
+
+
+def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
+    from mcpfleet.cli import load_app
+    from mcpfleet.deploy.render import service_name
+
+    server = load_app(app)
+    name = options.pop("name") or service_name(server)
+    values = {k: v for k, v in options.items() if v is not None}
+    return Settings(target=cast(Any, target), app=app, name=name, **values)
+
+
+@deploy.command()
+@click.option("--target", type=click.Choice(TARGETS), default="ecs-fargate", show_default=True)
+@click.option("--app", "app", required=True, help="MODULE:APP, as for mcpfleet serve.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--state", type=click.Choice(["memory", "redis"]), default="redis",
+              show_default=True, help="Fleet state: memory turns ALB stickiness on.")
+@click.option("--name", default=None, help="Service name (metrics dimension); default: app's.")
+@click.option("--port", type=INT, default=None, help="Container port (default 3000).")
+@click.option("--cpu", type=INT, default=None, help="CPU units (default 512).")
+@click.option("--memory", type=INT, default=None, help="Memory MiB (default 1024).")
+@click.option("--keepalive-seconds", type=INT, default=None, help="SSE keep-alive (15).")
+@click.option("--drain-delay-seconds", type=INT, default=None, help="Deregistration wait (15).")
+@click.option("--drain-deadline-seconds", type=INT, default=None, help="Drain deadline (40).")
+@click.option("--stop-timeout-seconds", type=INT, default=None, help="ECS stopTimeout (60).")
+@click.option("--idle-timeout-seconds", type=INT, default=None, help="ALB idle timeout (120).")
+@click.option("--scale-on", type=click.Choice(["requests", "sessions"]), default=None,
+              help="Autoscaling metric: ALBRequestCountPerTarget or ActiveSessions.")
+def render(target: str, app: str, out: Path, **options: Any) -> None:
+    """Write the CloudFormation template (and for ECS the task definition and policy)."""
+    from mcpfleet.cli import load_app
+    from mcpfleet.deploy.render import render as render_app
+
+    try:
+        settings = _settings(target, app, options)
+        rendered = render_app(load_app(app), settings)
+    except (DeclarationError, SettingsError) as error:
+        raise click.ClickException(str(error)) from None
+    for path in rendered.write(out):
+        click.echo(f"wrote {path}")
+    for note in rendered.notes:
+        click.echo(f"note: {note}")
+
+
+def _client(region: str | None) -> Any:
+    import boto3  # type: ignore[import-untyped]
+
+    return boto3.client("cloudformation", region_name=region)
+
+
+def _refused(error: Exception) -> click.ClickException:
+    """CloudFormation's refusal (or ours) as a one-line message."""
+    return click.ClickException(str(error))
+
+
+def _parameters(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected Key=Value, got {pair!r}", param_hint="--param")
+        out[key] = value
+    return out
+
+
+STACK = click.option("--stack", required=True, help="CloudFormation stack name.")
+REGION = click.option("--region", default=None, help="AWS region (default: the SDK's).")
+TEMPLATE = click.option("--template", "template", required=True,
+                        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                        help="A template written by deploy render.")
+PARAM = click.option("--param", "params", multiple=True, help="Key=Value (repeatable).")
+POLL = click.option("--poll-seconds", type=click.FloatRange(min=0), default=5.0,
+                    show_default=True, help="How often to ask CloudFormation.")
+
+
+@deploy.command()
+@STACK
+@TEMPLATE
+@PARAM
+@REGION
+@POLL
+def up(stack: str, template: Path, params: tuple[str, ...], region: str | None,
+       poll_seconds: float) -> None:
+    """Create or update the stack through a change set, showing progress."""
+    from mcpfleet.deploy import stack as ops
+
+    try:
+        status = ops.up(_client(region), stack, template.read_text(), _parameters(params),
+                        click.echo, ops.Poll(poll_seconds))
+    except (ops.StackError, ops.client_errors()) as error:
+        raise _refused(error) from None
+    click.echo(f"{stack}: {status}")
+
+
+@deploy.command()
+@STACK
+@TEMPLATE
+@PARAM
+@REGION
+@POLL
+def diff(stack: str, template: Path, params: tuple[str, ...], region: str | None,
+         poll_seconds: float) -> None:
+    """Show what up would change, without changing anything."""
+    from mcpfleet.deploy import stack as ops
+
+    try:
+        ops.diff(_client(region), stack, template.read_text(), _parameters(params), click.echo,
+                 ops.Poll(poll_seconds))
+    except (ops.StackError, ops.client_errors()) as error:
+        raise _refused(error) from None
+
+
+@deploy.command()
+@STACK
+@REGION
+@POLL
+def down(stack: str, region: str | None, poll_seconds: float) -> None:
+    """Delete the stack and wait until it is gone."""
+    from mcpfleet.deploy import stack as ops
+
+    try:
+        ops.down(_client(region), stack, click.echo, ops.Poll(poll_seconds))
+    except (ops.StackError, ops.client_errors()) as error:
+        raise _refused(error) from None
