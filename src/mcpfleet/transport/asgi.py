@@ -34,6 +34,7 @@ from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
+from mcpfleet.state import open_state
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
@@ -73,7 +74,9 @@ class McpApp:
     ) -> None:
         self.server = server
         self.config = config or Config()
-        self.state = state or MemoryFleetState(session_ttl_seconds=self.config.session_ttl_seconds)
+        self.state = state or open_state(
+            self.config.state_url, session_ttl_seconds=self.config.session_ttl_seconds
+        )
         self.authenticate = authenticate or server.authenticator
         self.modern = ModernDispatcher(
             server,
