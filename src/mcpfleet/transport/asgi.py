@@ -33,8 +33,8 @@ from mcpfleet.protocol.versions import LEGACY_VERSIONS, MODERN_VERSIONS, Era, re
 from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
-from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state import open_state
+from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
