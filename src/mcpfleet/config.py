@@ -2,6 +2,7 @@
 
 Values come from keyword arguments, else from the environment, else defaults;
 a value that cannot be used raises ``ConfigError`` naming the setting.
+``NAME_SECRET_ARN`` variables are first resolved into ``NAME`` from Secrets Manager.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mcpfleet.errors import ConfigError
 from mcpfleet.protocol.request_state import KeyRing
+from mcpfleet.secrets import resolve_secrets
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 
@@ -72,11 +74,25 @@ class Config:
     state_url: str | None = None  # redis:// or rediss://: fleet state shared by every task
     drain_delay_seconds: float = 15.0  # after SIGTERM, keep serving while the LB deregisters
     drain_deadline_seconds: float = 45.0  # exit before this, counted from SIGTERM
+    metrics_namespace: str = "MCPFleet"
+    metrics_service: str | None = None  # the EMF Service dimension; default: the app's name
+    metrics_interval_seconds: float = 60.0  # EMF lines on stdout this often; 0 turns them off
+    metrics_prometheus: bool = False  # serve Prometheus text at /metrics
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
-        """Read the environment (``os.environ`` by default); keyword overrides win."""
-        env = os.environ if env is None else env
+        """Read the environment (``os.environ`` by default); keyword overrides win.
+
+        Every ``NAME_SECRET_ARN`` variable is resolved first (``mcpfleet.secrets``):
+        ``NAME`` is set from Secrets Manager, in ``os.environ`` when reading it, so
+        the app sees it too, else in a copy of ``env``.
+        """
+        resolved = resolve_secrets(os.environ if env is None else env)
+        if env is None:
+            os.environ.update(resolved)
+            env = os.environ
+        elif resolved:
+            env = {**env, **resolved}
         config = cls(
             host=env.get("HOST", "127.0.0.1"),
             port=_int(env, "PORT", 3000, low=0),
@@ -92,6 +108,10 @@ class Config:
             state_url=env.get("REDIS_URL") or None,
             drain_delay_seconds=_float(env, "DRAIN_DELAY_SECONDS", 15.0, zero=True),
             drain_deadline_seconds=_float(env, "DRAIN_DEADLINE_SECONDS", 45.0),
+            metrics_namespace=env.get("METRICS_NAMESPACE", "MCPFleet"),
+            metrics_service=env.get("METRICS_SERVICE") or None,
+            metrics_interval_seconds=_float(env, "METRICS_INTERVAL_SECONDS", 60.0, zero=True),
+            metrics_prometheus=env.get("METRICS_PROMETHEUS", "").lower() in ("1", "true", "yes"),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -21,10 +22,10 @@ from mcpfleet.errors import (
     InvalidParams,
     McpfleetError,
     MissingClientCapability,
-    ProtocolError,
     ResourceNotFound,
     ToolError,
 )
+from mcpfleet.observe.metrics import METRICS
 from mcpfleet.server.app import Server
 from mcpfleet.server.content import ToolResult, as_content_list, blob_resource, text
 from mcpfleet.server.context import Context
@@ -115,17 +116,23 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         kwargs = tool.signature.bind(arguments)
     except InvalidParams as exc:
         return ToolResult([text(exc.message)], is_error=True).to_wire()
+    started = time.perf_counter()
+    failed = True
     try:
         value = await invoke(tool.func, tool.signature, kwargs, ctx)
+        failed = False
     except ToolError as exc:
         return ToolResult([text(str(exc) or "Tool failed")], is_error=True).to_wire()
-    except (ProtocolError, InputRequired):
+    except InputRequired:
+        failed = False  # a round of questions to the client, not a failure
         raise
     except McpfleetError:
         raise
     except Exception:
         log.exception("tool %s failed", tool.name, extra={"event": "tool_error", "tool": tool.name})
         return ToolResult([text(f"Tool '{tool.name}' failed")], is_error=True).to_wire()
+    finally:
+        METRICS.tool_call(tool.name, (time.perf_counter() - started) * 1000, failed)
     return tool_result(tool.signature, value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from mcpfleet.errors import (
     ProtocolError,
     StateUnavailable,
 )
+from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.headers import check_param_headers
 from mcpfleet.protocol.jsonrpc import (
     MessageError,
@@ -46,6 +48,7 @@ from mcpfleet.transport.http import (
     accepts_json_and_sse,
     header_map,
     read_body,
+    send_bytes,
     send_empty,
     send_error,
     send_json,
@@ -56,6 +59,8 @@ from mcpfleet.transport.listen import ListenStreams
 from mcpfleet.transport.streams import DisconnectWatcher, ResponseStream
 
 log = logging.getLogger("mcpfleet.transport")
+
+PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 
 # Who is calling: the principal a session or a requestState is bound to (None: no auth).
 Authenticate = Callable[[dict[str, str]], Awaitable[str | None]]
@@ -94,6 +99,7 @@ class McpApp:
         )
         self.health = Health(self.state)
         self._started = False
+        self._emitter: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         if not self._started:
@@ -101,6 +107,28 @@ class McpApp:
             await self.legacy.start()
             if not isinstance(self.state, MemoryFleetState):
                 self._share_notifications()
+            METRICS.namespace = self.config.metrics_namespace
+            METRICS.service = self.config.metrics_service or self.server.name
+            if self.config.metrics_interval_seconds > 0:
+                self._emitter = asyncio.get_running_loop().create_task(self._emit_metrics())
+
+    @property
+    def open_streams(self) -> int:
+        return self.listen.open_count + self.legacy.get_streams
+
+    async def active_sessions(self) -> int | None:
+        try:
+            return await self.state.session_count()
+        except StateUnavailable:
+            return None
+
+    async def _emit_metrics(self) -> None:
+        """CloudWatch EMF lines on stdout, once an interval."""
+        while True:
+            await asyncio.sleep(self.config.metrics_interval_seconds)
+            lines = METRICS.emf_lines(await self.active_sessions(), self.open_streams)
+            sys.stdout.buffer.write(b"".join(lines))
+            sys.stdout.flush()
 
     def _share_notifications(self) -> None:
         """Change notifications go to every task of the fleet, each delivering to its own
@@ -137,6 +165,9 @@ class McpApp:
             elif path == READINESS_PATH:
                 status, body = await self.health.readiness()
                 await send_json(send, status, body)
+            elif path == "/metrics" and self.config.metrics_prometheus:
+                text = METRICS.prometheus(await self.active_sessions(), self.open_streams)
+                await send_bytes(send, 200, text.encode(), PROMETHEUS_HEADERS)
             else:
                 await send_json(send, 404, {"error": "not found"})
         elif kind == "lifespan":
@@ -171,6 +202,7 @@ class McpApp:
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = header_map(scope)
+        METRICS.in_flight += 1
         try:
             self.check_caller(headers)
             method = scope["method"]
@@ -197,6 +229,8 @@ class McpApp:
             await send_error(send, unavailable(retry))
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
+        finally:
+            METRICS.in_flight -= 1
 
     @staticmethod
     def is_legacy_stream_request(headers: dict[str, str]) -> bool:

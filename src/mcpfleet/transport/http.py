@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from mcpfleet.errors import HttpRejection, ProtocolError
+from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 
 Scope = MutableMapping[str, Any]
@@ -76,6 +77,7 @@ async def send_bytes(
     body: bytes,
     headers: list[tuple[bytes, bytes]],
 ) -> None:
+    METRICS.response(status)
     await send(
         {
             "type": "http.response.start",

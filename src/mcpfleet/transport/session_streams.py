@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from mcpfleet.errors import ProtocolError
+from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
@@ -103,6 +104,7 @@ class SessionStream:
         if self.started:
             return
         self.started = True
+        METRICS.response(200)
         if not self.stream_id:
             self.stream_id = new_stream_id("p" if self.request_id is not None else "g")
         await self._send(

@@ -15,6 +15,7 @@ import asyncio
 from typing import Any, Protocol
 
 from mcpfleet.errors import ProtocolError
+from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message, notification_message
 from mcpfleet.protocol.sse import encode_event
 from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
@@ -64,6 +65,7 @@ class ResponseStream:
         if self.streaming:
             return
         self.streaming = True
+        METRICS.response(200)
         await self._send(
             {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._extra}
         )
