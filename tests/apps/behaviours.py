@@ -170,3 +170,16 @@ async def nap(seconds: float) -> str:
     """Sleep, then answer (an in-flight call for the drain test)."""
     await asyncio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@app.tool()
+async def remember(value: str, ctx: Context) -> str:
+    """Keep a value under a new handle."""
+    return await ctx.handles.mint({"value": value}, ttl_seconds=60)
+
+
+@app.tool()
+async def recall(handle: str, ctx: Context) -> str:
+    """The value kept under a handle of this caller."""
+    kept = await ctx.handles.read(handle)
+    return str(kept["value"])

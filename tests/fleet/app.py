@@ -67,3 +67,16 @@ async def note() -> str:
 
 
 app.enable_subscriptions()
+
+
+@app.tool()
+async def remember(value: str, ctx: Context) -> str:
+    """Keep a value under a new handle."""
+    return await ctx.handles.mint({"value": value}, ttl_seconds=60)
+
+
+@app.tool()
+async def recall(handle: str, ctx: Context) -> str:
+    """The value kept under a handle."""
+    kept = await ctx.handles.read(handle)
+    return str(kept["value"])

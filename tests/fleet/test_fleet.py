@@ -546,3 +546,12 @@ def test_fleet_fixture_serves_through_haproxy_without_redis(make_fleet: MakeFlee
     fleet.wait_state("t0", "DOWN")
     after = [whoami(fleet.url) for _ in range(3)]
     assert [task_of(r) for r in after] == ["t1"] * 3
+
+
+def test_handle_minted_on_one_task_reads_on_another(fleet: Fleet) -> None:
+    """A handle minted by a 2026-07-28 call on one task is read back on another."""
+    minted = wire.call(fleet.url, "tools/call", {"name": "remember", "arguments": {"value": "v"}})
+    handle = minted.json()["result"]["content"][0]["text"]
+    read = wire.call(fleet.url, "tools/call", {"name": "recall", "arguments": {"handle": handle}})
+    assert task_of(read) != task_of(minted)
+    assert read.json()["result"]["content"][0]["text"] == "v"

@@ -268,3 +268,21 @@ async def test_one_get_stream_per_session(state: FleetState) -> None:
     assert await state.claim_listener("s1", "b") is False
     await state.release_listener("s1", "a")
     assert await state.claim_listener("s1", "b") is True
+
+
+# -- handles ---------------------------------------------------------------------
+
+
+async def test_handles_create_update_expire(state: FleetState) -> None:
+    """A handle is created once, updated only while it exists, and expires."""
+    assert await state.put_handle("h1", b"v1", 0.3, create=True) is True
+    assert await state.put_handle("h1", b"other", 0.3, create=True) is False
+    assert await state.get_handle("h1") == b"v1"
+    assert await state.put_handle("h1", b"v2", 0.3, create=False) is True
+    assert await state.get_handle("h1") == b"v2"
+    assert await state.put_handle("nope", b"v", 0.3, create=False) is False
+    await asyncio.sleep(0.45)
+    assert await state.get_handle("h1") is None
+    await state.put_handle("h2", b"v", 5, create=True)
+    await state.delete_handle("h2")
+    assert await state.get_handle("h2") is None

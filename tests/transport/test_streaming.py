@@ -292,3 +292,18 @@ def test_listen_sends_keepalive_comments() -> None:
             while listen.comments < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert listen.comments >= 3
+
+
+def test_handles_are_bound_to_their_principal(test_server: ServerProcess) -> None:
+    """A minted handle reads back for its principal only; others get -32602."""
+    minted = call(test_server.url, "tools/call", {"name": "remember", "arguments": {
+        "value": "kept"}}, x_user="alice").json()["result"]
+    handle = minted["content"][0]["text"]
+    params = {"name": "recall", "arguments": {"handle": handle}}
+    mine = call(test_server.url, "tools/call", params, x_user="alice").json()
+    assert mine["result"]["content"][0]["text"] == "kept"
+    theirs = call(test_server.url, "tools/call", params, x_user="mallory").json()
+    assert theirs["error"]["code"] == -32602
+    unknown = call(test_server.url, "tools/call",
+                   {"name": "recall", "arguments": {"handle": "h_nothing"}}).json()
+    assert unknown["error"]["code"] == -32602

@@ -14,6 +14,8 @@ from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
 
+from mcpfleet.server.handles import Handles
+
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 LOG_RANK = {level: rank for rank, level in enumerate(LOG_LEVELS)}
 
@@ -57,6 +59,7 @@ class Context:
         "protocol_version",
         "request_id",
         "server",
+        "state",
     )
 
     def __init__(
@@ -73,8 +76,10 @@ class Context:
         log_level: str | None = None,
         progress_token: int | str | None = None,
         principal: str | None = None,
+        state: Any = None,
     ) -> None:
         self.server = server
+        self.state = state
         self._exchange = exchange
         self.request_id = request_id
         self.method = method
@@ -86,6 +91,13 @@ class Context:
         self.progress_token = progress_token
         self.principal = principal
         self._asked = 0
+
+    @property
+    def handles(self) -> Handles:
+        """Values this caller can come back to from any task (see ``server.handles``)."""
+        if self.state is None:
+            raise RuntimeError("handles need a fleet state; this context has none")
+        return Handles(self.state, self.principal)
 
     async def progress(
         self, progress: float, total: float | None = None, message: str | None = None

@@ -186,6 +186,7 @@ class LegacyDispatcher:
             log_level=record.log_level,
             progress_token=token if isinstance(token, int | str) else None,
             principal=record.principal,
+            state=self.state,
         )
         try:
             return await operation(self.server, params, ctx)

@@ -123,8 +123,10 @@ class ModernDispatcher:
         *,
         state_ttl_seconds: float = 600.0,
         clock: Callable[[], float] = time.time,
+        state: Any = None,
     ) -> None:
         self.server = server
+        self.state = state
         self.ring = ring
         self.state_ttl_seconds = state_ttl_seconds
         self.clock = clock
@@ -194,6 +196,7 @@ class ModernDispatcher:
             log_level=meta.log_level,
             progress_token=meta.progress_token,
             principal=principal,
+            state=self.state,
         )
         try:
             result = await operation(self.server, params, ctx)

@@ -138,6 +138,18 @@ class FleetState(Protocol):
     async def release_listener(self, session_id: str, owner: str) -> None:
         """Give up the GET stream claimed by ``owner``."""
 
+    # -- handles ---------------------------------------------------------------
+
+    async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
+        """Store a handle's record for ``ttl`` seconds; with ``create``, only if new, else
+        only if it exists. Whether it was stored."""
+
+    async def get_handle(self, handle: str) -> bytes | None:
+        """A handle's record, or ``None`` if unknown or expired."""
+
+    async def delete_handle(self, handle: str) -> None:
+        """Forget a handle."""
+
     # -- life cycle ----------------------------------------------------------
 
     async def ping(self) -> None:

@@ -52,6 +52,7 @@ class MemoryFleetState:
         self._replies: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._channels: dict[str, dict[int, Subscriber]] = {}
         self._listeners: dict[str, str] = {}
+        self._handles: dict[str, tuple[bytes, float]] = {}
         self._next_token = 0
 
     # -- sessions ------------------------------------------------------------
@@ -208,6 +209,29 @@ class MemoryFleetState:
     async def release_listener(self, session_id: str, owner: str) -> None:
         if self._listeners.get(session_id) == owner:
             del self._listeners[session_id]
+
+    # -- handles ---------------------------------------------------------------
+
+    async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
+        now = self.clock()
+        self._handles = {k: v for k, v in self._handles.items() if v[1] > now} if len(
+            self._handles) > 10_000 else self._handles
+        current = self._handles.get(handle)
+        exists = current is not None and current[1] > now
+        if exists == create:
+            return False
+        self._handles[handle] = (record, now + ttl)
+        return True
+
+    async def get_handle(self, handle: str) -> bytes | None:
+        entry = self._handles.get(handle)
+        if entry is None or entry[1] <= self.clock():
+            self._handles.pop(handle, None)
+            return None
+        return entry[0]
+
+    async def delete_handle(self, handle: str) -> None:
+        self._handles.pop(handle, None)
 
     # -- life cycle ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ together):
     mcpf:{sid}:r:<request>   the reply to one of them (a list: the waiter BLPOPs it)
     mcpf:{sid}:g             who holds the session's GET stream
     mcpf:sessions            open sessions by last use (a sorted set, for the limit)
+    mcpf:h:<handle>          a handle's owner and value (see ``mcpfleet.server.handles``)
 
 Messages go out with PUBLISH on ``mcpf:ch:<channel>``; every process listens to
 the whole pattern once, so subscribing in a process is a local, synchronous
@@ -356,6 +357,25 @@ class RedisFleetState:
     async def release_listener(self, session_id: str, owner: str) -> None:
         with translated():
             await self._release(keys=[_key(session_id, "g")], args=[owner])
+
+    # -- handles ---------------------------------------------------------------
+
+    async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
+        with translated():
+            stored = await self.redis.set(
+                f"{PREFIX}:h:{handle}", record, px=max(1, int(ttl * 1000)),
+                nx=create, xx=not create,
+            )
+        return bool(stored)
+
+    async def get_handle(self, handle: str) -> bytes | None:
+        with translated():
+            value: Any = await self.redis.get(f"{PREFIX}:h:{handle}")
+        return value if value is None or isinstance(value, bytes) else str(value).encode()
+
+    async def delete_handle(self, handle: str) -> None:
+        with translated():
+            await self.redis.delete(f"{PREFIX}:h:{handle}")
 
     # -- life cycle ----------------------------------------------------------
 

@@ -87,6 +87,7 @@ class McpApp:
             server,
             self.config.request_state_keys,
             state_ttl_seconds=self.config.request_state_ttl_seconds,
+            state=self.state,
         )
         self.listen = ListenStreams(server, self.modern, self.config.keepalive_seconds)
         self.disconnects = DisconnectWatcher()
