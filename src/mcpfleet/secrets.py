@@ -10,6 +10,7 @@ variable exists. A secret that cannot be read stops the start with a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +50,14 @@ def _region(arn: str) -> str | None:
     return None
 
 
+def _reason(error: Mapping[str, Any]) -> str:
+    """AWS's error code and message on one short line (a body botocore could not parse
+    arrives as markup in the message: its tags are dropped)."""
+    message = " ".join(re.sub(r"<[^>]*>", " ", str(error.get("Message", ""))).split())
+    reason = f"{error.get('Code', 'error')}: {message}".rstrip(": ")
+    return reason if len(reason) <= 300 else reason[:297] + "..."
+
+
 class _Client:
     """One Secrets Manager client per region, made on first use."""
 
@@ -61,7 +70,9 @@ class _Client:
                 f"{first}: reading secrets from Secrets Manager needs boto3; "
                 "install mcpfleet with the 'deploy' extra (pip install 'mcpfleet[deploy]')"
             ) from None
-        self._boto3 = boto3
+        # A session of our own: it reads the credentials from the environment now, and
+        # leaves boto3's default session to the app.
+        self._session = boto3.session.Session()
         # Bounded: a start that cannot reach Secrets Manager fails in seconds, not minutes.
         self._config = BotoConfig(connect_timeout=5, read_timeout=10,
                                   retries={"mode": "standard", "max_attempts": 3})
@@ -71,7 +82,7 @@ class _Client:
 
     def _client(self, region: str | None) -> Any:
         if region not in self._clients:
-            self._clients[region] = self._boto3.client(
+            self._clients[region] = self._session.client(
                 "secretsmanager", region_name=region, endpoint_url=self._endpoint,
                 config=self._config)
         return self._clients[region]
@@ -86,8 +97,7 @@ class _Client:
             response = self._client(_region(arn)).get_secret_value(SecretId=arn)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            reason = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-            raise ConfigError(f"{variable}: cannot read secret {arn}: {reason}") from None
+            raise ConfigError(f"{variable}: cannot read secret {arn}: {_reason(error)}") from None
         except BotoCoreError as exc:
             raise ConfigError(f"{variable}: cannot read secret {arn}: {exc}") from None
         value = response.get("SecretString")
