@@ -115,6 +115,33 @@ GOALS: tuple[Goal, ...] = (
         source="2025-11-25 session tools/call at 32 concurrent sessions: "
         "mcpfleet >= 5x mcp 2.3.0 with json_response=True",
     ),
+    Goal(
+        "2025-11-25 session throughput, Redis state vs memory state",
+        "calls_per_s",
+        "mcpfleet-redis",
+        "mcpfleet",
+        ">=",
+        0.8,
+        scenarios=frozenset({"session-echo"}),
+        source="2025-11-25 session tools/call at 32 concurrent sessions with Redis state "
+        ">= 0.8x the same with memory state",
+    ),
+)
+
+# ``python -m bench.fleet``: its two configurations stand in for peers, "fleet-redis" (two
+# tasks behind HAProxy on one Redis) and "mcpfleet" (one process, memory state).
+FLEET_GOALS: tuple[Goal, ...] = (
+    Goal(
+        "fleet CPU per call vs one process with memory state",
+        "cpu_us_per_call",
+        "fleet-redis",
+        "mcpfleet",
+        "<=",
+        1.25,
+        scenarios=frozenset({"session-echo"}),
+        source="fleet CPU per call <= 1.25x one process with memory state "
+        "(server CPU summed over the fleet's mcpfleet processes)",
+    ),
 )
 
 
@@ -173,6 +200,14 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """The goals that apply to this run, each with its ratio and verdict."""
     results = (goal.evaluate(scenario, concurrency, medians) for goal in GOALS)
+    return [result for result in results if result is not None]
+
+
+def evaluate_fleet(
+    scenario: str, concurrency: int, medians: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The fleet goals, from ``python -m bench.fleet``'s medians per configuration."""
+    results = (goal.evaluate(scenario, concurrency, medians) for goal in FLEET_GOALS)
     return [result for result in results if result is not None]
 
 

@@ -71,6 +71,12 @@ PEER_TIMEOUT = 240.0  # seconds for one peer's whole measurement, whatever the s
 FD_MARGIN = 64  # descriptors this process needs besides its sockets
 
 
+def measurable(peer: Peer) -> bool:
+    """Peers this measures: with sessions in the server's memory, or the floor's streams.
+    (A peer with Redis state keeps its sessions in Redis, not in its RSS.)"""
+    return (peer.sessions and not peer.redis) or peer.name in STREAM_ONLY
+
+
 # -- /proc --------------------------------------------------------------------
 
 
@@ -300,9 +306,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--peers",
         nargs="+",
         metavar="PEER",
-        choices=sorted(
-            name for name, peer in PEERS.items() if peer.sessions or name in STREAM_ONLY
-        ),
+        choices=sorted(name for name, peer in PEERS.items() if measurable(peer)),
         help=f"peers to measure (default: {' '.join(DEFAULT_PEERS)})",
     )
     parser.add_argument("--sessions", type=int, default=2000, help="idle sessions (default 2000)")

@@ -16,6 +16,7 @@ Add a peer by adding an entry to ``PEERS`` (and its app under ``bench/apps/``).
 
 from __future__ import annotations
 
+import base64
 import sys
 from dataclasses import dataclass, field
 
@@ -38,6 +39,9 @@ class Peer:
     default: bool = True  # run when no --peers are given
     env: dict[str, str] = field(default_factory=dict)
     sessions: bool = True  # serves 2025-11-25 sessions (initialize, Mcp-Session-Id)
+    # Fleet state in a redis-server the harness starts (on the load generator's CPU) and
+    # stops with the server; its URL goes to the server as REDIS_URL.
+    redis: bool = False
 
     def command(self, host: str, port: int) -> list[str]:
         return [sys.executable, "-m", self.module, "--host", host, "--port", str(port), *self.args]
@@ -50,6 +54,9 @@ class Peer:
 
 
 _SDK = "bench.apps.sdk_echo"
+# The request-state key of every mcpfleet task of a fleet (id:base64, >= 32 bytes): the same
+# on every task, so a requestState one seals verifies on any.
+STATE_KEYS = "bench:" + base64.b64encode(b"mcpfleet-bench-request-state-key").decode()
 
 PEERS: dict[str, Peer] = {
     p.name: p
@@ -59,6 +66,15 @@ PEERS: dict[str, Peer] = {
             SUBJECT,
             "mcpfleet serve (uvicorn, uvloop, httptools), async echo tool",
             "bench.apps.mcpfleet_echo",
+        ),
+        Peer(
+            "mcpfleet-redis",
+            SUBJECT,
+            "the same mcpfleet app with REDIS_URL: sessions in a redis-server (fleet state)",
+            "bench.apps.mcpfleet_echo",
+            scenarios=frozenset({"session-echo"}),  # 2026-07-28 calls keep no state
+            env={"REQUEST_STATE_KEYS": STATE_KEYS, "DRAIN_DELAY_SECONDS": "0"},
+            redis=True,
         ),
         Peer(
             "sdk-json",

@@ -195,3 +195,66 @@ def memory_markdown_table(summary: dict[str, Any]) -> str:
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
+
+
+# -- bench.fleet --------------------------------------------------------------
+
+FLEET_COLUMNS = (
+    ("config", "config", "{}"),
+    ("calls_per_s", "calls/s", "{:,.0f}"),
+    ("p50_ms", "p50 ms", "{:.2f}"),
+    ("p99_ms", "p99 ms", "{:.2f}"),
+    ("cpu_us_per_call", "mcpfleet CPU µs/call", "{:.1f}"),
+    ("server_cpu_util", "mcpfleet CPU", "{:.0%}"),
+    ("haproxy_cpu_us_per_call", "HAProxy µs/call", "{:.1f}"),
+    ("redis_cpu_us_per_call", "Redis µs/call", "{:.1f}"),
+    ("loadgen_cpu_util", "load gen CPU", "{:.0%}"),
+    ("task_share", "busiest task", "{:.0%}"),
+    ("errors", "errors", "{}"),
+)
+
+
+def fleet_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, config in summary["configs"].items():
+        values = {**config["median"], "config": name, "errors": config["errors"]}
+        rows.append([_cell(values.get(key), form) for key, _, form in FLEET_COLUMNS])
+    return rows
+
+
+def fleet_caption(summary: dict[str, Any]) -> str:
+    config = summary["config"]
+    return (
+        f"fleet cost: scenario {config['scenario']} (2025-11-25 session calls); "
+        f"{config['concurrency']} connections; {config['duration']:g} s measured after "
+        f"{config['warmup']:g} s warm-up; median of {config['runs']} runs; "
+        f"mcpfleet CPU summed over the config's mcpfleet processes (fleet-redis: "
+        f"{config['tasks']} tasks), 100% = one CPU; HAProxy and Redis apart; "
+        f"{config['pinning']}"
+    )
+
+
+def fleet_text_table(summary: dict[str, Any]) -> str:
+    lines = [fleet_caption(summary), ""]
+    lines += _aligned([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_aligned(GOAL_COLUMNS, goal_rows(summary))]
+    lines += [f"note: {note}" for note in summary.get("notes", [])]
+    return "\n".join(lines)
+
+
+def fleet_markdown_table(summary: dict[str, Any]) -> str:
+    machine = summary["machine"]
+    lines = [
+        f"Measured {summary['date']} on {machine['cpu']} ({machine['cpus']} CPUs), "
+        f"Python {machine['python']}, {machine['versions_line']}; commit {machine['commit']}.",
+        "",
+        fleet_caption(summary) + ".",
+        "",
+    ]
+    lines += _markdown([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    if summary["goals"]:
+        lines += ["", *_markdown(GOAL_COLUMNS, goal_rows(summary))]
+    if summary.get("notes"):
+        lines += ["", *(f"- {note}" for note in summary["notes"])]
+    return "\n".join(lines) + "\n"

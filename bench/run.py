@@ -4,11 +4,12 @@
     python -m bench.run --scenario session-echo  # 2025-11-25 sessions: peers with sessions
     python -m bench.run --peers mcpfleet floor --runs 1 --duration 2
     python -m bench.run --json bench/results/run.json --markdown bench/results/run.md
-    python -m bench.run --all                  # echo, session-echo and bench.memory
+    python -m bench.run --all                  # echo, session-echo, bench.fleet, bench.memory
 
 ``--all`` runs every scenario of ``ALL_SCENARIOS`` with the same options, then
-``python -m bench.memory`` with its defaults, and prints every table (the JSON
-and Markdown files then hold them all).
+``python -m bench.fleet`` (a 2-task fleet on Redis against one process, CPU per
+call) with the same options, then ``python -m bench.memory`` with its defaults,
+and prints every table (the JSON and Markdown files then hold them all).
 
 For each run and each peer: start the server pinned to one CPU (``taskset``),
 wait until it answers its health route, run the load generator pinned to
@@ -154,9 +155,11 @@ def wait_ready(process: subprocess.Popen[Any], port: int, peer: Peer, log: IO[by
 
 
 @contextlib.contextmanager
-def server(peer: Peer, port: int, cpu: int | None) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    peer: Peer, port: int, cpu: int | None, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """The peer's server process, ready, and stopped on the way out whatever happens."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **peer.env}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **peer.env, **(extra_env or {})}
     env.pop("PORT", None)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -209,10 +212,28 @@ class LineReader:
         self._selector.close()
 
 
+def _cpu_seconds(pids: Sequence[int]) -> list[float]:
+    return [process_cpu_seconds(pid) for pid in pids]
+
+
 def run_load(
-    server_pid: int, port: int, args: argparse.Namespace, scenario: str, cpu: int | None
+    server_pid: int | Sequence[int],
+    port: int,
+    args: argparse.Namespace,
+    scenario: str,
+    cpu: int | None,
+    others: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Run the load generator; sample the server's CPU at its window's start and end."""
+    """Run the load generator; sample the server's CPU at its window's start and end.
+
+    Several server PIDs (the tasks of a fleet): their CPU is summed, and each one's
+    share is kept (``server_cpu_s_each``). ``others`` (a label -> PID; Redis,
+    HAProxy) are sampled at the same moments and reported apart, for information:
+    ``{label}_cpu_util`` and ``{label}_cpu_us_per_call``.
+    """
+    pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
+    labels = list(others or {})
+    other_pids = [(others or {})[label] for label in labels]
     command = [
         sys.executable,
         "-m",
@@ -234,6 +255,7 @@ def run_load(
     ]
     deadline = time.monotonic() + args.warmup + args.duration + 2 * args.request_timeout + 30
     cpu_start = cpu_end = rss = None
+    each_start = each_end = other_start = other_end = []
     started = ended = 0.0
     result: dict[str, Any] | None = None
     with tempfile.TemporaryFile() as errors:
@@ -249,10 +271,12 @@ def run_load(
         try:
             while (line := lines.readline(deadline)) is not None:
                 if line == MEASURE_START:
-                    cpu_start, started = process_cpu_seconds(server_pid), time.monotonic()
+                    each_start, other_start = _cpu_seconds(pids), _cpu_seconds(other_pids)
+                    cpu_start, started = sum(each_start), time.monotonic()
                 elif line == MEASURE_END:
-                    cpu_end, ended = process_cpu_seconds(server_pid), time.monotonic()
-                    rss = process_rss_mb(server_pid)
+                    each_end, other_end = _cpu_seconds(pids), _cpu_seconds(other_pids)
+                    cpu_end, ended = sum(each_end), time.monotonic()
+                    rss = process_rss_mb(pids[0])
                 elif line.startswith("{"):
                     result = json.loads(line)
             process.wait(max(1.0, deadline - time.monotonic()))
@@ -275,6 +299,14 @@ def run_load(
         loadgen_cpu_util=round(result["loadgen_cpu_s"] / result["duration_s"], 3),
         server_rss_mb=rss,
     )
+    if len(pids) > 1:
+        result["server_cpu_s_each"] = [
+            round(end - begin, 3) for begin, end in zip(each_start, each_end, strict=True)
+        ]
+    for label, begin, end in zip(labels, other_start, other_end, strict=True):
+        used = end - begin
+        result[f"{label}_cpu_util"] = round(used / window, 3) if window > 0 else None
+        result[f"{label}_cpu_us_per_call"] = round(used / calls * 1e6, 2) if calls else None
     return result
 
 
@@ -282,6 +314,14 @@ def run_peer(
     peer: Peer, args: argparse.Namespace, scenario: str, cpus: tuple[int | None, int | None]
 ) -> Any:
     port = free_port()
+    if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
+        from bench.services import redis_server  # imports this module: not at the top
+
+        with (
+            redis_server(cpus[1]) as redis,
+            server(peer, port, cpus[0], {"REDIS_URL": redis.url}) as process,
+        ):
+            return run_load(process.pid, port, args, scenario, cpus[1], {"redis": redis.pid})
     with server(peer, port, cpus[0]) as process:
         return run_load(process.pid, port, args, scenario, cpus[1])
 
@@ -296,6 +336,8 @@ MEDIAN_KEYS = (
     "server_cpu_util",
     "loadgen_cpu_util",
     "server_rss_mb",
+    "redis_cpu_util",
+    "redis_cpu_us_per_call",
 )
 
 
@@ -384,6 +426,12 @@ def notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
                 )
         if peer["errors"]:
             found.append(f"{name}: {peer['errors']} errors; see the JSON results")
+        if median.get("redis_cpu_us_per_call") is not None:
+            found.append(
+                f"{name}: its redis-server (on the load generator's CPU, not in server CPU) "
+                f"used {median['redis_cpu_us_per_call']:.1f} µs CPU/call "
+                f"({median['redis_cpu_util']:.0%} of a CPU)"
+            )
     return found
 
 
@@ -424,8 +472,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--all",
         action="store_true",
-        help=f"run {', '.join(ALL_SCENARIOS)} and python -m bench.memory (default options); "
-        "--scenario is ignored",
+        help=f"run {', '.join(ALL_SCENARIOS)}, python -m bench.fleet (the same options) and "
+        "python -m bench.memory (default options); --scenario is ignored",
     )
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
@@ -446,7 +494,7 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
 
     progress(f"bench: {scenario.name}, {len(peers)} peers x {args.runs} runs; {pinning}")
     if skipped:
-        progress(f"  not serving {scenario.name} (no 2025-11-25 sessions): {', '.join(skipped)}")
+        progress(f"  not running {scenario.name} (see PEERS): {', '.join(skipped)}")
     for number in range(args.runs):
         shift = number % len(peers)  # take turns: each peer leads a run in turn
         for peer in peers[shift:] + peers[:shift]:
@@ -513,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write(args.markdown, report.markdown_table(summary))
         return 1 if _failed(summary) else 0
 
-    from bench import memory  # imports this module: not at the top
+    from bench import fleet, memory  # they import this module: not at the top
 
     selected = select(args.peers)
     names = [name for name in ALL_SCENARIOS if any(peer.serves(name) for peer in selected)]
@@ -521,12 +569,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     tables = [report.text_table(summary) for summary in summaries.values()]
     markdown = [report.markdown_table(summary) for summary in summaries.values()]
     failed = any(_failed(summary) for summary in summaries.values())
+    if not args.peers or fleet.SINGLE in args.peers:  # the fleet's cost, per call
+        fleet_args = fleet.arguments(["--quiet"] if args.quiet else [])
+        for name in ("concurrency", "duration", "warmup", "runs", "request_timeout", "cpus"):
+            setattr(fleet_args, name, getattr(args, name))
+        fleet_summary = fleet.run(fleet_args, progress)
+        summaries["fleet"] = fleet_summary
+        tables.append(report.fleet_text_table(fleet_summary))
+        markdown.append(report.fleet_markdown_table(fleet_summary))
+        failed = failed or fleet.failed(fleet_summary)
     memory_args = memory.arguments(["--quiet"] if args.quiet else [])
     memory_args.cpus = args.cpus
     if args.peers:  # the selected peers it measures; none: no memory measurement
-        memory_args.peers = [
-            peer.name for peer in selected if peer.sessions or peer.name in memory.STREAM_ONLY
-        ]
+        memory_args.peers = [peer.name for peer in selected if memory.measurable(peer)]
     if memory_args.peers is None or memory_args.peers:
         memory_summary = memory.run(memory_args, progress)
         summaries["memory"] = memory_summary

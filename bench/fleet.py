@@ -1,0 +1,252 @@
+"""What a fleet costs per call: two mcpfleet tasks behind HAProxy on one Redis, against one
+process with memory state, both serving 2025-11-25 sessions (scenario ``session-echo``).
+
+    python -m bench.fleet                        # 32 connections, 3 runs of each
+    python -m bench.fleet --runs 1 --duration 2  # a quick look
+    python -m bench.fleet --json bench/results/fleet.json --markdown bench/results/fleet.md
+
+Two configurations take turns in every run (the leader rotates):
+
+- ``mcpfleet``: the ``mcpfleet`` peer of ``bench.run``, one process with memory state,
+  loaded directly; the load generator on the other CPU.
+- ``fleet-redis``: a redis-server, two tasks of the same app with ``REDIS_URL`` and the
+  same ``REQUEST_STATE_KEYS``, and HAProxy in front (round robin, no stickiness,
+  ``http-reuse always``: consecutive requests of one client connection go to the tasks
+  in turn over shared keep-alive connections). A session opened on one task is served
+  by both, so every call reads its session from Redis.
+
+The figure is server CPU per call: utime + stime of the mcpfleet processes (summed over
+the fleet's tasks) over the load generator's measured window, divided by the calls
+in it. HAProxy's and Redis's CPU are sampled over the same window and reported apart,
+for information: they are not in the goal. With two CPUs the default layout
+(``--layout shared``) puts both tasks on the first CPU, as the single process is, and
+the load generator, HAProxy and Redis on the second; ``--layout spread`` puts one task
+on each CPU and leaves the load side unpinned. Throughput is bounded by the cores
+(everything shares two of them), so the goal is stated per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python bench/fleet.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import goals, report
+from bench.peers import PEERS, STATE_KEYS
+from bench.run import (
+    MEDIAN_KEYS,
+    BenchError,
+    _cpu_pair,
+    _median,
+    choose_cpus,
+    free_port,
+    machine,
+    run_load,
+    run_peer,
+    server,
+)
+from bench.services import haproxy, redis_server
+
+SCENARIO = "session-echo"
+SINGLE = "mcpfleet"
+FLEET = "fleet-redis"
+TASKS = 2
+FLEET_KEYS = (
+    *MEDIAN_KEYS,
+    "haproxy_cpu_util",
+    "haproxy_cpu_us_per_call",
+    "task_share",
+)
+DESCRIPTIONS = {
+    SINGLE: "one mcpfleet process, memory state, loaded directly",
+    FLEET: f"{TASKS} mcpfleet tasks, Redis state, behind HAProxy (round robin, http-reuse always)",
+}
+
+
+def layout_cpus(
+    layout: str, server_cpu: int | None, load_cpu: int | None
+) -> tuple[list[int | None], int | None, str]:
+    """The tasks' CPUs, the load side's (load generator, HAProxy, Redis), and a sentence."""
+    if layout == "spread" and server_cpu is not None and server_cpu != load_cpu:
+        return (
+            [server_cpu, load_cpu],
+            None,
+            f"fleet tasks on CPUs {server_cpu} and {load_cpu}; "
+            "load generator, HAProxy and Redis unpinned",
+        )
+    if server_cpu is None:
+        return [None] * TASKS, None, "not pinned"
+    return (
+        [server_cpu] * TASKS,
+        load_cpu,
+        f"both fleet tasks on CPU {server_cpu} (as the single process); "
+        f"load generator, HAProxy and Redis on CPU {load_cpu}",
+    )
+
+
+def run_fleet(args: argparse.Namespace, task_cpus: list[int | None], load_cpu: int | None) -> Any:
+    """One run of the fleet: Redis, the tasks, HAProxy; stopped in reverse order."""
+    peer = PEERS[SINGLE]
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(redis_server(load_cpu))
+        env = {"REDIS_URL": redis.url, "REQUEST_STATE_KEYS": STATE_KEYS}
+        ports = [free_port() for _ in task_cpus]
+        tasks = [
+            stack.enter_context(server(peer, port, cpu, env))
+            for port, cpu in zip(ports, task_cpus, strict=True)
+        ]
+        proxy = stack.enter_context(haproxy(ports, load_cpu))
+        before = proxy.server_stats()
+        others = {"haproxy": proxy.pid, "redis": redis.pid}
+        pids = [task.pid for task in tasks]
+        result = run_load(pids, proxy.port, args, SCENARIO, load_cpu, others)
+        after = proxy.server_stats()
+    counts = {
+        name: {key: value - before.get(name, {}).get(key, 0) for key, value in stats.items()}
+        for name, stats in after.items()
+    }
+    result["haproxy_tasks"] = counts  # over the whole load, warm-up included
+    total = sum(stats["requests"] for stats in counts.values())
+    if total:
+        result["task_share"] = round(max(s["requests"] for s in counts.values()) / total, 3)
+    return result
+
+
+def summarize(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [run for run in runs if "error" not in run]
+    return {
+        "description": DESCRIPTIONS[name],
+        "median": {key: _median([run.get(key) for run in good]) for key in FLEET_KEYS},
+        "calls": sum(run.get("calls", 0) for run in good),
+        "errors": sum(run.get("errors", 0) for run in good) + (len(runs) - len(good)),
+        "runs": runs,
+    }
+
+
+def fleet_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
+    found = []
+    for name, config in configs.items():
+        disturbed = [
+            f"run {run['run']} ({run['server_cpu_util']:.0%})"
+            for run in config["runs"]
+            if (run.get("server_cpu_util") or 1) < 0.85
+        ]
+        if disturbed:
+            found.append(
+                f"{name}: mcpfleet CPU under 85% of a CPU in {', '.join(disturbed)}: "
+                "not saturated, or another process took the CPU"
+            )
+        if config["errors"]:
+            found.append(f"{name}: {config['errors']} errors; see the JSON results")
+        share = config["median"].get("task_share")
+        if share is not None and share > 0.55:
+            found.append(f"{name}: one task served {share:.0%} of the requests: not alternating")
+    return found
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fleet",
+        description="Server CPU per call of a 2-task fleet on Redis against one process.",
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
+    parser.add_argument("--duration", type=float, default=5.0, help="measured s per run")
+    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up s per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each; medians are shown")
+    parser.add_argument("--request-timeout", type=float, default=10.0, help="s per request")
+    parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,LOADGEN_CPU (default: 2 first)")
+    parser.add_argument(
+        "--layout",
+        choices=("shared", "spread"),
+        default="shared",
+        help="shared: both tasks on the server CPU (default); spread: one task per CPU",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
+        parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
+    return args
+
+
+def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
+    """Both configurations, ``args.runs`` times each, taking turns; the summary."""
+    server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
+    task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
+    names = [SINGLE, FLEET]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    progress(f"bench.fleet: {SCENARIO}, {' and '.join(names)} x {args.runs} runs")
+    for number in range(args.runs):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            try:
+                if name == SINGLE:
+                    result = run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu))
+                else:
+                    result = run_fleet(args, task_cpus, fleet_load_cpu)
+            except BenchError as exc:
+                result = {"error": str(exc)}
+                progress(f"  run {number + 1} {name}: FAILED: {exc}")
+            else:
+                progress(
+                    f"  run {number + 1} {name}: {result['calls_per_s']:,.0f} calls/s, "
+                    f"{result['cpu_us_per_call'] or 0:.1f} µs CPU/call "
+                    f"(mcpfleet busy {result['server_cpu_util'] or 0:.0%}), "
+                    f"{result['errors']} errors"
+                )
+            result["run"] = number + 1
+            runs[name].append(result)
+    configs = {name: summarize(name, runs[name]) for name in names}
+    medians = {name: config["median"] for name, config in configs.items()}
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "config": {
+            "scenario": SCENARIO,
+            "concurrency": args.concurrency,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "runs": args.runs,
+            "layout": args.layout,
+            "pinning": f"single: {pinning}; fleet: {fleet_pinning}",
+            "tasks": TASKS,
+        },
+        "machine": machine(),
+        "configs": configs,
+        "goals": goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
+        "notes": fleet_notes(configs),
+    }
+
+
+def failed(summary: dict[str, Any]) -> bool:
+    return any(config["errors"] or not config["calls"] for config in summary["configs"].values())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+
+    def progress(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    summary = run(args, progress)
+    print(report.fleet_text_table(summary))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(report.fleet_markdown_table(summary), encoding="utf-8")
+    return 1 if failed(summary) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
