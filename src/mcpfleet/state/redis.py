@@ -165,6 +165,7 @@ class RedisFleetState:
         self._channels: dict[str, dict[int, Subscriber]] = {}
         self._next_token = 0
         self._listener: asyncio.Task[None] | None = None
+        self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
 
     # -- sessions ------------------------------------------------------------
 
@@ -185,11 +186,21 @@ class RedisFleetState:
                 await pipe.execute()
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
+        """One round trip: read the record and refresh its idle expiry together.
+
+        The session index (for the limit) is refreshed at most every tenth of the
+        idle TTL per session and process, so a busy session costs one command a call.
+        """
+        key = _key(session_id, "s")
         with translated():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.getex(_key(session_id, "s"), px=self.session_ttl_ms)
-                pipe.zadd(f"{PREFIX}:sessions", {session_id: time.time()}, xx=True)
-                raw, _ = await pipe.execute()
+            raw = await self.redis.getex(key, px=self.session_ttl_ms)
+            if raw is not None:
+                now = time.monotonic()
+                if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
+                    if len(self._indexed) > 100_000:
+                        self._indexed.clear()
+                    self._indexed[session_id] = now
+                    await self.redis.zadd(f"{PREFIX}:sessions", {session_id: time.time()}, xx=True)
         return None if raw is None else SessionRecord.from_json(raw)
 
     async def save_session(self, record: SessionRecord) -> None:
