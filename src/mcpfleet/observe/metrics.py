@@ -13,90 +13,85 @@ counters only grow, as Prometheus expects.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 MAX_SAMPLES = 100  # duration values kept per tool and interval (EMF allows 100 per metric)
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
-@dataclass(slots=True)
-class _Interval:
-    responses: dict[str, int] = field(default_factory=dict)
-    tool_calls: dict[str, int] = field(default_factory=dict)
-    tool_errors: dict[str, int] = field(default_factory=dict)
-    durations: dict[str, list[float]] = field(default_factory=dict)
+class _Tool:
+    __slots__ = ("calls", "durations", "errors")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.errors = 0
+        self.durations: list[float] = []
 
 
 class Metrics:
-    """The counters of one process."""
+    """The counters of one process. The request path touches only this interval's
+    counters; they are added to the running totals when the interval is emitted."""
 
     def __init__(self, namespace: str = "MCPFleet", service: str = "mcpfleet") -> None:
         self.namespace = namespace
         self.service = service
         self.in_flight = 0
-        self._interval = _Interval()
-        self._totals = _Interval()
+        self._responses = dict.fromkeys(STATUS_CLASSES, 0)
+        self._tools: dict[str, _Tool] = {}
+        self._total_responses = dict.fromkeys(STATUS_CLASSES, 0)
+        self._total_calls: dict[str, int] = {}
+        self._total_errors: dict[str, int] = {}
 
     def response(self, status: int) -> None:
-        key = f"{status // 100}xx"
-        for counts in (self._interval.responses, self._totals.responses):
-            counts[key] = counts.get(key, 0) + 1
+        self._responses[STATUS_CLASSES[status // 100 - 1]] += 1
 
     def tool_call(self, tool: str, duration_ms: float, error: bool) -> None:
-        for period in (self._interval, self._totals):
-            period.tool_calls[tool] = period.tool_calls.get(tool, 0) + 1
-            if error:
-                period.tool_errors[tool] = period.tool_errors.get(tool, 0) + 1
-        samples = self._interval.durations.setdefault(tool, [])
-        if len(samples) < MAX_SAMPLES:
-            samples.append(round(duration_ms, 3))
+        entry = self._tools.get(tool)
+        if entry is None:
+            entry = self._tools[tool] = _Tool()
+        entry.calls += 1
+        if error:
+            entry.errors += 1
+        if len(entry.durations) < MAX_SAMPLES:
+            entry.durations.append(round(duration_ms, 3))
+
+    def _close_interval(self) -> tuple[dict[str, int], dict[str, _Tool]]:
+        responses, tools = self._responses, self._tools
+        self._responses, self._tools = dict.fromkeys(STATUS_CLASSES, 0), {}
+        for status, count in responses.items():
+            self._total_responses[status] += count
+        for name, entry in tools.items():
+            self._total_calls[name] = self._total_calls.get(name, 0) + entry.calls
+            self._total_errors[name] = self._total_errors.get(name, 0) + entry.errors
+        return responses, tools
 
     # -- CloudWatch EMF ------------------------------------------------------
 
     def emf_lines(self, active_sessions: int | None, open_streams: int) -> list[bytes]:
         """This interval's metrics as EMF log lines; the interval's counts start over."""
-        interval, self._interval = self._interval, _Interval()
+        responses, tools = self._close_interval()
         now = int(time.time() * 1000)
         service: dict[str, Any] = {
             "OpenStreams": open_streams,
             "InFlightRequests": self.in_flight,
-            "ToolCalls": sum(interval.tool_calls.values()),
-            "ToolErrors": sum(interval.tool_errors.values()),
+            "ToolCalls": sum(entry.calls for entry in tools.values()),
+            "ToolErrors": sum(entry.errors for entry in tools.values()),
         }
         if active_sessions is not None:
             service["ActiveSessions"] = active_sessions
-        units = {
-            "ToolCalls": "Count",
-            "ToolErrors": "Count",
-            "OpenStreams": "Count",
-            "InFlightRequests": "Count",
-            "ActiveSessions": "Count",
-        }
-        lines = [self._emf(now, ["Service"], service, units, {})]
-        for status, count in sorted(interval.responses.items()):
-            lines.append(
-                self._emf(
-                    now,
-                    ["Service", "StatusClass"],
-                    {"Requests": count},
-                    {"Requests": "Count"},
-                    {"StatusClass": status},
-                )
-            )
-        for tool, count in sorted(interval.tool_calls.items()):
-            values = {
-                "ToolCalls": count,
-                "ToolErrors": interval.tool_errors.get(tool, 0),
-                "ToolCallDuration": interval.durations.get(tool, []),
-            }
-            units = {
-                "ToolCalls": "Count",
-                "ToolErrors": "Count",
-                "ToolCallDuration": "Milliseconds",
-            }
-            lines.append(self._emf(now, ["Service", "Tool"], values, units, {"Tool": tool}))
+        counts = dict.fromkeys(service, "Count")
+        lines = [self._emf(now, ["Service"], service, counts, {})]
+        for status, count in responses.items():
+            if count:
+                lines.append(self._emf(now, ["Service", "StatusClass"], {"Requests": count},
+                                       {"Requests": "Count"}, {"StatusClass": status}))
+        units = {"ToolCalls": "Count", "ToolErrors": "Count", "ToolCallDuration": "Milliseconds"}
+        for name, entry in sorted(tools.items()):
+            values = {"ToolCalls": entry.calls, "ToolErrors": entry.errors,
+                      "ToolCallDuration": entry.durations}
+            lines.append(self._emf(now, ["Service", "Tool"], values, units, {"Tool": name}))
         return lines
 
     def _emf(
@@ -112,19 +107,20 @@ class Metrics:
             "Dimensions": [dimensions],
             "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
         }
-        line = {
-            "_aws": {"Timestamp": now, "CloudWatchMetrics": [directive]},
-            "Service": self.service,
-            **extra,
-            **values,
-        }
+        line = {"_aws": {"Timestamp": now, "CloudWatchMetrics": [directive]},
+                "Service": self.service, **extra, **values}
         return orjson.dumps(line) + b"\n"
 
     # -- Prometheus ------------------------------------------------------------
 
     def prometheus(self, active_sessions: int | None, open_streams: int) -> str:
-        """The text exposition format (version 0.0.4)."""
-        totals = self._totals
+        """The text exposition format (version 0.0.4): running totals."""
+        responses = {k: v + self._responses[k] for k, v in self._total_responses.items()}
+        calls = dict(self._total_calls)
+        errors = dict(self._total_errors)
+        for name, entry in self._tools.items():
+            calls[name] = calls.get(name, 0) + entry.calls
+            errors[name] = errors.get(name, 0) + entry.errors
         out = [
             "# TYPE mcpfleet_in_flight_requests gauge",
             f"mcpfleet_in_flight_requests {self.in_flight}",
@@ -132,25 +128,17 @@ class Metrics:
             f"mcpfleet_open_streams {open_streams}",
         ]
         if active_sessions is not None:
-            out += [
-                "# TYPE mcpfleet_active_sessions gauge",
-                f"mcpfleet_active_sessions {active_sessions}",
-            ]
+            out += ["# TYPE mcpfleet_active_sessions gauge",
+                    f"mcpfleet_active_sessions {active_sessions}"]
         out.append("# TYPE mcpfleet_requests_total counter")
-        out += [
-            f'mcpfleet_requests_total{{status="{status}"}} {count}'
-            for status, count in sorted(totals.responses.items())
-        ]
+        out += [f'mcpfleet_requests_total{{status="{status}"}} {count}'
+                for status, count in responses.items() if count]
         out.append("# TYPE mcpfleet_tool_calls_total counter")
-        out += [
-            f'mcpfleet_tool_calls_total{{tool="{_label(tool)}"}} {count}'
-            for tool, count in sorted(totals.tool_calls.items())
-        ]
+        out += [f'mcpfleet_tool_calls_total{{tool="{_label(name)}"}} {count}'
+                for name, count in sorted(calls.items())]
         out.append("# TYPE mcpfleet_tool_errors_total counter")
-        out += [
-            f'mcpfleet_tool_errors_total{{tool="{_label(tool)}"}} {count}'
-            for tool, count in sorted(totals.tool_errors.items())
-        ]
+        out += [f'mcpfleet_tool_errors_total{{tool="{_label(name)}"}} {count}'
+                for name, count in sorted(errors.items()) if count]
         return "\n".join(out) + "\n"
 
 

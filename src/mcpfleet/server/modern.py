@@ -22,7 +22,7 @@ from mcpfleet.errors import (
     RequestStateInvalid,
 )
 from mcpfleet.protocol.jsonrpc import Request
-from mcpfleet.protocol.modern import REMOVED_METHODS, RequestMeta
+from mcpfleet.protocol.modern import RequestMeta
 from mcpfleet.protocol.request_state import (
     KeyRing,
     open_request_state,
@@ -31,7 +31,7 @@ from mcpfleet.protocol.request_state import (
 )
 from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
 from mcpfleet.server.app import Server
-from mcpfleet.server.context import context_source
+from mcpfleet.server.context import Context
 from mcpfleet.server.operations import OPERATIONS
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -56,6 +56,10 @@ CACHEABLE = frozenset(
     )
 )
 MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+# Every method a 2026-07-28 request may name (the removed 2025 ones are not among them).
+MODERN_METHODS = frozenset(OPERATIONS) | {"server/discover", "subscriptions/listen"}
 
 
 class MrtrExchange:
@@ -132,11 +136,8 @@ class ModernDispatcher:
         self.clock = clock
         self._server_meta = {META_SERVER_INFO: server.server_info}
 
-    def knows(self, method: str) -> bool:
-        return method in OPERATIONS or method in ("server/discover", "subscriptions/listen")
-
     def check_method(self, method: str) -> None:
-        if method in REMOVED_METHODS or not self.knows(method):
+        if method not in MODERN_METHODS:
             raise MethodNotFound(f"Method not found: {method}")
 
     def discover(self) -> dict[str, Any]:
@@ -184,20 +185,7 @@ class ModernDispatcher:
         if target is not None and ("requestState" in params or "inputResponses" in params):
             binding = request_binding(method, params.get(target), principal)
             answers, retried = self._answers(params, binding)
-        ctx = context_source(
-            lambda: MrtrExchange(notify, meta.client_capabilities, answers),
-            server=self.server,
-            request_id=request.id,
-            method=method,
-            protocol_version=meta.protocol_version,
-            client_capabilities=meta.client_capabilities,
-            client_info=meta.client_info,
-            meta=meta.raw,
-            log_level=meta.log_level,
-            progress_token=meta.progress_token,
-            principal=principal,
-            state=self.state,
-        )
+        ctx = _ModernContext(self, request, meta, notify, principal, answers)
         try:
             result = await operation(self.server, params, ctx)
         except InputRequired as need:
@@ -246,3 +234,45 @@ class ModernDispatcher:
             "requestState": sealed,
             "_meta": self._server_meta,
         }
+
+
+class _ModernContext:
+    """Makes the request's one ``Context`` on first use (most tools take none)."""
+
+    __slots__ = ("answers", "dispatcher", "made", "meta", "notify", "principal", "request")
+
+    def __init__(
+        self,
+        dispatcher: ModernDispatcher,
+        request: Request,
+        meta: RequestMeta,
+        notify: Notify,
+        principal: str | None,
+        answers: dict[str, Any],
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.request = request
+        self.meta = meta
+        self.notify = notify
+        self.principal = principal
+        self.answers = answers
+        self.made: Context | None = None
+
+    def __call__(self) -> Context:
+        if self.made is None:
+            meta = self.meta
+            self.made = Context(
+                server=self.dispatcher.server,
+                exchange=MrtrExchange(self.notify, meta.client_capabilities, self.answers),
+                request_id=self.request.id,
+                method=self.request.method,
+                protocol_version=meta.protocol_version,
+                client_capabilities=meta.client_capabilities,
+                client_info=meta.client_info,
+                meta=meta.raw,
+                log_level=meta.log_level,
+                progress_token=meta.progress_token,
+                principal=self.principal,
+                state=self.dispatcher.state,
+            )
+        return self.made

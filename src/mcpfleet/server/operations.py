@@ -118,8 +118,12 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         return ToolResult([text(exc.message)], is_error=True).to_wire()
     started = time.perf_counter()
     failed = True
+    signature = tool.signature
     try:
-        value = await invoke(tool.func, tool.signature, kwargs, ctx)
+        if signature.is_async and signature.context_param is None:
+            value = await tool.func(**kwargs)  # the common case, without a frame between
+        else:
+            value = await invoke(tool.func, signature, kwargs, ctx)
         failed = False
     except ToolError as exc:
         return ToolResult([text(str(exc) or "Tool failed")], is_error=True).to_wire()

@@ -31,7 +31,13 @@ from mcpfleet.protocol.jsonrpc import (
     result_message,
 )
 from mcpfleet.protocol.modern import unsupported_version, validate_modern_request
-from mcpfleet.protocol.versions import LEGACY_VERSIONS, MODERN_VERSIONS, Era, request_era
+from mcpfleet.protocol.versions import (
+    LATEST_MODERN,
+    LEGACY_VERSIONS,
+    MODERN_VERSIONS,
+    Era,
+    request_era,
+)
 from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
@@ -281,7 +287,11 @@ class McpApp:
             )
         message = decode_message(body)
         method = None if not isinstance(message, Request | Notification) else message.method
-        era, version = request_era(headers, method)
+        version = headers.get("mcp-protocol-version")
+        if version == LATEST_MODERN:  # the common case first
+            era = Era.MODERN
+        else:
+            era, version = request_era(headers, method)
         if era is Era.UNSUPPORTED:
             raise _with_id(unsupported_version(version), message)
         if era is Era.LEGACY:
