@@ -142,3 +142,14 @@ def test_settings_flow_into_the_template(tmp_path: Path) -> None:
     assert tg["deregistration_delay.timeout_seconds"] == "20"
     assert {p.name for p in tmp_path.iterdir()} == {
         "template.yaml", "task-definition.json", "task-role-policy.json"}
+
+
+def test_declared_parameters_reach_the_app() -> None:
+    """A resource parameter in a declaration is also passed to the container, in upper snake
+    case, so the app works on the very bucket the policy grants."""
+    from mcpfleet.deploy.common import parameter_variables
+    from mcpfleet.deploy.declarations import collect
+    from tests.deploy.apps import docs
+
+    variables = parameter_variables(collect(docs))
+    assert variables == {"DOCUMENTS_BUCKET": {"Ref": "DocumentsBucket"}}

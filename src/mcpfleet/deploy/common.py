@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mcpfleet.deploy.declarations import (
     DeclarationError,
     Declarations,
@@ -25,6 +27,13 @@ def declared_parameters(t: Template, decls: Declarations) -> None:
                              "the deployment defines; rename it")
         t.parameter(name, Parameter("String", f"Used in AWS permissions declared by "
                                               f"{', '.join(owners)}."))
+
+
+def parameter_variables(decls: Declarations) -> dict[str, Json]:
+    """Every declared ``${Name}`` also reaches the app as an environment variable, in upper
+    snake case (``DocumentsBucket`` gives ``DOCUMENTS_BUCKET``), so that the code works on
+    exactly the resource the policy grants."""
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper(): ref(name) for name in decls.parameters}
 
 
 def secret_arns(t: Template, decls: Declarations) -> dict[str, Json]:

@@ -189,7 +189,7 @@ def render(t: Template, settings: Settings, decls: Declarations) -> dict[str, Js
     execution_role(t, secrets)
     common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls)
     security_groups(t, settings)
-    env: dict[str, Json] = dict(settings.environment())
+    env: dict[str, Json] = {**settings.environment(), **common.parameter_variables(decls)}
     if settings.state == "redis":
         env["REDIS_URL"] = common.redis(t, get_att("TaskSecurityGroup", "GroupId"))
     props = task_definition(settings, image, env, secrets)

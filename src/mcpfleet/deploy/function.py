@@ -18,8 +18,11 @@ VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExec
 TIMEOUT_SECONDS = 60
 
 
-def _environment(t: Template, settings: Settings, secrets: dict[str, Json]) -> dict[str, Json]:
+def _environment(
+    t: Template, settings: Settings, secrets: dict[str, Json], decls: Declarations
+) -> dict[str, Json]:
     env: dict[str, Json] = {
+        **common.parameter_variables(decls),
         "MCPFLEET_APP": settings.app,
         "MCP_PATH": settings.path,
         "KEEPALIVE_SECONDS": str(settings.keepalive_seconds),
@@ -47,7 +50,7 @@ def render_lambda(t: Template, settings: Settings, decls: Declarations) -> None:
         common.read_secrets_statement(secrets),
     ]
     role = common.app_role(t, "FunctionRole", "lambda.amazonaws.com", decls, extra)
-    env = _environment(t, settings, secrets)
+    env = _environment(t, settings, secrets, decls)
     if settings.state == "redis":
         role_props = t.resources["FunctionRole"].value["Properties"]
         role_props["ManagedPolicyArns"] = [VPC_ACCESS_POLICY]

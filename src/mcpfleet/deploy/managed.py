@@ -46,7 +46,7 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
         "ManagedPolicyArns": [EXPRESS_INFRA_POLICY],
     }, "Lets ECS create and run the service's load balancer, target group and scaling.")
     group = client_group(t, "TaskSecurityGroup", "Tasks: reach Redis")
-    env: dict[str, Json] = dict(settings.environment())
+    env: dict[str, Json] = {**settings.environment(), **common.parameter_variables(decls)}
     env["REDIS_URL"] = common.redis(t, group)
     t.add("Cluster", "AWS::ECS::Cluster", {})
     t.add("Service", "AWS::ECS::ExpressGatewayService", {
@@ -108,6 +108,7 @@ def render_apprunner(t: Template, settings: Settings, decls: Declarations) -> No
         "Subnets": ref("PrivateSubnetIds"), "SecurityGroups": [group],
     }, "App Runner reaches nothing in the VPC without a connector; Redis lives there.")
     env: dict[str, Json] = {**settings.environment(), **secret_variables(secrets),
+                            **common.parameter_variables(decls),
                             "REDIS_URL": common.redis(t, group)}
     t.add("Service", "AWS::AppRunner::Service", {
         "SourceConfiguration": {
