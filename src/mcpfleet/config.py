@@ -78,6 +78,7 @@ class Config:
     metrics_service: str | None = None  # the EMF Service dimension; default: the app's name
     metrics_interval_seconds: float = 60.0  # EMF lines on stdout this often; 0 turns them off
     metrics_prometheus: bool = False  # serve Prometheus text at /metrics
+    log_calls: bool = False  # one JSON log line per tool call
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -112,6 +113,7 @@ class Config:
             metrics_service=env.get("METRICS_SERVICE") or None,
             metrics_interval_seconds=_float(env, "METRICS_INTERVAL_SECONDS", 60.0, zero=True),
             metrics_prometheus=env.get("METRICS_PROMETHEUS", "").lower() in ("1", "true", "yes"),
+            log_calls=env.get("LOG_CALLS", "").lower() in ("1", "true", "yes"),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:

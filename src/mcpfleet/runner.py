@@ -66,7 +66,7 @@ def run(app: McpApp) -> None:
         log_level=settings.log_level if settings.log_level != "notice" else "info",
         lifespan="on",
         access_log=False,
-        log_config=logging_config(settings.log_level),
+        log_config=logging_config(settings.log_level, calls=settings.log_calls),
         timeout_graceful_shutdown=max(1, int(grace)),
     )
     DrainingServer(config, app, settings).run()

@@ -52,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def logging_config(level: str) -> dict[str, Any]:
+def logging_config(level: str, *, calls: bool = False) -> dict[str, Any]:
     """A ``logging.config`` dictionary: ours and uvicorn's loggers, all in JSON on stdout."""
     level = {"notice": "INFO", "critical": "CRITICAL"}.get(level, level.upper())
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -66,6 +66,11 @@ def logging_config(level: str) -> dict[str, Any]:
         },
         "loggers": {
             "mcpfleet": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "mcpfleet.calls": {
+                "handlers": ["stdout"],
+                "level": "INFO" if calls else "WARNING",
+                "propagate": False,
+            },
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},

@@ -85,12 +85,22 @@ class Metrics:
         lines = [self._emf(now, ["Service"], service, counts, {})]
         for status, count in responses.items():
             if count:
-                lines.append(self._emf(now, ["Service", "StatusClass"], {"Requests": count},
-                                       {"Requests": "Count"}, {"StatusClass": status}))
+                lines.append(
+                    self._emf(
+                        now,
+                        ["Service", "StatusClass"],
+                        {"Requests": count},
+                        {"Requests": "Count"},
+                        {"StatusClass": status},
+                    )
+                )
         units = {"ToolCalls": "Count", "ToolErrors": "Count", "ToolCallDuration": "Milliseconds"}
         for name, entry in sorted(tools.items()):
-            values = {"ToolCalls": entry.calls, "ToolErrors": entry.errors,
-                      "ToolCallDuration": entry.durations}
+            values = {
+                "ToolCalls": entry.calls,
+                "ToolErrors": entry.errors,
+                "ToolCallDuration": entry.durations,
+            }
             lines.append(self._emf(now, ["Service", "Tool"], values, units, {"Tool": name}))
         return lines
 
@@ -107,8 +117,12 @@ class Metrics:
             "Dimensions": [dimensions],
             "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
         }
-        line = {"_aws": {"Timestamp": now, "CloudWatchMetrics": [directive]},
-                "Service": self.service, **extra, **values}
+        line = {
+            "_aws": {"Timestamp": now, "CloudWatchMetrics": [directive]},
+            "Service": self.service,
+            **extra,
+            **values,
+        }
         return orjson.dumps(line) + b"\n"
 
     # -- Prometheus ------------------------------------------------------------
@@ -128,17 +142,27 @@ class Metrics:
             f"mcpfleet_open_streams {open_streams}",
         ]
         if active_sessions is not None:
-            out += ["# TYPE mcpfleet_active_sessions gauge",
-                    f"mcpfleet_active_sessions {active_sessions}"]
+            out += [
+                "# TYPE mcpfleet_active_sessions gauge",
+                f"mcpfleet_active_sessions {active_sessions}",
+            ]
         out.append("# TYPE mcpfleet_requests_total counter")
-        out += [f'mcpfleet_requests_total{{status="{status}"}} {count}'
-                for status, count in responses.items() if count]
+        out += [
+            f'mcpfleet_requests_total{{status="{status}"}} {count}'
+            for status, count in responses.items()
+            if count
+        ]
         out.append("# TYPE mcpfleet_tool_calls_total counter")
-        out += [f'mcpfleet_tool_calls_total{{tool="{_label(name)}"}} {count}'
-                for name, count in sorted(calls.items())]
+        out += [
+            f'mcpfleet_tool_calls_total{{tool="{_label(name)}"}} {count}'
+            for name, count in sorted(calls.items())
+        ]
         out.append("# TYPE mcpfleet_tool_errors_total counter")
-        out += [f'mcpfleet_tool_errors_total{{tool="{_label(name)}"}} {count}'
-                for name, count in sorted(errors.items()) if count]
+        out += [
+            f'mcpfleet_tool_errors_total{{tool="{_label(name)}"}} {count}'
+            for name, count in sorted(errors.items())
+            if count
+        ]
         return "\n".join(out) + "\n"
 
 

@@ -59,6 +59,7 @@ class Context:
         "protocol_version",
         "request_id",
         "server",
+        "session_id",
         "state",
     )
 
@@ -77,9 +78,11 @@ class Context:
         progress_token: int | str | None = None,
         principal: str | None = None,
         state: Any = None,
+        session_id: str | None = None,
     ) -> None:
         self.server = server
         self.state = state
+        self.session_id = session_id
         self._exchange = exchange
         self.request_id = request_id
         self.method = method

@@ -187,6 +187,7 @@ class LegacyDispatcher:
             progress_token=token if isinstance(token, int | str) else None,
             principal=record.principal,
             state=self.state,
+            session_id=record.id,
         )
         try:
             return await operation(self.server, params, ctx)

@@ -33,6 +33,30 @@ from mcpfleet.server.registry import Handler
 from mcpfleet.server.signature import Signature
 
 log = logging.getLogger("mcpfleet.server")
+# One ``tool_call`` line per call, off unless LOG_CALLS is set (it costs on every call).
+calls_log = logging.getLogger("mcpfleet.calls")
+
+
+def _log_call(tool: str, duration_ms: float, failed: bool, ctx: Context) -> None:
+    traceparent = ctx.meta.get("traceparent") if isinstance(ctx.meta, dict) else None
+    trace_id = (
+        traceparent.split("-")[1]
+        if isinstance(traceparent, str) and traceparent.count("-") == 3
+        else None
+    )
+    calls_log.info(
+        "tool call",
+        extra={
+            "event": "tool_call",
+            "tool": tool,
+            "durationMs": round(duration_ms, 3),
+            "success": not failed,
+            "requestId": ctx.request_id,
+            "sessionId": ctx.session_id,
+            "protocolVersion": ctx.protocol_version,
+            "traceId": trace_id,
+        },
+    )
 
 
 # A handler's Context is made only if the handler asks for one.
@@ -136,7 +160,10 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         log.exception("tool %s failed", tool.name, extra={"event": "tool_error", "tool": tool.name})
         return ToolResult([text(f"Tool '{tool.name}' failed")], is_error=True).to_wire()
     finally:
-        METRICS.tool_call(tool.name, (time.perf_counter() - started) * 1000, failed)
+        elapsed = (time.perf_counter() - started) * 1000
+        METRICS.tool_call(tool.name, elapsed, failed)
+        if calls_log.isEnabledFor(logging.INFO):
+            _log_call(tool.name, elapsed, failed, ctx())
     return tool_result(tool.signature, value)
 
 
