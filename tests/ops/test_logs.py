@@ -49,6 +49,10 @@ def test_tool_calls_are_logged_when_asked() -> None:
     assert line["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert isinstance(line["durationMs"], float)
     assert "secret-argument" not in output
+    requests = [orjson.loads(x) for x in output.splitlines() if '"event":"request"' in x]
+    assert {"POST"} == {r["method"] for r in requests}
+    assert 200 in {r["status"] for r in requests}
+    assert any(r.get("sessionId") == session_id for r in requests)
 
 
 def test_tool_calls_are_not_logged_by_default() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,12 +42,14 @@ from mcpfleet.protocol.versions import (
 from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
+from mcpfleet.server.operations import calls_log
 from mcpfleet.state import open_state
 from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
     ClientDisconnected,
+    Message,
     Receive,
     Scope,
     Send,
@@ -166,7 +169,10 @@ class McpApp:
         if kind == "http":
             path = scope["path"]
             if path == self.config.path or path == self.config.path + "/":
-                await self.endpoint(scope, receive, send)
+                if calls_log.isEnabledFor(logging.INFO):
+                    await self.logged_endpoint(scope, receive, send)
+                else:
+                    await self.endpoint(scope, receive, send)
             elif path == LIVENESS_PATH:
                 await send_json(send, 200, self.health.liveness())
             elif path == READINESS_PATH:
@@ -238,6 +244,27 @@ class McpApp:
             log.info("client disconnected before the request body arrived")
         finally:
             METRICS.in_flight -= 1
+
+    async def logged_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint, with one ``request`` log line per request (LOG_CALLS)."""
+        started = time.perf_counter()
+        status = [0]
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.endpoint(scope, receive, watched)
+        finally:
+            headers = dict(scope["headers"])
+            calls_log.info("request", extra={
+                "event": "request", "method": scope["method"], "status": status[0],
+                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                "sessionId": (headers.get(b"mcp-session-id") or b"").decode() or None,
+                "protocolVersion": (headers.get(b"mcp-protocol-version") or b"").decode() or None,
+            })
 
     @staticmethod
     def is_legacy_stream_request(headers: dict[str, str]) -> bool:
