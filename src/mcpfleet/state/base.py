@@ -159,5 +159,34 @@ class FleetState(Protocol):
         """Release connections and background tasks."""
 
 
+class LocalSubscribers:
+    """The subscribers of this process, by channel: what both states deliver messages to."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, dict[int, Subscriber]] = {}
+        self._next_token = 0
+
+    def add(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
+        token = self._next_token
+        self._next_token += 1
+        self._channels.setdefault(channel, {})[token] = subscriber
+
+        async def unsubscribe() -> None:
+            subscribers = self._channels.get(channel)
+            if subscribers is not None:
+                subscribers.pop(token, None)
+                if not subscribers:
+                    del self._channels[channel]
+
+        return unsubscribe
+
+    def wanted(self, channel: str) -> bool:
+        return channel in self._channels
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for subscriber in list(self._channels.get(channel, {}).values()):
+            subscriber(message)
+
+
 def session_channel(session_id: str) -> str:
     return f"session:{session_id}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcpfleet.state.base import (
+    LocalSubscribers,
     SessionLimitReached,
     SessionRecord,
     StoredEvent,
@@ -50,10 +51,9 @@ class MemoryFleetState:
         self._sessions: dict[str, tuple[SessionRecord, float]] = {}
         self._streams: dict[str, dict[str, _Stream]] = {}
         self._replies: dict[tuple[str, str], asyncio.Future[bytes]] = {}
-        self._channels: dict[str, dict[int, Subscriber]] = {}
+        self._subscribers = LocalSubscribers()
         self._listeners: dict[str, str] = {}
         self._handles: dict[str, tuple[bytes, float]] = {}
-        self._next_token = 0
 
     # -- sessions ------------------------------------------------------------
 
@@ -180,22 +180,10 @@ class MemoryFleetState:
     # -- messages ------------------------------------------------------------
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        for subscriber in list(self._channels.get(channel, {}).values()):
-            subscriber(message)
+        self._subscribers.deliver(channel, message)
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
-        token = self._next_token
-        self._next_token += 1
-        self._channels.setdefault(channel, {})[token] = subscriber
-
-        async def unsubscribe() -> None:
-            subscribers = self._channels.get(channel)
-            if subscribers is not None:
-                subscribers.pop(token, None)
-                if not subscribers:
-                    del self._channels[channel]
-
-        return unsubscribe
+        return self._subscribers.add(channel, subscriber)
 
     # -- the GET stream of a session -----------------------------------------
 

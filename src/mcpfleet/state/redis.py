@@ -35,6 +35,7 @@ from redis import exceptions as redis_errors
 
 from mcpfleet.errors import StateUnavailable
 from mcpfleet.state.base import (
+    LocalSubscribers,
     SessionLimitReached,
     SessionRecord,
     StoredEvent,
@@ -162,8 +163,7 @@ class RedisFleetState:
         self._delete = self.redis.register_script(DELETE)
         self._claim = self.redis.register_script(CLAIM)
         self._release = self.redis.register_script(RELEASE)
-        self._channels: dict[str, dict[int, Subscriber]] = {}
-        self._next_token = 0
+        self._subscribers = LocalSubscribers()
         self._listener: asyncio.Task[None] | None = None
         self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
 
@@ -308,18 +308,7 @@ class RedisFleetState:
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
         self._ensure_listening()
-        token = self._next_token
-        self._next_token += 1
-        self._channels.setdefault(channel, {})[token] = subscriber
-
-        async def unsubscribe() -> None:
-            subscribers = self._channels.get(channel)
-            if subscribers is not None:
-                subscribers.pop(token, None)
-                if not subscribers:
-                    del self._channels[channel]
-
-        return unsubscribe
+        return self._subscribers.add(channel, subscriber)
 
     def _ensure_listening(self) -> None:
         if self._listener is None:
@@ -347,15 +336,13 @@ class RedisFleetState:
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
         name = (channel.decode() if isinstance(channel, bytes) else channel)[len(CHANNELS) :]
-        subscribers = self._channels.get(name)
-        if not subscribers:
+        if not self._subscribers.wanted(name):
             return
         try:
             payload = orjson.loads(message["data"])
         except orjson.JSONDecodeError:
             return
-        for subscriber in list(subscribers.values()):
-            subscriber(payload)
+        self._subscribers.deliver(name, payload)
 
     # -- the GET stream of a session -----------------------------------------
 
