@@ -48,6 +48,7 @@ log = logging.getLogger("mcpfleet.state")
 
 PREFIX = "mcpf"
 CHANNELS = f"{PREFIX}:ch:"
+EVICT = "_sessions-changed"  # the state's own channel: a session was saved or deleted
 
 # KEYS[1] stream counters, KEYS[2] stream events; ARGV data, has-data flag, cap, ttl ms.
 # Appends one event with the next sequence number and trims the log to the cap.
@@ -144,6 +145,7 @@ class RedisFleetState:
         reply_ttl_seconds: float = 600.0,
         listener_ttl_seconds: float = 45.0,
         socket_timeout: float = 2.0,
+        cache_seconds: float = 1.0,
     ) -> None:
         self.url = url
         self.session_ttl_ms = int(session_ttl_seconds * 1000)
@@ -166,6 +168,10 @@ class RedisFleetState:
         self._subscribers = LocalSubscribers()
         self._listener: asyncio.Task[None] | None = None
         self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
+        # Session records read recently, evicted fleet-wide on every save and delete.
+        self.cache_seconds = min(cache_seconds, session_ttl_seconds / 10)
+        self._cache: dict[str, tuple[SessionRecord, float]] = {}
+        self._subscribers.add(EVICT, self._evict)
 
     # -- sessions ------------------------------------------------------------
 
@@ -186,11 +192,19 @@ class RedisFleetState:
                 await pipe.execute()
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        """One round trip: read the record and refresh its idle expiry together.
+        """The session, from this process's short-lived cache or with one round trip.
 
-        The session index (for the limit) is refreshed at most every tenth of the
-        idle TTL per session and process, so a busy session costs one command a call.
+        A record read from Redis (with its idle expiry refreshed in the same command)
+        is reused for up to ``cache_seconds``; every save or delete on any task
+        evicts it fleet-wide, so a busy session costs one round trip a second, not
+        one a request. The session index (for the limit) is refreshed at most every
+        tenth of the idle TTL.
         """
+        now = time.monotonic()
+        cached = self._cache.get(session_id)
+        if cached is not None and now - cached[1] < self.cache_seconds:
+            return cached[0]
+        self._ensure_listening()
         key = _key(session_id, "s")
         with translated():
             raw = await self.redis.getex(key, px=self.session_ttl_ms)
@@ -201,13 +215,24 @@ class RedisFleetState:
                         self._indexed.clear()
                     self._indexed[session_id] = now
                     await self.redis.zadd(f"{PREFIX}:sessions", {session_id: time.time()}, xx=True)
-        return None if raw is None else SessionRecord.from_json(raw)
+        if raw is None:
+            self._cache.pop(session_id, None)
+            return None
+        record = SessionRecord.from_json(raw)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[session_id] = (record, now)
+        return record
+
+    def _evict(self, message: dict[str, Any]) -> None:
+        self._cache.pop(str(message.get("session")), None)
 
     async def save_session(self, record: SessionRecord) -> None:
         with translated():
             await self.redis.set(
                 _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, xx=True
             )
+            await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": record.id}))
 
     async def delete_session(self, session_id: str) -> bool:
         keys = [_key(session_id, "s"), _key(session_id, "pend"), _key(session_id, "g")]
@@ -216,6 +241,8 @@ class RedisFleetState:
                 keys=keys, args=[_key(session_id, "r:"), self.reply_ttl_ms]
             )
             await self.redis.zrem(f"{PREFIX}:sessions", session_id)
+            await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": session_id}))
+        self._cache.pop(session_id, None)
         return bool(existed)
 
     async def session_count(self) -> int:

@@ -1,0 +1,74 @@
+"""The Redis state's session cache: fast, and never stale for long across tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from mcpfleet.state.base import SessionRecord
+from mcpfleet.state.redis import RedisFleetState
+from tests.redis_support import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+async def eventually(check: object, seconds: float = 2.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if await check():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_changes_on_one_task_reach_another_tasks_cache(redis_url: str) -> None:
+    """A save or a delete on task A evicts task B's cached copy of the session."""
+    task_a, task_b = RedisFleetState(redis_url), RedisFleetState(redis_url)
+    try:
+        record = SessionRecord(id="cached", protocol_version="2025-11-25")
+        await task_a.create_session(record, max_sessions=10)
+        cached = await task_b.get_session("cached")
+        assert cached is not None
+        assert cached.log_level is None
+        await asyncio.sleep(0.1)  # both listen for evictions by now
+        record.log_level = "error"
+        await task_a.save_session(record)
+
+        async def saved() -> bool:
+            seen = await task_b.get_session("cached")
+            return seen is not None and seen.log_level == "error"
+
+        assert await eventually(saved)
+        await task_a.delete_session("cached")
+
+        async def gone() -> bool:
+            return await task_b.get_session("cached") is None
+
+        assert await eventually(gone, seconds=0.5)
+    finally:
+        await task_a.aclose()
+        await task_b.aclose()
+
+
+async def test_cache_is_bounded_by_the_idle_ttl(redis_url: str) -> None:
+    """A record is reused for at most a tenth of the idle TTL, so it never outlives it."""
+    store = RedisFleetState(redis_url, session_ttl_seconds=2.0, cache_seconds=60)
+    try:
+        assert store.cache_seconds == pytest.approx(0.2)
+    finally:
+        await store.aclose()
