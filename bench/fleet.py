@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -239,12 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary = run(args, progress)
     print(report.fleet_text_table(summary))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.fleet_markdown_table(summary), encoding="utf-8")
+    report.write_outputs(summary, args.json, args.markdown, report.fleet_markdown_table)
     return 1 if failed(summary) else 0
 
 

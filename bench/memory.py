@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import json
 import resource
 import sys
 import time
@@ -379,12 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary = run(args, progress)
     print(report.memory_text_table(summary))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report.memory_markdown_table(summary), encoding="utf-8")
+    report.write_outputs(summary, args.json, args.markdown, report.memory_markdown_table)
     return 1 if any("error" in result for result in summary["peers"].values()) else 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 COLUMNS = (
@@ -258,3 +260,18 @@ def fleet_markdown_table(summary: dict[str, Any]) -> str:
     if summary.get("notes"):
         lines += ["", *(f"- {note}" for note in summary["notes"])]
     return "\n".join(lines) + "\n"
+
+
+def write_outputs(
+    summary: dict[str, Any],
+    json_path: Path | None,
+    markdown_path: Path | None,
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """Write a run's summary as JSON and its table as Markdown, where asked."""
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if markdown_path:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(markdown(summary), encoding="utf-8")

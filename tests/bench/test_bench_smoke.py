@@ -6,50 +6,40 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def test_harness_measures_mcpfleet_echo(tmp_path: Path) -> None:
-    results = tmp_path / "bench.json"
-    command = [
-        sys.executable, "-m", "bench.run",
-        "--scenario", "echo",
-        "--peers", "mcpfleet",
-        "--concurrency", "2",
-        "--duration", "2",
-        "--warmup", "0.5",
-        "--runs", "1",
-        "--request-timeout", "5",
-        "--json", str(results),
-    ]  # fmt: skip
+def harness(tmp_path: Path, module: str, *options: str) -> tuple[str, dict[str, Any]]:
+    """Run a harness command briefly; return what it printed and its JSON summary."""
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", module, *options, "--json", str(results)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(results.read_text(encoding="utf-8"))
+    return done.stdout, json.loads(results.read_text(encoding="utf-8"))
+
+
+BRIEF = ("--concurrency", "2", "--duration", "2", "--warmup", "0.5", "--runs", "1",
+         "--request-timeout", "5")
+
+
+def test_harness_measures_mcpfleet_echo(tmp_path: Path) -> None:
+    """The echo scenario against mcpfleet yields calls, no errors and a CPU figure."""
+    printed, summary = harness(tmp_path, "bench.run", "--scenario", "echo",
+                               "--peers", "mcpfleet", *BRIEF)
     (run,) = summary["peers"]["mcpfleet"]["runs"]
     assert "error" not in run, run
     assert run["calls"] > 0
     assert run["errors"] == 0, run["error_samples"]
     assert run["cpu_us_per_call"] is not None
-    assert "calls/s" in done.stdout
+    assert "calls/s" in printed
 
 
 def test_harness_measures_mcpfleet_session_echo(tmp_path: Path) -> None:
-    results = tmp_path / "bench.json"
-    command = [
-        sys.executable, "-m", "bench.run",
-        "--scenario", "session-echo",
-        "--peers", "mcpfleet", "floor",
-        "--concurrency", "2",
-        "--duration", "2",
-        "--warmup", "0.5",
-        "--runs", "1",
-        "--request-timeout", "5",
-        "--json", str(results),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(results.read_text(encoding="utf-8"))
+    """The session scenario opens one session per connection and skips peers without any."""
+    _, summary = harness(tmp_path, "bench.run", "--scenario", "session-echo",
+                         "--peers", "mcpfleet", "floor", *BRIEF)
     assert list(summary["peers"]) == ["mcpfleet"]  # the floor has no sessions
     (run,) = summary["peers"]["mcpfleet"]["runs"]
     assert "error" not in run, run
@@ -60,21 +50,8 @@ def test_harness_measures_mcpfleet_session_echo(tmp_path: Path) -> None:
 
 def test_harness_measures_mcpfleet_with_redis_state(tmp_path: Path) -> None:
     """The Redis peer: the harness starts its redis-server and stops it afterwards."""
-    results = tmp_path / "bench.json"
-    command = [
-        sys.executable, "-m", "bench.run",
-        "--scenario", "session-echo",
-        "--peers", "mcpfleet-redis",
-        "--concurrency", "2",
-        "--duration", "2",
-        "--warmup", "0.5",
-        "--runs", "1",
-        "--request-timeout", "5",
-        "--json", str(results),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(results.read_text(encoding="utf-8"))
+    _, summary = harness(tmp_path, "bench.run", "--scenario", "session-echo",
+                         "--peers", "mcpfleet-redis", *BRIEF)
     (run,) = summary["peers"]["mcpfleet-redis"]["runs"]
     assert "error" not in run, run
     assert run["calls"] > 0
@@ -83,19 +60,10 @@ def test_harness_measures_mcpfleet_with_redis_state(tmp_path: Path) -> None:
 
 
 def test_memory_reports_kb_per_session(tmp_path: Path) -> None:
-    results = tmp_path / "memory.json"
-    command = [
-        sys.executable, "-m", "bench.memory",
-        "--peers", "mcpfleet",
-        "--sessions", "20",
-        "--streams", "5",
-        "--warmup-sessions", "10",
-        "--settle", "0.2",
-        "--json", str(results),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(results.read_text(encoding="utf-8"))
+    """The memory measurement reports KB per idle and per streaming session, with its goals."""
+    printed, summary = harness(tmp_path, "bench.memory", "--peers", "mcpfleet",
+                               "--sessions", "20", "--streams", "5",
+                               "--warmup-sessions", "10", "--settle", "0.2")
     result = summary["peers"]["mcpfleet"]
     assert "error" not in result, result
     assert isinstance(result["idle_kb_per_session"], float | int)
@@ -104,4 +72,4 @@ def test_memory_reports_kb_per_session(tmp_path: Path) -> None:
         "idle_kb_per_session",
         "stream_kb_per_session",
     }
-    assert "KB/session" in done.stdout
+    assert "KB/session" in printed

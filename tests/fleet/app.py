@@ -3,44 +3,23 @@ whose effects must cross from one task to another (replies, event logs, notifica
 
 from __future__ import annotations
 
-import asyncio
 import os
 
-from mcpfleet import Context, Server
+from mcpfleet import Server
+from tests.apps import behaviours
 
 app = Server("fleet", "1.0.0", instructions="Tools for testing a fleet of tasks.")
 
-
-@app.tool()
-async def echo(text: str) -> str:
-    """Return the text unchanged."""
-    return text
+# The tools the single-process tests use too, registered here as they are there.
+for shared in (behaviours.echo, behaviours.ask_name, behaviours.ticker, behaviours.remember,
+               behaviours.recall):
+    app.tool()(shared)
 
 
 @app.tool()
 async def whoami() -> str:
     """The process id of the task that answered."""
     return str(os.getpid())
-
-
-@app.tool()
-async def ask_name(ctx: Context) -> str:
-    """Elicit a name, then greet."""
-    answer = await ctx.elicit(
-        "Your name?", {"type": "object", "properties": {"name": {"type": "string"}}}
-    )
-    if answer.action != "accept" or not answer.content:
-        return "no name given"
-    return f"Hello, {answer.content['name']}!"
-
-
-@app.tool()
-async def ticker(count: int, delay: float, ctx: Context) -> str:
-    """Log the numbers 0..count-1, one every ``delay`` seconds."""
-    for number in range(count):
-        await ctx.log("info", number)
-        await asyncio.sleep(delay)
-    return f"ticked {count}"
 
 
 @app.tool()
@@ -68,15 +47,3 @@ async def note() -> str:
 
 app.enable_subscriptions()
 
-
-@app.tool()
-async def remember(value: str, ctx: Context) -> str:
-    """Keep a value under a new handle."""
-    return await ctx.handles.mint({"value": value}, ttl_seconds=60)
-
-
-@app.tool()
-async def recall(handle: str, ctx: Context) -> str:
-    """The value kept under a handle."""
-    kept = await ctx.handles.read(handle)
-    return str(kept["value"])

@@ -211,14 +211,17 @@ def roots_request() -> dict[str, Any]:
     return {"method": "roots/list", "params": {}}
 
 
-def context_source(exchange: Callable[[], Exchange], **fields: Any) -> Callable[[], Context]:
-    """A maker of the request's one ``Context``, built on first use only: most handlers
-    take no context, and their calls should not pay for one."""
-    made: list[Context] = []
+class LazyContext:
+    """The request's one ``Context``, made on first use only: most handlers take no
+    context, and their calls should not pay for one."""
 
-    def source() -> Context:
-        if not made:
-            made.append(Context(exchange=exchange(), **fields))
-        return made[0]
+    __slots__ = ("_made", "_make")
 
-    return source
+    def __init__(self, make: Callable[[], Context]) -> None:
+        self._make = make
+        self._made: Context | None = None
+
+    def __call__(self) -> Context:
+        if self._made is None:
+            self._made = self._make()
+        return self._made

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -26,7 +27,7 @@ from mcpfleet.protocol.jsonrpc import Request, request_message
 from mcpfleet.protocol.modern import LOG_LEVELS
 from mcpfleet.protocol.versions import negotiate_legacy
 from mcpfleet.server.app import Server
-from mcpfleet.server.context import context_source
+from mcpfleet.server.context import Context, LazyContext
 from mcpfleet.server.operations import OPERATIONS
 from mcpfleet.state.base import FleetState, SessionRecord
 
@@ -172,13 +173,27 @@ class LegacyDispatcher:
         operation = OPERATIONS.get(method)
         if operation is None:
             raise MethodNotFound(f"Method not found: {method}")
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-        token = meta.get("progressToken") if meta else None
-        ctx = context_source(
-            lambda: SessionExchange(stream, self.state, record, self.reply_timeout),
+        raw_meta = params.get("_meta")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        ctx = LazyContext(partial(self._context, request, record, stream, meta))
+        try:
+            return await operation(self.server, params, ctx)
+        except ResourceNotFound as missing:
+            raise ResourceGone(missing.message, data=missing.data) from None
+
+    def _context(
+        self,
+        request: Request,
+        record: SessionRecord,
+        stream: OutboundStream,
+        meta: dict[str, Any],
+    ) -> Context:
+        token = meta.get("progressToken")
+        return Context(
             server=self.server,
+            exchange=SessionExchange(stream, self.state, record, self.reply_timeout),
             request_id=request.id,
-            method=method,
+            method=request.method,
             protocol_version=record.protocol_version,
             client_capabilities=record.client_capabilities,
             client_info=record.client_info,
@@ -189,10 +204,6 @@ class LegacyDispatcher:
             state=self.state,
             session_id=record.id,
         )
-        try:
-            return await operation(self.server, params, ctx)
-        except ResourceNotFound as missing:
-            raise ResourceGone(missing.message, data=missing.data) from None
 
     # -- methods that only touch the session ------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from mcpfleet.errors import (
@@ -31,7 +32,7 @@ from mcpfleet.protocol.request_state import (
 )
 from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
 from mcpfleet.server.app import Server
-from mcpfleet.server.context import Context
+from mcpfleet.server.context import Context, LazyContext
 from mcpfleet.server.operations import OPERATIONS
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -185,7 +186,7 @@ class ModernDispatcher:
         if target is not None and ("requestState" in params or "inputResponses" in params):
             binding = request_binding(method, params.get(target), principal)
             answers, retried = self._answers(params, binding)
-        ctx = _ModernContext(self, request, meta, notify, principal, answers)
+        ctx = LazyContext(partial(self._context, request, meta, notify, principal, answers))
         try:
             result = await operation(self.server, params, ctx)
         except InputRequired as need:
@@ -194,6 +195,29 @@ class ModernDispatcher:
             binding = request_binding(method, params.get(target), principal)
             return self._input_required(need, binding)
         return self.finish(method, result, retried=retried)
+
+    def _context(
+        self,
+        request: Request,
+        meta: RequestMeta,
+        notify: Notify,
+        principal: str | None,
+        answers: dict[str, Any],
+    ) -> Context:
+        return Context(
+            server=self.server,
+            exchange=MrtrExchange(notify, meta.client_capabilities, answers),
+            request_id=request.id,
+            method=request.method,
+            protocol_version=meta.protocol_version,
+            client_capabilities=meta.client_capabilities,
+            client_info=meta.client_info,
+            meta=meta.raw,
+            log_level=meta.log_level,
+            progress_token=meta.progress_token,
+            principal=principal,
+            state=self.state,
+        )
 
     def _answers(self, params: dict[str, Any], binding: str) -> tuple[dict[str, Any], bool]:
         """The client's answers so far: those sealed in the state, and the new ones.
@@ -234,45 +258,3 @@ class ModernDispatcher:
             "requestState": sealed,
             "_meta": self._server_meta,
         }
-
-
-class _ModernContext:
-    """Makes the request's one ``Context`` on first use (most tools take none)."""
-
-    __slots__ = ("answers", "dispatcher", "made", "meta", "notify", "principal", "request")
-
-    def __init__(
-        self,
-        dispatcher: ModernDispatcher,
-        request: Request,
-        meta: RequestMeta,
-        notify: Notify,
-        principal: str | None,
-        answers: dict[str, Any],
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.request = request
-        self.meta = meta
-        self.notify = notify
-        self.principal = principal
-        self.answers = answers
-        self.made: Context | None = None
-
-    def __call__(self) -> Context:
-        if self.made is None:
-            meta = self.meta
-            self.made = Context(
-                server=self.dispatcher.server,
-                exchange=MrtrExchange(self.notify, meta.client_capabilities, self.answers),
-                request_id=self.request.id,
-                method=self.request.method,
-                protocol_version=meta.protocol_version,
-                client_capabilities=meta.client_capabilities,
-                client_info=meta.client_info,
-                meta=meta.raw,
-                log_level=meta.log_level,
-                progress_token=meta.progress_token,
-                principal=self.principal,
-                state=self.dispatcher.state,
-            )
-        return self.made

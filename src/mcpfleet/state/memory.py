@@ -202,8 +202,8 @@ class MemoryFleetState:
 
     async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
         now = self.clock()
-        self._handles = {k: v for k, v in self._handles.items() if v[1] > now} if len(
-            self._handles) > 10_000 else self._handles
+        if len(self._handles) > 10_000:  # forget expired handles now and then
+            self._handles = {k: v for k, v in self._handles.items() if v[1] > now}
         current = self._handles.get(handle)
         exists = current is not None and current[1] > now
         if exists == create:

@@ -368,8 +368,7 @@ class _Disconnect:
         self.happened = False
 
         async def listen() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await until_disconnect(receive)
             self.happened = True
 
         self._task = asyncio.get_running_loop().create_task(listen())
