@@ -22,6 +22,7 @@ from bench.peers import BASELINE, FLOOR, PEERS
 METRICS = {
     "calls_per_s": ("throughput", True),
     "cpu_us_per_call": ("server CPU per call", False),
+    "p99_ms": ("p99 latency", False),
 }
 _OPS = {">=": operator.ge, "<=": operator.le}
 
@@ -31,7 +32,9 @@ class Goal:
     name: str
     metric: str
     subject: str
-    reference: str  # a peer name, or a role: the best peer of that role in the run
+    # A peer name, or a role (the best peer of that role in the run), or ABSOLUTE: the
+    # subject's own value is compared with ``target`` (in the metric's unit).
+    reference: str
     op: str
     target: float
     scenarios: frozenset[str] = frozenset({"echo"})
@@ -63,14 +66,15 @@ class Goal:
             return None
         if self.concurrency is not None and concurrency != self.concurrency:
             return None
-        reference = self.reference_peer(medians)
-        if reference is None:
-            return None
         mine = medians[self.subject].get(self.metric)
-        theirs = medians[reference].get(self.metric)
-        if mine is None or not theirs:
+        if self.reference == ABSOLUTE:
+            reference, ratio = ABSOLUTE, mine
+        else:
+            reference = self.reference_peer(medians)
+            theirs = None if reference is None else medians[reference].get(self.metric)
+            ratio = None if mine is None or not theirs else mine / theirs
+        if ratio is None:
             return None
-        ratio = mine / theirs
         return {
             "goal": self.name,
             "metric": self.metric,
@@ -80,9 +84,15 @@ class Goal:
             "op": self.op,
             "target": self.target,
             "passed": bool(_OPS[self.op](ratio, self.target)),
+            "absolute": self.reference == ABSOLUTE,
+            "unit": "ms" if self.metric == "p99_ms" else "x",
             "source": self.source,
         }
 
+
+ABSOLUTE = "absolute"
+TS_SDK_PEERS = frozenset({"ts-sdk", "ts-sdk-sse"})
+SDK_PEERS = frozenset({"sdk-json", "sdk-json-async", "sdk-json-stateless", "sdk-sse"})
 
 GOALS: tuple[Goal, ...] = (
     Goal(
@@ -92,7 +102,30 @@ GOALS: tuple[Goal, ...] = (
         BASELINE,
         ">=",
         5.0,
-        source="tools/call at 32 concurrent clients >= 5x the throughput of mcp 2.3.0",
+        among=SDK_PEERS,
+        source="2026-07-28 tools/call at 32 concurrent clients >= 5x the throughput of "
+        "mcp 2.3.0 in its fastest configuration",
+    ),
+    Goal(
+        "throughput vs the TypeScript SDK 1.x",
+        "calls_per_s",
+        "mcpfleet",
+        BASELINE,
+        ">=",
+        3.0,
+        among=TS_SDK_PEERS,
+        source="2026-07-28 tools/call at c32 >= 3x the TypeScript SDK (which speaks only "
+        "2025-11-25: it runs the same call in a session)",
+    ),
+    Goal(
+        "p99 latency at 32 connections",
+        "p99_ms",
+        "mcpfleet",
+        ABSOLUTE,
+        "<=",
+        5.0,
+        scenarios=frozenset({"echo", "session-echo"}),
+        source="p99 at c32 <= 5 ms",
     ),
     Goal(
         "server CPU per call vs floor",

@@ -31,27 +31,49 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from bench.scenarios import SCENARIOS, SESSION_PROTOCOL_VERSION, Scenario, get
+from bench.client import (
+    MAX_HEAD_BYTES,
+    Response,
+    ResponseError,
+    delete_request,
+    final_message,
+    open_get_stream,
+    open_session,
+    read_response,
+    sse_messages,
+)
+from bench.scenarios import (
+    CALL,
+    DISCOVER,
+    HANDSHAKE,
+    PROGRESS_TOKEN,
+    SCENARIOS,
+    Scenario,
+    get,
+)
+
+__all__ = [  # what bench.memory and bench.profile import from here
+    "MAX_HEAD_BYTES",
+    "MEASURE_END",
+    "MEASURE_START",
+    "RequestTemplate",
+    "Response",
+    "ResponseError",
+    "check_response",
+    "generate",
+    "open_get_stream",
+    "open_session",
+    "read_response",
+]
 
 MEASURE_START = "# measure start"
 MEASURE_END = "# measure end"
-MAX_HEAD_BYTES = 64 * 1024
-MAX_BODY_BYTES = 64 * 1024 * 1024
 ERROR_SAMPLES = 5
-
-
-class ResponseError(Exception):
-    """A response the scenario does not accept; ``kind`` names the failure for counting."""
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
 
 
 # -- the request --------------------------------------------------------------
@@ -91,120 +113,22 @@ class RequestTemplate:
         )
 
 
-# -- the response -------------------------------------------------------------
+def _progress_count(response: Response) -> int:
+    """The ``notifications/progress`` for the scenario's token that an SSE body carries."""
+    if response.content_type != "text/event-stream":
+        return 0
+    return sum(
+        1
+        for message in sse_messages(response.body)
+        if isinstance(message, dict)
+        and message.get("method") == "notifications/progress"
+        and isinstance(message.get("params"), dict)
+        and message["params"].get("progressToken") == PROGRESS_TOKEN
+    )
 
 
-@dataclass(slots=True)
-class Response:
-    status: int
-    content_type: str
-    body: bytes
-    close: bool
-    session_id: str | None = None  # the Mcp-Session-Id response header, as sent
-
-
-def _header(head_lower: bytes, name: bytes) -> bytes | None:
-    """A header's value from a lower-cased response head (the first occurrence)."""
-    start = head_lower.find(b"\r\n" + name + b":")
-    if start < 0:
-        return None
-    start += len(name) + 3
-    end = head_lower.find(b"\r\n", start)
-    return head_lower[start:end].strip()
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    size_total = 0
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size = int(line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, if any
-                pass
-            return b"".join(chunks)
-        size_total += size
-        if size_total > MAX_BODY_BYTES:
-            raise ResponseError("body_too_large")
-        chunk = await reader.readexactly(size + 2)
-        chunks.append(chunk[:-2])
-
-
-async def read_head(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
-    """A response's status line and headers: the status, the head, the head lower-cased."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.") or len(head) < 12:
-        raise ResponseError("http", head[:40].decode("latin-1", "replace"))
-    return int(head[9:12]), head, head.lower()
-
-
-def _session_id(head: bytes, lower: bytes) -> str | None:
-    """``Mcp-Session-Id`` from the head as sent (the lower-cased copy finds it)."""
-    start = lower.find(b"\r\nmcp-session-id:")
-    if start < 0:
-        return None
-    start += len(b"\r\nmcp-session-id:")
-    end = lower.find(b"\r\n", start)
-    return head[start:end].strip().decode("latin-1")
-
-
-async def read_response(reader: asyncio.StreamReader) -> Response:
-    """One HTTP/1.1 response: Content-Length, chunked, or delimited by close."""
-    status, head, lower = await read_head(reader)
-    connection = _header(lower, b"connection")
-    close = connection == b"close" or head.startswith(b"HTTP/1.0")
-    content_type = (_header(lower, b"content-type") or b"").split(b";", 1)[0].strip()
-    length = _header(lower, b"content-length")
-    encoding = _header(lower, b"transfer-encoding")
-    if encoding is not None and b"chunked" in encoding:
-        body = await _read_chunked(reader)
-    elif length is not None:
-        size = int(length)
-        if size > MAX_BODY_BYTES:
-            raise ResponseError("body_too_large")
-        body = await reader.readexactly(size)
-    elif status in (204, 304) or status < 200:
-        body = b""
-    else:
-        body = await reader.read(MAX_BODY_BYTES)
-        close = True
-    return Response(status, content_type.decode("latin-1"), body, close, _session_id(head, lower))
-
-
-def sse_messages(body: bytes) -> list[Any]:
-    """The JSON ``data`` of every event in an SSE body (comments and other fields skipped)."""
-    text = body.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    messages = []
-    for event in text.split("\n\n"):
-        data = [
-            line[5:].removeprefix(" ") for line in event.split("\n") if line.startswith("data:")
-        ]
-        if data:
-            messages.append(orjson.loads("\n".join(data)))
-    return messages
-
-
-def final_message(response: Response, request_id: int) -> Any:
-    """The JSON-RPC response to ``request_id`` that ``response`` carries."""
-    if response.status != 200:
-        detail = response.body[:200].decode("utf-8", "replace")
-        raise ResponseError(f"http_{response.status}", detail)
-    try:
-        if response.content_type == "application/json":
-            return orjson.loads(response.body)
-        if response.content_type == "text/event-stream":
-            for message in sse_messages(response.body):
-                if isinstance(message, dict) and message.get("id") == request_id:
-                    return message
-            raise ResponseError("sse_no_response", response.body[:200].decode("utf-8", "replace"))
-    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResponseError("json", str(exc)) from None
-    raise ResponseError("content_type", response.content_type)
-
-
-def check_response(scenario: Scenario, response: Response, request_id: int) -> None:
-    """Raise ``ResponseError`` unless ``response`` is the scenario's right answer."""
-    message = final_message(response, request_id)
+def check_message(scenario: Scenario, message: Any, request_id: int) -> None:
+    """Raise ``ResponseError`` unless ``message`` is the right JSON-RPC answer."""
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         raise ResponseError("jsonrpc", repr(message)[:200])
     if message.get("id") != request_id:
@@ -216,114 +140,15 @@ def check_response(scenario: Scenario, response: Response, request_id: int) -> N
         raise ResponseError("bad_result", f"{problem}: {repr(message.get('result'))[:200]}")
 
 
-# -- 2025-11-25 sessions ------------------------------------------------------
-
-CLIENT_INFO = {"name": "mcpfleet-bench", "version": "1.0.0"}
-
-
-def _post(
-    host: str, port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes
-) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-_POST_HEADERS = (
-    ("Content-Type", "application/json"),
-    ("Accept", "application/json, text/event-stream"),
-)
-
-
-def session_headers(session_id: str) -> list[tuple[str, str]]:
-    """What every request of an open session carries besides Host and the body's headers."""
-    return [("MCP-Protocol-Version", SESSION_PROTOCOL_VERSION), ("Mcp-Session-Id", session_id)]
-
-
-def initialize_request(host: str, port: int, path: str, request_id: int) -> bytes:
-    """``initialize`` for 2025-11-25: no MCP-Protocol-Version header, no session yet."""
-    params = {
-        "protocolVersion": SESSION_PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": CLIENT_INFO,
-    }
-    body = orjson.dumps(
-        {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
-    )
-    return _post(host, port, path, _POST_HEADERS, body)
-
-
-def initialized_request(host: str, port: int, path: str, session_id: str) -> bytes:
-    body = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
-    return _post(host, port, path, [*_POST_HEADERS, *session_headers(session_id)], body)
-
-
-def get_stream_request(host: str, port: int, path: str, session_id: str | None) -> bytes:
-    """The GET that opens a session's server-to-client SSE stream (no session: the floor's)."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Accept: text/event-stream"]
-    if session_id is not None:
-        lines += [f"{name}: {value}" for name, value in session_headers(session_id)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def open_session(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    *,
-    host: str,
-    port: int,
-    path: str,
-    request_id: int,
-) -> str:
-    """Open a 2025-11-25 session on this keep-alive connection; its ``Mcp-Session-Id``.
-
-    ``ResponseError`` (kind ``session_*``) when the server does not answer as
-    the spec says: a JSON-RPC result with the protocol version, the session
-    header, then 202 for ``notifications/initialized``.
-    """
-    writer.write(initialize_request(host, port, path, request_id))
-    response = await read_response(reader)
-    try:
-        message = final_message(response, request_id)
-    except ResponseError as error:
-        raise ResponseError(f"session_{error.kind}", error.detail) from None
-    result = message.get("result") if isinstance(message, dict) else None
-    if not isinstance(result, dict) or not result.get("protocolVersion"):
-        raise ResponseError("session_initialize", repr(message)[:200])
-    if response.session_id is None:
-        raise ResponseError("session_no_id", "initialize answered without Mcp-Session-Id")
-    if response.close:
-        raise ResponseError("session_closed", "the server closed the connection")
-    writer.write(initialized_request(host, port, path, response.session_id))
-    notified = await read_response(reader)
-    if notified.status != 202:
-        detail = notified.body[:200].decode("utf-8", "replace")
-        raise ResponseError(f"session_initialized_http_{notified.status}", detail)
-    if notified.close:
-        raise ResponseError("session_closed", "the server closed the connection")
-    return response.session_id
-
-
-async def open_get_stream(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    *,
-    host: str,
-    port: int,
-    path: str,
-    session_id: str | None,
-) -> None:
-    """Send the session's GET and read only the head: 200 ``text/event-stream``.
-
-    The stream stays open, its body unread (events wait in the socket buffers),
-    until the caller closes the connection.
-    """
-    writer.write(get_stream_request(host, port, path, session_id))
-    status, head, lower = await read_head(reader)
-    content_type = (_header(lower, b"content-type") or b"").split(b";", 1)[0].strip()
-    if status != 200 or content_type != b"text/event-stream":
-        raise ResponseError(f"stream_http_{status}", head[:200].decode("latin-1", "replace"))
+def check_response(scenario: Scenario, response: Response, request_id: int) -> None:
+    """Raise ``ResponseError`` unless ``response`` is the scenario's right answer."""
+    check_message(scenario, final_message(response, request_id), request_id)
+    if scenario.progress:
+        count = _progress_count(response)
+        if count != scenario.progress:
+            raise ResponseError(
+                "progress", f"{count} progress notifications, not {scenario.progress}"
+            )
 
 
 # -- the load -----------------------------------------------------------------
@@ -397,7 +222,17 @@ async def _start_session(load: Load, slot: Slot, reader: asyncio.StreamReader) -
 
 
 async def _session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
-    """Requests back to back on one open connection until told to stop."""
+    """Units back to back on one open connection until told to stop."""
+    if load.scenario.kind == HANDSHAKE:
+        await _handshakes(load, slot, reader)
+    elif load.scenario.kind == DISCOVER:
+        await _discovers(load, slot, reader)
+    else:
+        await _calls(load, slot, reader)
+
+
+async def _calls(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
+    """One request per unit (in this connection's session, for a session scenario)."""
     writer = slot.writer
     assert writer is not None
     scenario = load.scenario
@@ -421,6 +256,80 @@ async def _session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None
         else:
             load.ok(ended - started)
         if response.close:
+            return
+
+
+async def _handshakes(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
+    """initialize, notifications/initialized, tools/list, DELETE: a new session each unit."""
+    writer = slot.writer
+    assert writer is not None
+    scenario, clock = load.scenario, time.perf_counter
+    while not load.stopping:
+        started = slot.started = clock()
+        session_id = await open_session(
+            reader,
+            writer,
+            host=load.host,
+            port=load.port,
+            path=load.path,
+            request_id=next(load.ids),
+        )
+        load.sessions += 1
+        extra = [("Mcp-Session-Id", session_id)]
+        template = RequestTemplate(scenario, load.host, load.port, load.path, extra)
+        request_id = next(load.ids)
+        writer.write(template.build(request_id))
+        listed = await read_response(reader)
+        writer.write(delete_request(load.host, load.port, load.path, session_id))
+        deleted = await read_response(reader)
+        ended = clock()
+        slot.started = 0.0
+        try:
+            check_response(scenario, listed, request_id)
+            if deleted.status not in (200, 202, 204):
+                raise ResponseError(f"delete_http_{deleted.status}")
+        except ResponseError as error:
+            load.fail(error.kind, error.detail)
+        else:
+            load.ok(ended - started)
+        if listed.close or deleted.close:
+            return
+
+
+def _discover_check(result: Any) -> str | None:
+    if not isinstance(result, dict) or not isinstance(result.get("capabilities"), dict):
+        return "server/discover result has no capabilities"
+    return None
+
+
+async def _discovers(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
+    """server/discover, then tools/list: what a 2026-07-28 client does before its first call."""
+    writer = slot.writer
+    assert writer is not None
+    scenario, clock = load.scenario, time.perf_counter
+    discover = replace(
+        scenario, method="server/discover", params={}, check=_discover_check, kind=CALL
+    )
+    first = RequestTemplate(discover, load.host, load.port, load.path)
+    while not load.stopping:
+        started = slot.started = clock()
+        discover_id, list_id = next(load.ids), next(load.ids)
+        writer.write(first.build(discover_id))
+        discovered = await read_response(reader)
+        if discovered.close:
+            raise ResponseError("closed", "the server closed the connection after server/discover")
+        writer.write(load.template.build(list_id))
+        listed = await read_response(reader)
+        ended = clock()
+        slot.started = 0.0
+        try:
+            check_response(discover, discovered, discover_id)
+            check_response(scenario, listed, list_id)
+        except ResponseError as error:
+            load.fail(error.kind, error.detail)
+        else:
+            load.ok(ended - started)
+        if listed.close:
             return
 
 

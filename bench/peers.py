@@ -11,6 +11,11 @@ port. Its role says what the report compares it with:
 A peer with ``sessions=False`` (the floor; the SDK in stateless mode) has no
 2025-11-25 sessions and does not run the scenarios that need them.
 
+Its runtime says what runs it: ``main`` is this interpreter; ``mcp`` (mcp 2.3.0),
+``fastmcp`` (FastMCP 4.x) and ``node`` (the TypeScript SDK 1.x) are installed each into
+a folder of its own under ``.bench-peers/`` by ``bench.setup_peers`` (``command()``
+installs one on first use; ``setup_peers.ensure(peers)`` gives the versions for a report).
+
 Add a peer by adding an entry to ``PEERS`` (and its app under ``bench/apps/``).
 """
 
@@ -42,18 +47,48 @@ class Peer:
     # Fleet state in a redis-server the harness starts (on the load generator's CPU) and
     # stops with the server; its URL goes to the server as REDIS_URL.
     redis: bool = False
+    # Speaks 2026-07-28. A peer that does not (the TypeScript SDK 1.x) runs each 2026-07-28
+    # scenario as its 2025-11-25 session equivalent (``Scenario.legacy``); the report says so.
+    modern: bool = True
+    # Can answer a call with an SSE stream carrying progress notifications before the result
+    # (a peer in JSON-response mode cannot): required by the progress scenarios.
+    progress: bool = True
+    # What runs ``module``: "main" (this interpreter) or a runtime of bench.setup_peers
+    # ("mcp", "fastmcp": a venv of its own; "node": ``module`` is a bench/apps .mjs file).
+    runtime: str = "main"
 
     def command(self, host: str, port: int) -> list[str]:
-        return [sys.executable, "-m", self.module, "--host", host, "--port", str(port), *self.args]
+        arguments = ["--host", host, "--port", str(port), *self.args]
+        if self.runtime == "main":
+            return [sys.executable, "-m", self.module, *arguments]
+        from bench import setup_peers  # installs the runtime the first time
+
+        return setup_peers.command(self.runtime, self.module, arguments)
+
+    def wire_scenario(self, scenario: str) -> str:
+        """The scenario this peer actually runs for ``scenario``: itself, or its legacy twin."""
+        known = SCENARIOS.get(scenario)
+        if known is None or self.modern or known.session or known.legacy is None:
+            return scenario
+        return known.legacy
 
     def serves(self, scenario: str) -> bool:
         if self.scenarios is not None and scenario not in self.scenarios:
             return False
-        known = SCENARIOS.get(scenario)
-        return self.sessions or known is None or not known.session
+        known = SCENARIOS.get(self.wire_scenario(scenario))
+        if known is None:
+            return True
+        if known.session and not self.sessions:
+            return False
+        if not known.session and not self.modern:
+            return False
+        return self.progress or not known.progress
 
 
 _SDK = "bench.apps.sdk_echo"
+_FASTMCP = "bench.apps.fastmcp_echo"
+_TS = "ts_echo.mjs"  # bench/apps/ts_echo.mjs, linked into the node runtime's folder
+_BOTH = frozenset({"echo", "echo-4k"})  # what the floor answers: a tools/call with a text
 # The request-state key of every mcpfleet task of a fleet (id:base64, >= 32 bytes): the same
 # on every task, so a requestState one seals verifies on any.
 STATE_KEYS = "bench:" + base64.b64encode(b"mcpfleet-bench-request-state-key").decode()
@@ -82,6 +117,8 @@ PEERS: dict[str, Peer] = {
             "mcp 2.3.0 MCPServer, streamable_http_app(json_response=True), def echo",
             _SDK,
             ("--json-response", "--tool", "sync"),
+            progress=False,  # JSON responses: it drops the progress notifications
+            runtime="mcp",
         ),
         Peer(
             "sdk-json-async",
@@ -89,6 +126,8 @@ PEERS: dict[str, Peer] = {
             "mcp 2.3.0 MCPServer, json_response=True, async def echo",
             _SDK,
             ("--json-response", "--tool", "async"),
+            progress=False,
+            runtime="mcp",
         ),
         Peer(
             "sdk-json-stateless",
@@ -98,20 +137,69 @@ PEERS: dict[str, Peer] = {
             ("--json-response", "--stateless", "--tool", "async"),
             default=False,
             sessions=False,
+            progress=False,
+            runtime="mcp",
         ),
         Peer(
             "sdk-sse",
             BASELINE,
-            "mcp 2.3.0 MCPServer, default streamable_http_app() (SSE mode), def echo",
+            "mcp 2.3.0 MCPServer, default streamable_http_app() (SSE mode), async def echo",
             _SDK,
-            ("--no-json-response", "--tool", "sync"),
+            ("--no-json-response", "--tool", "async"),
+            runtime="mcp",
+        ),
+        Peer(
+            "fastmcp",
+            BASELINE,
+            "FastMCP 4.x http_app() (its default: stateful, SSE responses), async def echo",
+            _FASTMCP,
+            runtime="fastmcp",
+        ),
+        Peer(
+            "fastmcp-json",
+            BASELINE,
+            "FastMCP 4.x http_app(json_response=True), stateful, async def echo",
+            _FASTMCP,
+            ("--json-response",),
+            progress=False,  # JSON responses: it drops the progress notifications
+            runtime="fastmcp",
+        ),
+        Peer(
+            "fastmcp-stateless",
+            BASELINE,
+            "FastMCP 4.x http_app(stateless_http=True), SSE responses, async def echo",
+            _FASTMCP,
+            ("--stateless",),
             default=False,
+            sessions=False,
+            runtime="fastmcp",
+        ),
+        Peer(
+            "ts-sdk",
+            BASELINE,
+            "TypeScript SDK 1.x McpServer, StreamableHTTPServerTransport per session "
+            "(enableJsonResponse), node:http",
+            _TS,
+            ("--json",),
+            modern=False,  # 2025-11-25 only: 2026-07-28 scenarios run as their legacy twin
+            progress=False,  # JSON responses: it drops the progress notifications
+            runtime="node",
+        ),
+        Peer(
+            "ts-sdk-sse",
+            BASELINE,
+            "TypeScript SDK 1.x McpServer, StreamableHTTPServerTransport per session "
+            "(SSE responses), node:http",
+            _TS,
+            modern=False,
+            runtime="node",
         ),
         Peer(
             "floor",
             FLOOR,
             "raw ASGI app on uvicorn: orjson parse, answer the same JSON-RPC result",
             "bench.apps.floor",
+            scenarios=_BOTH,
             sessions=False,
         ),
     )

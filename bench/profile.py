@@ -34,6 +34,9 @@ from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
 from bench.scenarios import get as get_scenario
 
 HOST, PORT = "127.0.0.1", 3000
+# In-process profiling imports the peer's app here: only Python peers whose packages the
+# main venv has (mcp 2.3.0 is a test dependency; FastMCP lives in its own venv).
+IN_PROCESS = sorted(name for name, peer in PEERS.items() if peer.runtime in ("main", "mcp"))
 
 
 def build_app(peer: Peer) -> Any:
@@ -223,9 +226,9 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_SCENARIO,
         choices=sorted(name for name, scenario in SCENARIOS.items() if not scenario.session),
     )
-    parser.add_argument("--peers", nargs="+", metavar="PEER", choices=sorted(PEERS))
+    parser.add_argument("--peers", nargs="+", metavar="PEER", choices=IN_PROCESS)
     parser.add_argument("--calls", type=int, default=20000, help="measured calls per peer")
-    parser.add_argument("--cprofile", metavar="PEER", choices=sorted(PEERS), help="profile PEER")
+    parser.add_argument("--cprofile", metavar="PEER", choices=IN_PROCESS, help="profile PEER")
     parser.add_argument("--top", type=int, default=30, help="rows of the cProfile breakdown")
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= 1_000_000:
@@ -236,7 +239,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     scenario = get_scenario(args.scenario)
-    names = args.peers or default_names()
+    names = args.peers or [name for name in default_names() if name in IN_PROCESS]
     try:
         import uvloop
 

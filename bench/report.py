@@ -10,44 +10,87 @@ from typing import Any
 COLUMNS = (
     ("peer", "peer", "{}"),
     ("calls_per_s", "calls/s", "{:,.0f}"),
+    ("calls_spread", "spread", "±{:.0%}"),
     ("p50_ms", "p50 ms", "{:.2f}"),
     ("p99_ms", "p99 ms", "{:.2f}"),
     ("cpu_us_per_call", "server CPU µs/call", "{:.1f}"),
+    ("speedup", "mcpfleet ÷ peer", "{:.2f}x"),
+    ("cpu_ratio", "peer CPU ÷ mcpfleet", "{:.2f}x"),
     ("server_cpu_util", "server CPU", "{:.0%}"),
     ("loadgen_cpu_util", "load gen CPU", "{:.0%}"),
     ("errors", "errors", "{}"),
 )
-GOAL_COLUMNS = ("goal", "ratio", "target", "result")
+GOAL_COLUMNS = ("goal", "measured", "target", "result")
+SUBJECT = "mcpfleet"
 
 
 def _cell(value: Any, form: str) -> str:
     return "n/a" if value is None else form.format(value)
 
 
+def _ratio(mine: float | None, theirs: float | None) -> float | None:
+    return None if mine is None or not theirs else mine / theirs
+
+
+def _spread(peer: dict[str, Any], key: str) -> float | None:
+    """Half the range of ``key`` over the runs, as a fraction of its median."""
+    low_high = peer.get("spread", {}).get(key)
+    median = peer["median"].get(key)
+    if not low_high or not median or None in low_high:
+        return None
+    return (low_high[1] - low_high[0]) / 2 / median
+
+
+def peer_label(name: str, peer: dict[str, Any], scenario: str) -> str:
+    wire = peer.get("wire", scenario)
+    return name if wire == scenario else f"{name} (as {wire})"
+
+
 def peer_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """One row per peer; the ratio columns compare mcpfleet with that peer."""
     rows = []
+    scenario = summary["config"]["scenario"]
+    subject = summary["peers"].get(SUBJECT, {}).get("median", {})
     for name, peer in summary["peers"].items():
-        medians = {**peer["median"], "peer": name, "errors": peer["errors"]}
-        rows.append([_cell(medians.get(key), form) for key, _, form in COLUMNS])
+        median = peer["median"]
+        cells = {
+            **median,
+            "peer": peer_label(name, peer, scenario),
+            "errors": peer["errors"],
+            "calls_spread": _spread(peer, "calls_per_s"),
+            "speedup": _ratio(subject.get("calls_per_s"), median.get("calls_per_s")),
+            "cpu_ratio": _ratio(median.get("cpu_us_per_call"), subject.get("cpu_us_per_call")),
+        }
+        if name == SUBJECT:
+            cells["speedup"] = cells["cpu_ratio"] = None
+        rows.append([_cell(cells.get(key), form) for key, _, form in COLUMNS])
     return rows
 
 
 def goal_rows(summary: dict[str, Any]) -> list[list[str]]:
     rows = []
     for goal in summary["goals"]:
-        label = f"{goal['goal']}: {goal['subject']} / {goal['reference']}"
-        rows.append(
-            [
-                label,
-                f"{goal['ratio']:.2f}x",
-                f"{goal['op']} {goal['target']:g}x",
-                "PASS" if goal["passed"] else "MISS",
-            ]
-        )
+        rows.append(goal_row(goal))
     return rows
 
 
-def _aligned(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+def goal_row(goal: dict[str, Any]) -> list[str]:
+    """goal, measured (a ratio, or a value in the goal's unit), target, PASS or MISS."""
+    if goal.get("absolute"):
+        label = f"{goal['goal']}: {goal['subject']}"
+        unit = f" {goal['unit']}"
+    else:
+        label = f"{goal['goal']}: {goal['subject']} / {goal['reference']}"
+        unit = "x"
+    return [
+        label,
+        f"{goal['ratio']:.2f}{unit}",
+        f"{goal['op']} {goal['target']:g}{unit}",
+        "PASS" if goal["passed"] else "MISS",
+    ]
+
+
+def aligned(header: Sequence[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [list(header), *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -70,14 +113,14 @@ def caption(summary: dict[str, Any]) -> str:
 
 def text_table(summary: dict[str, Any]) -> str:
     lines = [caption(summary), ""]
-    lines += _aligned([label for _, label, _ in COLUMNS], peer_rows(summary))
+    lines += aligned([label for _, label, _ in COLUMNS], peer_rows(summary))
     if summary["goals"]:
-        lines += ["", *_aligned(GOAL_COLUMNS, goal_rows(summary))]
+        lines += ["", *aligned(GOAL_COLUMNS, goal_rows(summary))]
     lines += [f"note: {note}" for note in summary.get("notes", [])]
     return "\n".join(lines)
 
 
-def _markdown(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+def markdown_rows(header: Sequence[str], rows: list[list[str]]) -> list[str]:
     align = ["---", *["---:" for _ in header[1:]]]
     return [
         "| " + " | ".join(header) + " |",
@@ -86,21 +129,59 @@ def _markdown(header: Sequence[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def markdown_table(summary: dict[str, Any]) -> str:
-    machine = summary["machine"]
-    lines = [
-        f"Measured {summary['date']} on {machine['cpu']} ({machine['cpus']} CPUs), "
-        f"Python {machine['python']}, {machine['versions_line']}; commit {machine['commit']}.",
-        "",
-        caption(summary) + ".",
-        "",
-    ]
-    lines += _markdown([label for _, label, _ in COLUMNS], peer_rows(summary))
+def scenario_markdown(summary: dict[str, Any]) -> str:
+    """A scenario's caption, peer table, goals and notes (no machine line)."""
+    lines = [caption(summary) + ".", ""]
+    lines += markdown_rows([label for _, label, _ in COLUMNS], peer_rows(summary))
     if summary["goals"]:
-        lines += ["", *_markdown(GOAL_COLUMNS, goal_rows(summary))]
+        lines += ["", *markdown_rows(GOAL_COLUMNS, goal_rows(summary))]
     if summary.get("notes"):
         lines += ["", *(f"- {note}" for note in summary["notes"])]
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    machine = summary["machine"]
+    return (
+        f"Measured {summary['date']} on {machine['cpu']} ({machine['cpus']} CPUs), "
+        f"Python {machine['python']}, {machine['versions_line']}; commit {machine['commit']}.\n\n"
+        + scenario_markdown(summary)
+    )
+
+
+def run_notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
+    found = []
+    if shared_cpu:
+        found.append("server and load generator shared a CPU: figures are not comparable")
+    for name, peer in peers.items():
+        median = peer["median"]
+        if (median["loadgen_cpu_util"] or 0) >= 0.9:
+            found.append(f"{name}: the load generator was CPU-bound; its calls/s is a lower bound")
+        elif (median["server_cpu_util"] or 1) < 0.85:
+            found.append(
+                f"{name}: the server used {median['server_cpu_util']:.0%} of its CPU "
+                "(not saturated)"
+            )
+        else:
+            idle = [
+                f"run {run['run']} ({run['server_cpu_util']:.0%})"
+                for run in peer["runs"]
+                if (run.get("server_cpu_util") or 1) < 0.85
+            ]
+            if idle:
+                found.append(
+                    f"{name}: server under 85% of its CPU in {', '.join(idle)}; "
+                    "another process may have taken the CPU (a median damps one such run)"
+                )
+        if peer["errors"]:
+            found.append(f"{name}: {peer['errors']} errors; see the JSON results")
+        if median.get("redis_cpu_us_per_call") is not None:
+            found.append(
+                f"{name}: its redis-server (on the load generator's CPU, not in server CPU) "
+                f"used {median['redis_cpu_us_per_call']:.1f} µs CPU/call "
+                f"({median['redis_cpu_util']:.0%} of a CPU)"
+            )
+    return found
 
 
 # -- bench.memory -------------------------------------------------------------
@@ -174,9 +255,9 @@ def _memory_notes(summary: dict[str, Any]) -> list[str]:
 
 def memory_text_table(summary: dict[str, Any]) -> str:
     lines = [memory_caption(summary), ""]
-    lines += _aligned([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
+    lines += aligned([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
     if summary["goals"]:
-        lines += ["", *_aligned(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
+        lines += ["", *aligned(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
     lines += [f"note: {note}" for note in _memory_notes(summary)]
     return "\n".join(lines)
 
@@ -190,9 +271,9 @@ def memory_markdown_table(summary: dict[str, Any]) -> str:
         memory_caption(summary) + ".",
         "",
     ]
-    lines += _markdown([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
+    lines += markdown_rows([label for _, label, _ in MEMORY_COLUMNS], memory_peer_rows(summary))
     if summary["goals"]:
-        lines += ["", *_markdown(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
+        lines += ["", *markdown_rows(MEMORY_GOAL_COLUMNS, memory_goal_rows(summary))]
     notes = _memory_notes(summary)
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
@@ -238,9 +319,9 @@ def fleet_caption(summary: dict[str, Any]) -> str:
 
 def fleet_text_table(summary: dict[str, Any]) -> str:
     lines = [fleet_caption(summary), ""]
-    lines += _aligned([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    lines += aligned([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
     if summary["goals"]:
-        lines += ["", *_aligned(GOAL_COLUMNS, goal_rows(summary))]
+        lines += ["", *aligned(GOAL_COLUMNS, goal_rows(summary))]
     lines += [f"note: {note}" for note in summary.get("notes", [])]
     return "\n".join(lines)
 
@@ -254,9 +335,9 @@ def fleet_markdown_table(summary: dict[str, Any]) -> str:
         fleet_caption(summary) + ".",
         "",
     ]
-    lines += _markdown([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    lines += markdown_rows([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
     if summary["goals"]:
-        lines += ["", *_markdown(GOAL_COLUMNS, goal_rows(summary))]
+        lines += ["", *markdown_rows(GOAL_COLUMNS, goal_rows(summary))]
     if summary.get("notes"):
         lines += ["", *(f"- {note}" for note in summary["notes"])]
     return "\n".join(lines) + "\n"

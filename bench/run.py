@@ -4,12 +4,9 @@
     python -m bench.run --scenario session-echo  # 2025-11-25 sessions: peers with sessions
     python -m bench.run --peers mcpfleet floor --runs 1 --duration 2
     python -m bench.run --json bench/results/run.json --markdown bench/results/run.md
-    python -m bench.run --all                  # echo, session-echo, bench.fleet, bench.memory
 
-``--all`` runs every scenario of ``ALL_SCENARIOS`` with the same options, then
-``python -m bench.fleet`` (a 2-task fleet on Redis against one process, CPU per
-call) with the same options, then ``python -m bench.memory`` with its defaults,
-and prints every table (the JSON and Markdown files then hold them all).
+One scenario at one concurrency; ``python -m bench`` (``bench.suite``) runs them
+all, with the fleet and memory measurements, and writes the docs page.
 
 For each run and each peer: start the server pinned to one CPU (``taskset``),
 wait until it answers its health route, run the load generator pinned to
@@ -27,7 +24,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import selectors
 import shutil
 import signal
@@ -38,7 +34,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,6 +42,7 @@ if __package__ in (None, ""):  # run as a script: python bench/run.py
 
 from bench import goals, report
 from bench.loadgen import MEASURE_END, MEASURE_START
+from bench.machine import machine
 from bench.peers import PEERS, Peer, default_names, select
 from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS
 from bench.scenarios import get as get_scenario
@@ -56,8 +52,6 @@ HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-VERSIONED = ("mcpfleet", "mcp", "uvicorn", "uvloop", "httptools", "starlette", "orjson")
-ALL_SCENARIOS = ("echo", "session-echo")  # what --all runs, before the memory measurement
 
 
 class BenchError(RuntimeError):
@@ -314,6 +308,7 @@ def run_peer(
     peer: Peer, args: argparse.Namespace, scenario: str, cpus: tuple[int | None, int | None]
 ) -> Any:
     port = free_port()
+    scenario = peer.wire_scenario(scenario)  # a 2025-only peer runs the 2025 twin
     if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
         from bench.services import redis_server  # imports this module: not at the top
 
@@ -346,93 +341,26 @@ def _median(values: list[Any]) -> float | None:
     return round(statistics.median(present), 3) if present else None
 
 
-def summarize_peer(peer: Peer, runs: list[dict[str, Any]]) -> dict[str, Any]:
+SPREAD_KEYS = ("calls_per_s", "p50_ms", "p99_ms", "cpu_us_per_call")
+
+
+def _low_high(values: list[Any]) -> list[float] | None:
+    present = [v for v in values if v is not None]
+    return [min(present), max(present)] if present else None
+
+
+def summarize_peer(peer: Peer, runs: list[dict[str, Any]], scenario: str) -> dict[str, Any]:
     good = [run for run in runs if "error" not in run]
     return {
         "role": peer.role,
         "description": peer.description,
+        "wire": peer.wire_scenario(scenario),
         "median": {key: _median([run.get(key) for run in good]) for key in MEDIAN_KEYS},
+        "spread": {key: _low_high([run.get(key) for run in good]) for key in SPREAD_KEYS},
         "calls": sum(run.get("calls", 0) for run in good),
         "errors": sum(run.get("errors", 0) for run in good) + (len(runs) - len(good)),
         "runs": runs,
     }
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def machine() -> dict[str, Any]:
-    versions = {name: _version(name) for name in VERSIONED}
-    return {
-        "cpu": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "versions_line": ", ".join(f"{name} {v}" for name, v in versions.items()),
-        "commit": _commit(),
-    }
-
-
-def notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
-    found = []
-    if shared_cpu:
-        found.append("server and load generator shared a CPU: figures are not comparable")
-    for name, peer in peers.items():
-        median = peer["median"]
-        if (median["loadgen_cpu_util"] or 0) >= 0.9:
-            found.append(f"{name}: the load generator was CPU-bound; its calls/s is a lower bound")
-        elif (median["server_cpu_util"] or 1) < 0.85:
-            found.append(
-                f"{name}: the server used {median['server_cpu_util']:.0%} of its CPU "
-                "(not saturated)"
-            )
-        else:
-            idle = [
-                f"run {run['run']} ({run['server_cpu_util']:.0%})"
-                for run in peer["runs"]
-                if (run.get("server_cpu_util") or 1) < 0.85
-            ]
-            if idle:
-                found.append(
-                    f"{name}: server under 85% of its CPU in {', '.join(idle)}; "
-                    "another process may have taken the CPU (a median damps one such run)"
-                )
-        if peer["errors"]:
-            found.append(f"{name}: {peer['errors']} errors; see the JSON results")
-        if median.get("redis_cpu_us_per_call") is not None:
-            found.append(
-                f"{name}: its redis-server (on the load generator's CPU, not in server CPU) "
-                f"used {median['redis_cpu_us_per_call']:.1f} µs CPU/call "
-                f"({median['redis_cpu_util']:.0%} of a CPU)"
-            )
-    return found
 
 
 # -- command line -------------------------------------------------------------
@@ -469,12 +397,6 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write all results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.add_argument(
-        "--all",
-        action="store_true",
-        help=f"run {', '.join(ALL_SCENARIOS)}, python -m bench.fleet (the same options) and "
-        "python -m bench.memory (default options); --scenario is ignored",
-    )
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
@@ -512,7 +434,9 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
             result["run"] = number + 1
             runs[peer.name].append(result)
 
-    summary_peers = {peer.name: summarize_peer(peer, runs[peer.name]) for peer in peers}
+    summary_peers = {
+        peer.name: summarize_peer(peer, runs[peer.name], scenario.name) for peer in peers
+    }
     medians = {name: peer["median"] for name, peer in summary_peers.items()}
     summary: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -530,7 +454,7 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
         "machine": machine(),
         "peers": summary_peers,
         "goals": goals.evaluate(scenario.name, args.concurrency, medians),
-        "notes": notes(summary_peers, server_cpu is not None and server_cpu == load_cpu),
+        "notes": report.run_notes(summary_peers, server_cpu is not None and server_cpu == load_cpu),
     }
     if skipped:
         summary["skipped_peers"] = skipped
@@ -554,44 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    if not args.all:
-        summary = run_scenario(args, args.scenario, progress)
-        print(report.text_table(summary))
-        _write(args.json, json.dumps(summary, indent=2) + "\n")
-        _write(args.markdown, report.markdown_table(summary))
-        return 1 if _failed(summary) else 0
-
-    from bench import fleet, memory  # they import this module: not at the top
-
-    selected = select(args.peers)
-    names = [name for name in ALL_SCENARIOS if any(peer.serves(name) for peer in selected)]
-    summaries: dict[str, Any] = {name: run_scenario(args, name, progress) for name in names}
-    tables = [report.text_table(summary) for summary in summaries.values()]
-    markdown = [report.markdown_table(summary) for summary in summaries.values()]
-    failed = any(_failed(summary) for summary in summaries.values())
-    if not args.peers or fleet.SINGLE in args.peers:  # the fleet's cost, per call
-        fleet_args = fleet.arguments(["--quiet"] if args.quiet else [])
-        for name in ("concurrency", "duration", "warmup", "runs", "request_timeout", "cpus"):
-            setattr(fleet_args, name, getattr(args, name))
-        fleet_summary = fleet.run(fleet_args, progress)
-        summaries["fleet"] = fleet_summary
-        tables.append(report.fleet_text_table(fleet_summary))
-        markdown.append(report.fleet_markdown_table(fleet_summary))
-        failed = failed or fleet.failed(fleet_summary)
-    memory_args = memory.arguments(["--quiet"] if args.quiet else [])
-    memory_args.cpus = args.cpus
-    if args.peers:  # the selected peers it measures; none: no memory measurement
-        memory_args.peers = [peer.name for peer in selected if memory.measurable(peer)]
-    if memory_args.peers is None or memory_args.peers:
-        memory_summary = memory.run(memory_args, progress)
-        summaries["memory"] = memory_summary
-        tables.append(report.memory_text_table(memory_summary))
-        markdown.append(report.memory_markdown_table(memory_summary))
-        failed = failed or any("error" in result for result in memory_summary["peers"].values())
-    print("\n\n".join(tables))
-    _write(args.json, json.dumps(summaries, indent=2) + "\n")
-    _write(args.markdown, "\n".join(markdown))
-    return 1 if failed else 0
+    summary = run_scenario(args, args.scenario, progress)
+    print(report.text_table(summary))
+    _write(args.json, json.dumps(summary, indent=2) + "\n")
+    _write(args.markdown, report.markdown_table(summary))
+    return 1 if _failed(summary) else 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,11 @@ SESSION_PROTOCOL_VERSION = "2025-11-25"
 # Where the 2026-07-28 wire mirrors body fields into headers.
 _NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
+PROGRESS_TOKEN = "bench-progress"
+CALL = "call"
+HANDSHAKE = "handshake"
+DISCOVER = "discover"
+
 Check = Callable[[Any], str | None]
 
 
@@ -51,15 +56,24 @@ class Scenario:
     check: Check
     tags: frozenset[str] = field(default_factory=frozenset)
     session: bool = False  # 2025-11-25: every connection opens a session first
+    # The 2025-11-25 twin of a 2026-07-28 scenario, for peers that speak only 2025 (Peer.modern).
+    legacy: str | None = None
+    # Progress notifications the server must send (on an SSE response) before the result;
+    # the request carries a progressToken.
+    progress: int = 0
+    # CALL: one request per unit. HANDSHAKE: initialize, notifications/initialized,
+    # tools/list, DELETE, on a new session each unit. DISCOVER: server/discover, tools/list.
+    kind: str = "call"
 
     @property
     def protocol_version(self) -> str:
         return SESSION_PROTOCOL_VERSION if self.session else PROTOCOL_VERSION
 
     def full_params(self) -> dict[str, Any]:
-        if self.session:
-            return dict(self.params)
-        return {**self.params, "_meta": request_meta()}
+        meta: dict[str, Any] = {} if self.session else request_meta()
+        if self.progress:
+            meta["progressToken"] = PROGRESS_TOKEN
+        return {**self.params, "_meta": meta} if meta else dict(self.params)
 
     def headers(self) -> list[tuple[str, str]]:
         """The request headers besides Host, Content-Length (and Mcp-Session-Id)."""
@@ -100,7 +114,13 @@ def echo_check(text: str) -> Check:
 
 
 def echo(
-    name: str, text: str, description: str, tags: frozenset[str], *, session: bool = False
+    name: str,
+    text: str,
+    description: str,
+    tags: frozenset[str],
+    *,
+    session: bool = False,
+    legacy: str | None = None,
 ) -> Scenario:
     return Scenario(
         name=name,
@@ -110,7 +130,34 @@ def echo(
         check=echo_check(text),
         tags=tags,
         session=session,
+        legacy=legacy,
     )
+
+
+PROGRESS_STEPS = 3
+
+
+def progress(name: str, description: str, *, session: bool, legacy: str | None) -> Scenario:
+    """tools/call of ``progress``: the peer's tool reports each step, then returns "done"."""
+    return Scenario(
+        name=name,
+        description=description,
+        method="tools/call",
+        params={"name": "progress", "arguments": {"steps": PROGRESS_STEPS}},
+        check=echo_check("done"),
+        session=session,
+        legacy=legacy,
+        progress=PROGRESS_STEPS,
+    )
+
+
+def tools_check(result: Any) -> str | None:
+    """A tools/list result that lists the ``echo`` tool."""
+    if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+        return "result has no tools list"
+    if not any(isinstance(tool, dict) and tool.get("name") == "echo" for tool in result["tools"]):
+        return "echo is not listed"
+    return None
 
 
 _4K_TEXT = ("The quick brown fox jumps over the lazy dog. " * 92)[:4096]
@@ -123,6 +170,7 @@ SCENARIOS: dict[str, Scenario] = {
             "hello",
             "tools/call of echo with a 5-byte text: per-request overhead",
             frozenset({"default", "smoke"}),
+            legacy="session-echo",
         ),
         echo(
             "echo-4k",
@@ -130,12 +178,45 @@ SCENARIOS: dict[str, Scenario] = {
             "tools/call of echo with a 4 KiB text: JSON and body handling",
             frozenset(),
         ),
+        progress(
+            "progress",
+            f"tools/call of a tool sending {PROGRESS_STEPS} progress notifications (SSE), "
+            "then its result",
+            session=False,
+            legacy="session-progress",
+        ),
         echo(
             "session-echo",
             "hello",
             "2025-11-25 session per connection, then tools/call of echo with a 5-byte text",
             frozenset({"sessions"}),
             session=True,
+        ),
+        progress(
+            "session-progress",
+            f"2025-11-25 session per connection, then tools/call of a tool sending "
+            f"{PROGRESS_STEPS} progress notifications (SSE), then its result",
+            session=True,
+            legacy=None,
+        ),
+        Scenario(
+            name="handshake",
+            description="2025-11-25: initialize, notifications/initialized, tools/list, "
+            "then DELETE of the session; one unit is the four requests",
+            method="tools/list",
+            params={},
+            check=tools_check,
+            session=True,
+            kind=HANDSHAKE,
+        ),
+        Scenario(
+            name="discover",
+            description="2026-07-28: server/discover, then tools/list; one unit is both",
+            method="tools/list",
+            params={},
+            check=tools_check,
+            legacy="handshake",
+            kind=DISCOVER,
         ),
     )
 }

@@ -1,4 +1,4 @@
-"""mcpfleet serving ``echo``, started through the real ``mcpfleet serve`` command.
+"""mcpfleet serving ``echo`` and ``progress``, started through the real ``mcpfleet serve`` command.
 
 python -m bench.apps.mcpfleet_echo --host 127.0.0.1 --port 3000
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.apps import _serve
-from mcpfleet import Config, McpApp, Server
+from mcpfleet import Config, Context, McpApp, Server
 
 app = Server("bench", "1.0.0")
 
@@ -18,6 +18,14 @@ app = Server("bench", "1.0.0")
 async def echo(text: str) -> str:
     """Return the text unchanged."""
     return text
+
+
+@app.tool()
+async def progress(steps: int, ctx: Context) -> str:
+    """Report ``steps`` progress notifications (1..steps of steps), then return "done"."""
+    for step in range(1, steps + 1):
+        await ctx.progress(step, steps)
+    return "done"
 
 
 TARGET = "bench.apps.mcpfleet_echo:app"

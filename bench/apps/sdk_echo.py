@@ -1,4 +1,5 @@
-"""The official MCP Python SDK (mcp 2.3.0) ``MCPServer`` serving the same ``echo`` tool.
+"""The official MCP Python SDK (mcp 2.3.0) ``MCPServer`` serving the same ``echo`` and
+``progress`` tools.
 
     python -m bench.apps.sdk_echo --port 3000 [--no-json-response] [--stateless] [--tool sync]
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from typing import Any
+
+from mcp.server.mcpserver import Context  # resolved by name when the tool is registered
 
 from bench.apps import _serve
 
@@ -36,6 +39,13 @@ def build(*, json_response: bool, stateless: bool, tool: str, host: str) -> Any:
         async def echo(text: str) -> str:  # the same name: one of the two is registered
             """Return the text unchanged."""
             return text
+
+    @mcp.tool()
+    async def progress(steps: int, ctx: Context) -> str:
+        """Report ``steps`` progress notifications (1..steps of steps), then return "done"."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps)
+        return "done"
 
     @mcp.custom_route("/healthz", methods=["GET"])
     async def healthz(request: Request) -> JSONResponse:

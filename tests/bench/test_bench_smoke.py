@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -73,3 +75,35 @@ def test_memory_reports_kb_per_session(tmp_path: Path) -> None:
         "stream_kb_per_session",
     }
     assert "KB/session" in printed
+
+
+@pytest.mark.parametrize("scenario", ["progress", "handshake", "discover"])
+def test_harness_runs_each_unit_kind_against_mcpfleet(tmp_path: Path, scenario: str) -> None:
+    """Progress over SSE, the 2025 handshake and the 2026 discovery: calls, and no errors."""
+    _, summary = harness(tmp_path, "bench.run", "--scenario", scenario,
+                         "--peers", "mcpfleet", *BRIEF)
+    (run,) = summary["peers"]["mcpfleet"]["runs"]
+    assert "error" not in run, run
+    assert run["calls"] > 0
+    assert run["errors"] == 0, run["error_samples"]
+    if scenario == "handshake":  # a new session per unit
+        assert run["sessions"] >= run["calls"]
+
+
+def test_quick_mode_smallest_scenario_writes_results_and_docs(tmp_path: Path) -> None:
+    """python -m bench --quick, cut to one peer and one scenario: ceiling, table, page, plot."""
+    page = tmp_path / "benchmarks.md"
+    printed, results = harness(
+        tmp_path, "bench", "--quick", "--peers", "mcpfleet", "--scenarios", "echo",
+        "--duration", "1", "--skip-fleet", "--skip-memory", "--docs", str(page),
+    )
+    assert results["mode"] == "quick"
+    assert results["ceiling"]["calls"] > 0, results["ceiling"]
+    (run,) = results["scenarios"]["echo@c32"]["peers"]["mcpfleet"]["runs"]
+    assert run["calls"] > 0 and run["errors"] == 0, run
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks")
+    assert "Load generator ceiling" in text and "### echo@c32" in text
+    svg = (tmp_path / "benchmarks.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "mcpfleet" in svg
+    assert "Load generator ceiling" in printed

@@ -1,0 +1,102 @@
+// The official TypeScript SDK 1.x serving the same `echo` and `progress` tools: McpServer +
+// StreamableHTTPServerTransport on node:http, one transport (and server) per session in a Map,
+// added by onsessioninitialized and removed when the transport closes (DELETE included).
+//
+//   node .bench-peers/ts-sdk/ts_echo.mjs --host 127.0.0.1 --port 3000 [--json]
+//
+// `python -m bench.setup_peers --peers ts-sdk` installs the SDK into .bench-peers/ts-sdk/ and
+// links this file there, so that its imports resolve from that folder's node_modules.
+// `--json` sets enableJsonResponse (one JSON body per call, no progress); without it every
+// call is answered with an SSE stream. SDK 1.x speaks 2025-11-25 sessions, not 2026-07-28.
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import { parseArgs } from "node:util";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+
+const { values: args } = parseArgs({
+  options: {
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: "3000" },
+    json: { type: "boolean", default: false },
+  },
+});
+const transports = new Map();
+
+function buildServer() {
+  const server = new McpServer({ name: "echo-bench", version: "1.0.0" });
+  server.registerTool(
+    "echo",
+    { description: "Return the text unchanged.", inputSchema: { text: z.string() } },
+    async ({ text }) => ({ content: [{ type: "text", text }] }),
+  );
+  server.registerTool(
+    "progress",
+    {
+      description: 'Report `steps` progress notifications (1..steps of steps), then return "done".',
+      inputSchema: { steps: z.number().int() },
+    },
+    async ({ steps }, extra) => {
+      const progressToken = extra._meta?.progressToken;
+      if (progressToken !== undefined) {
+        for (let progress = 1; progress <= steps; progress++) {
+          await extra.sendNotification({
+            method: "notifications/progress",
+            params: { progressToken, progress, total: steps },
+          });
+        }
+      }
+      return { content: [{ type: "text", text: "done" }] };
+    },
+  );
+  return server;
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;
+}
+
+function reject(res, status, message) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }));
+}
+
+const http = createServer(async (req, res) => {
+  try {
+    if (req.url === "/healthz") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"status":"ok"}');
+      return;
+    }
+    if (req.url !== "/mcp" && !req.url.startsWith("/mcp?")) return reject(res, 404, "Not found");
+    const body = req.method === "POST" ? await readBody(req) : undefined;
+    const sessionId = req.headers["mcp-session-id"];
+    let transport = sessionId ? transports.get(sessionId) : undefined;
+    if (!transport && sessionId) return reject(res, 404, "Session not found");
+    if (!transport) {
+      if (req.method !== "POST" || !isInitializeRequest(body)) {
+        return reject(res, 400, "Bad Request: No valid session ID provided");
+      }
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: args.json,
+        onsessioninitialized: (id) => transports.set(id, transport),
+      });
+      transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
+      await buildServer().connect(transport);
+    }
+    await transport.handleRequest(req, res, body);
+  } catch (error) {
+    if (!res.headersSent) reject(res, 500, String(error));
+  }
+});
+
+process.on("SIGTERM", () => {
+  http.close();
+  process.exit(0);
+});
+http.listen(Number(args.port), args.host);

@@ -1,0 +1,280 @@
+"""The whole benchmark in one command: every scenario, every peer, side by side.
+
+    python -m bench --quick                 # a few minutes: c32, one run each
+    python -m bench --full --docs           # every scenario at c1 and c32, 3 runs each,
+                                            # then docs/benchmarks.md and its plot
+
+In order: install the peers that need their own folder (``bench.setup_peers``),
+measure the load generator's ceiling against a trivial server
+(``bench.ceiling``), run every scenario of the mode against every peer that
+serves it at each concurrency of the mode (``bench.run``), the fleet's CPU per
+call (``bench.fleet``) and the memory per session (``bench.memory``). Then print
+every table, write the JSON (``--json``; default ``bench/results/MODE.json``)
+and, with ``--docs``, the documentation page and its plot.
+
+It is a benchmark, not a test: a missed goal is reported, not raised. The exit
+status is 1 only when a run failed (a server that did not start, errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import ceiling, docs, fleet, memory, report, setup_peers
+from bench.peers import PEERS
+from bench.run import _cpu_pair, _failed, machine, run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    runs: int
+    duration: float
+    warmup: float
+    concurrencies: tuple[int, ...]
+    scenarios: tuple[str, ...]
+    peers: tuple[str, ...]  # the peers of the mode, each running the scenarios it serves
+    # Per scenario, only these peers (where a scenario is named): the quick mode runs the
+    # fastest configuration of each SDK, and its SSE configuration only where SSE is needed.
+    only: dict[str, tuple[str, ...]] | None
+    memory_sessions: int
+    memory_streams: int
+    description: str
+
+
+_QUICK_PEERS = (
+    "mcpfleet",
+    "mcpfleet-redis",
+    "sdk-json-async",
+    "sdk-sse",
+    "fastmcp-json",
+    "fastmcp",
+    "ts-sdk",
+    "ts-sdk-sse",
+    "floor",
+)
+
+MODES: dict[str, Mode] = {
+    "quick": Mode(
+        runs=1,
+        duration=2.0,
+        warmup=0.5,
+        concurrencies=(32,),
+        scenarios=("echo", "progress", "session-echo", "discover"),
+        peers=_QUICK_PEERS,
+        only={
+            "echo": ("mcpfleet", "sdk-json-async", "fastmcp-json", "ts-sdk", "floor"),
+            "progress": ("mcpfleet", "sdk-sse", "fastmcp", "ts-sdk-sse"),
+            "session-echo": (
+                "mcpfleet",
+                "mcpfleet-redis",
+                "sdk-json-async",
+                "fastmcp-json",
+                "ts-sdk",
+            ),
+            "discover": ("mcpfleet", "sdk-json-async", "fastmcp-json", "ts-sdk"),
+        },
+        memory_sessions=500,
+        memory_streams=200,
+        description="c32 only, one 2 s run per peer, the fastest configuration of each SDK",
+    ),
+    "full": Mode(
+        runs=3,
+        duration=4.0,
+        warmup=1.0,
+        concurrencies=(1, 32),
+        scenarios=("echo", "progress", "session-echo", "session-progress", "handshake", "discover"),
+        peers=tuple(name for name, peer in PEERS.items() if peer.default),
+        only=None,
+        memory_sessions=2000,
+        memory_streams=500,
+        description="c1 and c32, median of 3 runs of 4 s per peer, every configuration",
+    ),
+}
+
+
+def _run_args(
+    args: argparse.Namespace, mode: Mode, concurrency: int, scenario: str | None = None
+) -> argparse.Namespace:
+    peers = [name for name in (args.peers or mode.peers) if name in PEERS]
+    if scenario is not None and mode.only and scenario in mode.only:
+        peers = [name for name in peers if name in mode.only[scenario]]
+    return argparse.Namespace(
+        concurrency=concurrency,
+        duration=args.duration or mode.duration,
+        warmup=mode.warmup,
+        runs=args.runs or mode.runs,
+        request_timeout=10.0,
+        cpus=args.cpus,
+        peers=peers,
+    )
+
+
+def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
+    mode = MODES[args.mode]
+    base = _run_args(args, mode, max(mode.concurrencies))
+    selected = [PEERS[name] for name in base.peers]
+    progress(f"bench ({args.mode}): {mode.description}")
+    versions = setup_peers.ensure(selected)
+    results: dict[str, Any] = {
+        "mode": args.mode,
+        "mode_description": mode.description,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {**machine(), "peer_versions": versions},
+        "ceiling": ceiling.measure(base, progress),
+        "scenarios": {},
+    }
+    for concurrency in mode.concurrencies:
+        for name in args.scenarios or mode.scenarios:
+            scenario_args = _run_args(args, mode, concurrency, name)
+            if not any(PEERS[peer].serves(name) for peer in scenario_args.peers):
+                continue
+            key = f"{name}@c{concurrency}"
+            results["scenarios"][key] = run_scenario(scenario_args, name, progress)
+    if not args.skip_fleet:
+        fleet_args = fleet.arguments([])
+        for name in ("concurrency", "duration", "warmup", "runs", "request_timeout", "cpus"):
+            setattr(fleet_args, name, getattr(base, name))
+        results["fleet"] = fleet.run(fleet_args, progress)
+    if not args.skip_memory:
+        memory_args = memory.arguments(
+            ["--sessions", str(mode.memory_sessions), "--streams", str(mode.memory_streams)]
+        )
+        memory_args.cpus = args.cpus
+        measurable = [peer.name for peer in selected if memory.measurable(peer)]
+        memory_args.peers = [name for name in memory.DEFAULT_PEERS if name in measurable]
+        if memory_args.peers:
+            results["memory"] = memory.run(memory_args, progress)
+    results["goals"] = all_goals(results)
+    return results
+
+
+def all_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every goal verdict of the run, each with where it was measured."""
+    found = []
+    for key, summary in results["scenarios"].items():
+        found += [{**goal, "where": key} for goal in summary["goals"]]
+    if "fleet" in results:
+        found += [{**goal, "where": "fleet"} for goal in results["fleet"]["goals"]]
+    if "memory" in results:
+        for goal in results["memory"]["goals"]:
+            found.append(
+                {
+                    **goal,
+                    "where": "memory",
+                    "ratio": goal["value_kb"],
+                    "target": goal["target_kb"],
+                    "absolute": True,
+                    "unit": "KB",
+                }
+            )
+    return found
+
+
+def failed(results: dict[str, Any]) -> bool:
+    if "error" in results["ceiling"]:
+        return True
+    if any(_failed(summary) for summary in results["scenarios"].values()):
+        return True
+    if "fleet" in results and fleet.failed(results["fleet"]):
+        return True
+    return any("error" in peer for peer in results.get("memory", {}).get("peers", {}).values())
+
+
+def text(results: dict[str, Any]) -> str:
+    ceiling_line = docs.ceiling_sentence(results["ceiling"])
+    tables = [ceiling_line]
+    tables += [report.text_table(summary) for summary in results["scenarios"].values()]
+    if "fleet" in results:
+        tables.append(report.fleet_text_table(results["fleet"]))
+    if "memory" in results:
+        tables.append(report.memory_text_table(results["memory"]))
+    verdicts = [[*report.goal_row(goal), goal["where"]] for goal in results["goals"]]
+    tables.append("\n".join(report.aligned([*report.GOAL_COLUMNS, "where"], verdicts)))
+    return "\n\n".join(tables)
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Every benchmark scenario against every peer; tables, JSON and docs.",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        help="the quick mode (the default): a few minutes",
+    )
+    which.add_argument(
+        "--full",
+        dest="mode",
+        action="store_const",
+        const="full",
+        help="the full mode: every scenario at c1 and c32, 3 runs",
+    )
+    parser.set_defaults(mode="quick")
+    parser.add_argument("--peers", nargs="+", metavar="PEER", help="only these peers")
+    parser.add_argument("--scenarios", nargs="+", metavar="SCENARIO", help="only these")
+    parser.add_argument("--runs", type=int, help="runs per peer (default: the mode's)")
+    parser.add_argument("--duration", type=float, help="measured s per run (default: the mode's)")
+    parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,LOADGEN_CPU (default: 2 first)")
+    parser.add_argument("--skip-fleet", action="store_true", help="no fleet measurement")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory measurement")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where the results go (default: bench/results/MODE.json)",
+    )
+    parser.add_argument(
+        "--docs",
+        nargs="?",
+        type=Path,
+        const=DOCS,
+        metavar="PATH",
+        help=f"write the documentation page and its plot (default {DOCS})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.peers or () if name not in PEERS]
+    if unknown:
+        parser.error(f"unknown peer(s): {', '.join(unknown)}")
+    if (args.runs is not None and args.runs < 1) or (
+        args.duration is not None and args.duration <= 0
+    ):
+        parser.error("--runs must be >= 1 and --duration > 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    results = run(args, progress)
+    print(text(results))
+    json_path = args.json or ROOT / "bench" / "results" / f"{args.mode}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    progress(f"results: {json_path}")
+    if args.docs is not None:
+        written = docs.write(results, args.docs)
+        progress(f"docs: {', '.join(str(path) for path in written)}")
+    return 1 if failed(results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
