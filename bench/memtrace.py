@@ -6,13 +6,15 @@
 
 ``python -m bench.memory`` says how much RSS a session costs; this says where
 it goes. It starts the peer's ASGI app (``asgi_app`` of its module, as
-``python -m bench.profile`` does) under uvicorn with the same settings, with
+``python -m bench.profile`` does) under uvicorn with the same settings (for
+mcpfleet, those of ``mcpfleet serve``: ``mcpfleet.runner.UVICORN_OPTIONS``), with
 ``tracemalloc`` on and one extra route, ``GET /__snapshot``, that collects
 garbage and dumps a snapshot. It warms the server up as ``bench.memory`` does,
 takes a snapshot, opens ``--count`` sessions (idle, or each with a GET stream),
 takes another and prints the growth per session: its total, the part
 allocated with no frame of ``--focus`` on the stack (uvicorn, httptools,
-uvloop, asyncio: what every server on uvicorn pays), and the rest grouped by
+uvloop, asyncio: what every server on uvicorn pays; mcpfleet's subclass of
+uvicorn's protocol does not count as a frame of mcpfleet), and the rest grouped by
 the innermost ``--focus`` frame (``file:line``), each with its largest
 allocation sites.
 
@@ -47,6 +49,9 @@ from bench.run import HOST, ROOT, choose_cpus, free_port, server
 FOCUS = {"mcpfleet": "/mcpfleet/", "floor": "/bench/apps/"}  # default: the SDK's package
 SDK_FOCUS = "/site-packages/mcp/"
 OUTSIDE = "(no focus frame: uvicorn, httptools, uvloop, asyncio)"
+# Frames that do not own what is allocated under them: mcpfleet's subclass of uvicorn's
+# protocol, whose allocations are uvicorn's own.
+NOT_OWNERS = ("/mcpfleet/transport/uvicorn_protocol.py",)
 
 
 # -- the server side ----------------------------------------------------------
@@ -84,6 +89,14 @@ def serve(argv: Sequence[str]) -> None:
     peer = PEERS[args.serve]
     module = importlib.import_module(peer.module)
     inner = module.asgi_app(["--host", args.host, "--port", str(args.port), *peer.args])
+    if peer.name.startswith("mcpfleet"):  # uvicorn as `mcpfleet serve` runs it
+        import uvicorn
+
+        from mcpfleet.runner import UVICORN_OPTIONS
+
+        options = {"loop": "uvloop", "log_level": "warning", **UVICORN_OPTIONS}
+        uvicorn.run(traced_app(inner), host=args.host, port=args.port, **options)
+        return
     _serve.run_uvicorn(traced_app(inner), args.host, args.port)
 
 
@@ -146,7 +159,11 @@ def attribute(before: Path, after: Path, count: int, focus: str, top: int) -> st
         if not stat.size_diff:
             continue
         frames = list(stat.traceback)  # oldest first
-        mine = [frame for frame in frames if focus in frame.filename]
+        mine = [
+            frame
+            for frame in frames
+            if focus in frame.filename and not frame.filename.endswith(NOT_OWNERS)
+        ]
         if mine:
             frame = mine[-1]
             line = linecache.getline(frame.filename, frame.lineno).strip()[:72]

@@ -79,6 +79,9 @@ class Config:
     metrics_interval_seconds: float = 60.0  # EMF lines on stdout this often; 0 turns them off
     metrics_prometheus: bool = False  # serve Prometheus text at /metrics
     log_calls: bool = False  # one JSON log line per tool call
+    # uvicorn's httptools protocol with lighter per-connection queues (LeanHttpToolsProtocol);
+    # off: uvicorn's own, unchanged
+    lean_http: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -114,6 +117,7 @@ class Config:
             metrics_interval_seconds=_float(env, "METRICS_INTERVAL_SECONDS", 60.0, zero=True),
             metrics_prometheus=env.get("METRICS_PROMETHEUS", "").lower() in ("1", "true", "yes"),
             log_calls=env.get("LOG_CALLS", "").lower() in ("1", "true", "yes"),
+            lean_http=env.get("LEAN_HTTP", "1").lower() not in ("0", "false", "no"),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:

@@ -15,14 +15,28 @@ import logging
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from mcpfleet.config import Config
 from mcpfleet.observe.logs import logging_config
 from mcpfleet.transport.asgi import McpApp
+from mcpfleet.transport.uvicorn_protocol import LeanHttpToolsProtocol
 
 log = logging.getLogger("mcpfleet.runner")
+
+# How ``mcpfleet serve`` runs uvicorn, besides the address, loop, logging and timeouts.
+UVICORN_OPTIONS: dict[str, Any] = {
+    # uvicorn's httptools protocol with ~2 KB less per connection (see the module).
+    "http": LeanHttpToolsProtocol,
+    "lifespan": "on",
+    "access_log": False,
+    # Nothing here reads the client address or scheme that X-Forwarded-* would set, so
+    # uvicorn's proxy-headers middleware would only add a frame to every request
+    # (~0.4 KB per open stream).
+    "proxy_headers": False,
+}
 
 
 class DrainingServer(uvicorn.Server):
@@ -62,11 +76,9 @@ def run(app: McpApp) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
         log_level=settings.log_level if settings.log_level != "notice" else "info",
-        lifespan="on",
-        access_log=False,
         log_config=logging_config(settings.log_level, calls=settings.log_calls),
         timeout_graceful_shutdown=max(1, int(grace)),
+        **{**UVICORN_OPTIONS, **({} if settings.lean_http else {"http": "httptools"})},
     )
     DrainingServer(config, app, settings).run()

@@ -100,10 +100,13 @@ def test_quick_mode_smallest_scenario_writes_results_and_docs(tmp_path: Path) ->
     assert results["mode"] == "quick"
     assert results["ceiling"]["calls"] > 0, results["ceiling"]
     (run,) = results["scenarios"]["echo@c32"]["peers"]["mcpfleet"]["runs"]
-    assert run["calls"] > 0 and run["errors"] == 0, run
+    assert run["calls"] > 0, run
+    assert run["errors"] == 0, run
     text = page.read_text(encoding="utf-8")
     assert text.startswith("# Benchmarks")
-    assert "Load generator ceiling" in text and "### echo@c32" in text
+    assert "Load generator ceiling" in text
+    assert "### echo@c32" in text
     svg = (tmp_path / "benchmarks.svg").read_text(encoding="utf-8")
-    assert svg.startswith("<svg") and "mcpfleet" in svg
+    assert svg.startswith("<svg")
+    assert "mcpfleet" in svg
     assert "Load generator ceiling" in printed

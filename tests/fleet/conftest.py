@@ -44,18 +44,20 @@ def redis_server(make_redis: MakeRedis) -> RedisServer:
 
 @pytest.fixture
 def make_fleet(tmp_path: Path) -> Iterator[MakeFleet]:
-    """``make_fleet(tasks=3, app=..., redis=RedisServer | None, env=None)`` starts a fleet
-    behind HAProxy; everything it started is stopped after the test."""
+    """``make_fleet(tasks=3, app=..., redis=RedisServer | None, env=None, check_path=...)``
+    starts a fleet behind HAProxy (whose health check GETs ``check_path``, ``/healthz`` by
+    default); everything it started is stopped after the test."""
     with ExitStack() as stack:
         count = 0
 
         def make(*, tasks: int = 3, app: str = DEFAULT_APP, redis: RedisServer | None = None,
-                 env: dict[str, str] | None = None) -> Fleet:
+                 env: dict[str, str] | None = None, check_path: str = "/healthz") -> Fleet:
             nonlocal count
             count += 1
             return stack.enter_context(fleet_running(
                 tmp_path / f"fleet{count}", tasks=tasks, app=app,
-                redis_url=None if redis is None else redis.url, env=env))
+                redis_url=None if redis is None else redis.url, env=env,
+                check_path=check_path))
 
         yield make
 

@@ -229,7 +229,7 @@ backend tasks
     # connections to tasks between clients.
     balance roundrobin
     http-reuse never
-    option httpchk GET /healthz
+    option httpchk GET {check_path}
     http-check expect status 200
     http-response set-header {header} %s
     default-server check inter 200ms fastinter 100ms downinter 300ms rise 1 fall 2
@@ -240,8 +240,9 @@ backend tasks
 class HAProxy:
     """HAProxy in the foreground (``-db``) in front of the tasks."""
 
-    def __init__(self, directory: Path, tasks: list[Task]) -> None:
+    def __init__(self, directory: Path, tasks: list[Task], check_path: str = "/healthz") -> None:
         self.binary = binary("haproxy", "/usr/sbin/haproxy")
+        self.check_path = check_path
         self.dir = directory
         self.tasks = tasks
         self.port = free_port()
@@ -254,7 +255,8 @@ class HAProxy:
     def start(self, timeout: float = 10.0) -> None:
         servers = "\n".join(f"    server {task.name} 127.0.0.1:{task.port}" for task in self.tasks)
         self.config.write_text(HAPROXY_CONFIG.format(
-            socket=self.socket, port=self.port, header=TASK_HEADER, servers=servers))
+            socket=self.socket, port=self.port, header=TASK_HEADER, servers=servers,
+            check_path=self.check_path))
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([self.binary, "-db", "-f", str(self.config)],
                                             cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
@@ -316,14 +318,15 @@ class Fleet:
     """
 
     def __init__(self, directory: Path, *, tasks: int = 3, app: str = DEFAULT_APP,
-                 redis_url: str | None = None, env: dict[str, str] | None = None) -> None:
+                 redis_url: str | None = None, env: dict[str, str] | None = None,
+                 check_path: str = "/healthz") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.dir = directory
         task_env = {"REQUEST_STATE_KEYS": STATE_KEYS, **FAST_DRAIN, **(env or {})}
         if redis_url is not None:
             task_env["REDIS_URL"] = redis_url
         self.tasks = [Task(f"t{i}", app, task_env, directory) for i in range(tasks)]
-        self.haproxy = HAProxy(directory, self.tasks)
+        self.haproxy = HAProxy(directory, self.tasks, check_path)
 
     @property
     def url(self) -> str:
@@ -382,8 +385,10 @@ class Fleet:
 @contextlib.contextmanager
 def fleet_running(directory: Path, *, tasks: int = 3, app: str = DEFAULT_APP,
                   redis_url: str | None = None,
-                  env: dict[str, str] | None = None) -> Iterator[Fleet]:
-    fleet = Fleet(directory, tasks=tasks, app=app, redis_url=redis_url, env=env)
+                  env: dict[str, str] | None = None,
+                  check_path: str = "/healthz") -> Iterator[Fleet]:
+    fleet = Fleet(directory, tasks=tasks, app=app, redis_url=redis_url, env=env,
+                  check_path=check_path)
     try:
         yield fleet.start()
     finally:

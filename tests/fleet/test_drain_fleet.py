@@ -14,9 +14,14 @@ def test_sigterm_to_one_task_under_load_fails_no_request(
     make_redis: MakeRedis, make_fleet: MakeFleet
 ) -> None:
     """With Redis state and 2 tasks behind HAProxy, SIGTERM to one under load: every request
-    of every session succeeds, and the drained task exits 0."""
+    of every session succeeds, and the drained task exits 0.
+
+    HAProxy's health check is ``/readyz``, as the deployed target group's is: readiness
+    turns 503 at SIGTERM, so the balancer takes the task out during the drain delay (the
+    task answers what still comes, each response closing its connection) and no request
+    meets the stop."""
     redis = make_redis()
-    fleet = make_fleet(tasks=2, redis=redis,
+    fleet = make_fleet(tasks=2, redis=redis, check_path="/readyz",
                        env={"DRAIN_DELAY_SECONDS": "1", "DRAIN_DEADLINE_SECONDS": "6"})
     sessions = [LegacySession(fleet.url).open() for _ in range(6)]
     failures: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -70,3 +71,30 @@ def test_sigterm_drains_then_exits() -> None:
     final = orjson.loads(streams["listen"][-1].data)
     assert final["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"]
     assert streams["get"][-1].retry is not None, "the GET stream ends with a retry hint"
+
+
+def test_responses_close_their_connection_while_draining() -> None:
+    """Before SIGTERM a keep-alive connection stays open; during the drain delay every
+    response says ``Connection: close`` and the server closes the connection after it, so
+    no client sends its next request into the close at the stop."""
+    env = {"DRAIN_DELAY_SECONDS": "3", "DRAIN_DEADLINE_SECONDS": "8"}
+    with serving("tests.apps.behaviours:app", env) as server, httpx.Client() as client:
+        before = client.post(server.url, headers=headers_for(request("tools/list")),
+                             content=orjson.dumps(request("tools/list")))
+        assert before.status_code == 200
+        assert before.headers.get("connection") != "close"
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        during = client.post(server.url, headers=headers_for(request("tools/list")),
+                             content=orjson.dumps(request("tools/list")))
+        assert during.status_code == 200
+        assert "result" in during.json()
+        assert during.headers.get("connection") == "close"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):  # ends when the server closes the connection
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200")
+        assert b"connection: close" in received.lower()

@@ -55,7 +55,10 @@ def request_era(headers: Mapping[str, str], method: str | None) -> tuple[Era, st
 
 
 def negotiate_legacy(requested: object) -> str:
-    """The version to answer ``initialize`` with: the client's if known, else our latest."""
-    if isinstance(requested, str) and requested in LEGACY_VERSIONS:
-        return requested
+    """The version to answer ``initialize`` with: the client's if known, else our latest.
+    (The constant, not the request's copy of it: every session keeps this string.)"""
+    if isinstance(requested, str):
+        for version in LEGACY_VERSIONS:
+            if requested == version:
+                return version
     return LATEST_LEGACY

@@ -26,7 +26,9 @@ from mcpfleet.state.base import (
 
 @dataclass(slots=True)
 class _Stream:
-    events: list[StoredEvent] = field(default_factory=list)
+    # The data of the events kept, oldest first: ``events[i]`` is event ``first_seq + i``
+    # (ids are made again when read: most events are never read back).
+    events: list[bytes | None] = field(default_factory=list)
     first_seq: int = 1
     next_seq: int = 1
     complete: bool = False
@@ -117,7 +119,7 @@ class MemoryFleetState:
         stream = self._stream(session_id, stream_id)
         identifier = event_id(stream_id, str(stream.next_seq))
         stream.next_seq += 1
-        stream.events.append(StoredEvent(identifier, data))
+        stream.events.append(data)
         if len(stream.events) > self.max_events:
             del stream.events[0]
             stream.first_seq += 1
@@ -151,8 +153,13 @@ class MemoryFleetState:
                 await asyncio.wait_for(changed.wait(), wait)
             except TimeoutError:
                 return [], stream.complete
-        start = seq - stream.first_seq + 1
-        return list(stream.events[start:]), stream.complete
+        start = max(seq - stream.first_seq + 1, 0)  # (0: those after seq were dropped)
+        stream_id = parts[0]
+        events = [
+            StoredEvent(event_id(stream_id, str(number)), data)
+            for number, data in enumerate(stream.events[start:], stream.first_seq + start)
+        ]
+        return events, stream.complete
 
     # -- server-to-client requests -------------------------------------------
 

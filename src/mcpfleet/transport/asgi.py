@@ -46,6 +46,7 @@ from mcpfleet.server.operations import calls_log
 from mcpfleet.state import open_state
 from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
 from mcpfleet.state.memory import MemoryFleetState
+from mcpfleet.transport.get_streams import GetStream
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
     ClientDisconnected,
@@ -167,12 +168,20 @@ class McpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if self.health.draining:
+                send = closing(send)
             path = scope["path"]
             if path == self.config.path or path == self.config.path + "/":
-                if calls_log.isEnabledFor(logging.INFO):
-                    await self.logged_endpoint(scope, receive, send)
-                else:
-                    await self.endpoint(scope, receive, send)
+                METRICS.in_flight += 1
+                try:
+                    if calls_log.isEnabledFor(logging.INFO):
+                        await self.logged_endpoint(scope, receive, send)
+                    else:
+                        held = await self.endpoint(scope, receive, send)
+                        if held is not None:  # a GET stream, held open from here
+                            await held.hold(receive)
+                finally:
+                    METRICS.in_flight -= 1
             elif path == LIVENESS_PATH:
                 await send_json(send, 200, self.health.liveness())
             elif path == READINESS_PATH:
@@ -213,9 +222,11 @@ class McpApp:
         await self.listen.close_all()
         await self.legacy.close_streams(retry_ms)
 
-    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> GetStream | None:
+        """Serve one request; a GET stream is returned open instead, for the caller to
+        ``hold`` once this call's frames (and the header map) are gone: that is all
+        an open stream then holds."""
         headers = header_map(scope)
-        METRICS.in_flight += 1
         try:
             self.check_caller(headers)
             method = scope["method"]
@@ -229,7 +240,7 @@ class McpApp:
                         raise HttpRejection(
                             406, "Not Acceptable: Accept must list text/event-stream"
                         )
-                    await self.legacy.get(headers, receive, send, principal)
+                    return await self.legacy.get(headers, receive, send, principal)
                 else:
                     await self.legacy.delete(headers, send, principal)
             else:
@@ -242,8 +253,7 @@ class McpApp:
             await send_error(send, unavailable(retry))
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
-        finally:
-            METRICS.in_flight -= 1
+        return None
 
     async def logged_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The endpoint, with one ``request`` log line per request (LOG_CALLS)."""
@@ -256,7 +266,9 @@ class McpApp:
             await send(message)
 
         try:
-            await self.endpoint(scope, receive, watched)
+            held = await self.endpoint(scope, receive, watched)
+            if held is not None:
+                await held.hold(receive)
         finally:
             headers = dict(scope["headers"])
             calls_log.info("request", extra={
@@ -377,3 +389,18 @@ class McpApp:
 def _with_id(error: ProtocolError, message: Any) -> ProtocolError:
     request_id = getattr(message, "id", None)
     return MessageError(error, request_id)
+
+
+def closing(send: Send) -> Send:
+    """``send`` with ``Connection: close`` on the response: while the task drains, every
+    connection closes after its next response, cleanly, so that the client (or the load
+    balancer) sends its next request elsewhere instead of racing the close at the stop."""
+
+    async def closing_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), (b"connection", b"close")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return closing_send
+

@@ -25,8 +25,8 @@ from mcpfleet.errors import (
 from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
-from mcpfleet.server.notify import RESOURCE_UPDATED
 from mcpfleet.state.base import FleetState, SessionRecord, split_event_id
+from mcpfleet.transport.get_streams import GetStream, GetStreams
 from mcpfleet.transport.http import (
     SSE_HEADERS,
     Receive,
@@ -36,7 +36,7 @@ from mcpfleet.transport.http import (
     send_json,
     unavailable,
 )
-from mcpfleet.transport.push import KeepAlive, Outbox, until_disconnect
+from mcpfleet.transport.push import until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
 from mcpfleet.transport.streams import DisconnectWatcher
 
@@ -68,15 +68,17 @@ class LegacyEndpoint:
     ) -> None:
         self.dispatcher = dispatcher
         self.disconnects = disconnects
-        self.keepalives = KeepAlive(keepalive)
         self.server = dispatcher.server
         self.state = state
         self.keepalive = keepalive
         self.running: dict[tuple[str, bytes], asyncio.Task[Any]] = {}
-        self.get_tasks: dict[str, list[Any]] = {}  # session -> [GET task, ended]
-        self.retry_on_close: int | None = None  # set while draining: streams end with retry
+        self.streams = GetStreams(state, self.server.notifications, keepalive)
         self._unsubscribe: Any = None
-        self.get_streams = 0
+
+    @property
+    def get_streams(self) -> int:
+        """How many GET streams are open here."""
+        return len(self.streams)
 
     async def start(self) -> None:
         """Listen for cancellations and ended sessions published by any task of the fleet."""
@@ -86,17 +88,10 @@ class LegacyEndpoint:
 
     async def close_streams(self, retry_ms: int) -> None:
         """End every GET stream of this task with a retry hint (the task is draining)."""
-        self.retry_on_close = retry_ms
-        for held in list(self.get_tasks.values()):
-            if not held[1]:
-                held[1] = True
-                held[0].cancel()
+        self.streams.end_all(retry_ms)
 
     def _on_ended(self, message: dict[str, Any]) -> None:
-        held = self.get_tasks.get(message.get("session", ""))
-        if held is not None and not held[1]:
-            held[1] = True  # ended, not dropped: the GET stream closes gracefully
-            held[0].cancel()
+        self.streams.end_session(message.get("session", ""))  # ended, not dropped: graceful
 
     def _on_cancel(self, message: dict[str, Any]) -> None:
         key = _request_key(message.get("session", ""), message.get("requestId"))
@@ -224,17 +219,18 @@ class LegacyEndpoint:
 
     async def get(
         self, headers: dict[str, str], receive: Receive, send: Send, principal: str | None
-    ) -> None:
+    ) -> GetStream | None:
+        """A GET: the session's stream, set up and returned for the caller to ``hold``; or
+        ``None`` once a resumed request's stream has been replayed to its end."""
         record = await self.session(headers, principal)
         last_event_id = headers.get("last-event-id")
         if last_event_id:
-            await self.resume(record, last_event_id, receive, send)
-        else:
-            await self.listen(record, new_stream_id("g"), [], receive, send)
+            return await self.resume(record, last_event_id, receive, send)
+        return await self.listen(record, new_stream_id("g"), [], send)
 
     async def resume(
         self, record: SessionRecord, last_event_id: str, receive: Receive, send: Send
-    ) -> None:
+    ) -> GetStream | None:
         """Replay what a stream's client missed, then go on with the stream."""
         parts = split_event_id(last_event_id)
         found = await self.state.read_events(record.id, last_event_id, wait=0)
@@ -243,8 +239,7 @@ class LegacyEndpoint:
         events, complete = found
         stream_id = parts[0]
         if stream_id.startswith("g"):
-            await self.listen(record, stream_id, [(e.id, e.data) for e in events], receive, send)
-            return
+            return await self.listen(record, stream_id, [(e.id, e.data) for e in events], send)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         gone = _Disconnect(receive)
         cursor = last_event_id
@@ -272,84 +267,27 @@ class LegacyEndpoint:
             gone.stop()
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return None
 
     async def listen(
         self,
         record: SessionRecord,
         stream_id: str,
         replay: list[tuple[str, bytes | None]],
-        receive: Receive,
         send: Send,
-    ) -> None:
+    ) -> GetStream:
         """The session's standalone SSE stream: change notifications, one per session.
 
-        While idle it holds no task of its own: this request waits for the client to
-        go away, notifications arrive through callbacks into an ``Outbox``, and DELETE
-        ends the stream by cancelling this request's task.
+        Returned open: the caller's task holds it (``GetStream.hold``) until the client
+        goes away or DELETE (or a drain) ends it by cancelling that task.
         """
-        owner = stream_id
-        if not await self.state.claim_listener(record.id, owner):
-            raise HttpRejection(409, "Conflict: this session already has a GET stream")
-        stream = SessionStream(
-            send,
-            self.state,
+        return await self.streams.open_stream(
             record.id,
-            request_id=None,
+            stream_id,
+            replay,
+            send,
             priming=not replay and record.protocol_version >= PRIMING_VERSION,
-            stream_id=stream_id,
         )
-        task = asyncio.current_task()
-        held: list[Any] = [task, False]
-
-        async def write(message: dict[str, Any] | None) -> None:
-            if message is None:
-                await stream.comment()
-            elif await self._wanted(record.id, message):
-                await stream.send(message)
-
-        outbox = Outbox(write)
-
-        def on_change(method: str, params: dict[str, Any]) -> None:
-            outbox.push({"jsonrpc": "2.0", "method": method, "params": params})
-
-        unsubscribe_hub = self.server.notifications.subscribe(on_change)
-        self.get_tasks[record.id] = held
-        self.get_streams += 1
-        try:
-            await stream.start()
-            for identifier, data in replay:
-                if data is not None:
-                    body = encode_event(data, event_id=identifier)
-                    await send({"type": "http.response.body", "more_body": True, "body": body})
-            self.keepalives.add(outbox)
-            try:
-                await until_disconnect(receive)
-            except asyncio.CancelledError:
-                if not held[1]:
-                    raise
-        finally:
-            self.get_streams -= 1
-            self.keepalives.remove(outbox)
-            outbox.close()
-            unsubscribe_hub()
-            if self.get_tasks.get(record.id) is held:
-                del self.get_tasks[record.id]
-            with contextlib.suppress(StateUnavailable):  # the claim expires by itself
-                await self.state.release_listener(record.id, owner)
-            tail = (
-                b""
-                if self.retry_on_close is None
-                else encode_event(None, retry_ms=self.retry_on_close)
-            )
-            with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-    async def _wanted(self, session_id: str, message: dict[str, Any]) -> bool:
-        """Resource updates go only to sessions subscribed to that resource."""
-        if message["method"] != RESOURCE_UPDATED:
-            return True
-        current = await self.state.get_session(session_id)
-        return current is not None and message["params"].get("uri") in current.subscriptions
 
     # -- DELETE ----------------------------------------------------------------
 

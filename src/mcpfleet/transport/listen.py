@@ -128,7 +128,7 @@ class ListenStreams:
                 await stream.finish(result_message(request.id, result))
         finally:
             self.keepalives.remove(outbox)
-            outbox.close()
+            outbox.discard()
             unsubscribe()
             self._open.pop(task, None)
             await stream.end()

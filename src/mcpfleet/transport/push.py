@@ -2,9 +2,9 @@
 
 A GET stream or a listen stream spends most of its life waiting. Instead of a
 task per stream that polls a queue, the request's own task waits for the
-connection to close, notifications are pushed into an ``Outbox`` by callbacks
-(a writer task exists only while there is something to write), and one
-``KeepAlive`` task per process writes the comments that keep quiet streams
+connection to close, notifications are pushed into the stream by callbacks (a
+``Pusher``: a writer task exists only while there is something to write), and
+one ``KeepAlive`` task per endpoint writes the comments that keep quiet streams
 open through proxies. An open stream is then a few small objects.
 """
 
@@ -12,31 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from mcpfleet.transport.http import Receive
 
-# Writes one item of a stream: a message, or ``None`` for a keep-alive comment.
-Write = Callable[[dict[str, Any] | None], Awaitable[None]]
+# An item of a stream: a message, or ``None`` for a keep-alive comment.
+Item = dict[str, Any] | None
+# Writes one item of a stream.
+Write = Callable[[Item], Awaitable[None]]
 
 OUTBOX_LIMIT = 1000  # items waiting for a slow client at most; the oldest are dropped
 
 
-class Outbox:
+class Pusher:
     """Items for one stream, written in order by a writer that exists only when needed.
 
-    A slow client blocks only its own writer; pushes never wait.
+    A slow client blocks only its own writer; pushes never wait. A mixin without
+    slots of its own: a subclass declares ``_pending`` and ``_writer`` in its
+    ``__slots__``, sets both to ``None`` and implements ``deliver``.
     """
 
-    __slots__ = ("_pending", "_write", "_writer")
+    if not TYPE_CHECKING:  # (mypy would take the empty slots as the only attributes)
+        __slots__ = ()
 
-    def __init__(self, write: Write) -> None:
-        self._write = write
-        self._pending: collections.deque[dict[str, Any] | None] | None = None  # made on use
-        self._writer: asyncio.Task[None] | None = None
+    _pending: collections.deque[Item] | None  # made on use: most streams stay quiet
+    _writer: asyncio.Task[None] | None
 
-    def push(self, item: dict[str, Any] | None) -> None:
+    async def deliver(self, item: Item) -> None:
+        """Write one item (in the writer task)."""
+        raise NotImplementedError
+
+    def push(self, item: Item) -> None:
         if self._pending is None:
             self._pending = collections.deque(maxlen=OUTBOX_LIMIT)
         self._pending.append(item)
@@ -45,45 +52,69 @@ class Outbox:
 
     @property
     def busy(self) -> bool:
+        """Whether a keep-alive comment would be superfluous now (something is being written)."""
         return self._writer is not None
 
     async def _drain(self) -> None:
         try:
             while self._pending:
-                await self._write(self._pending.popleft())
+                await self.deliver(self._pending.popleft())
         finally:
             self._writer = None
             self._pending = None
 
-    def close(self) -> None:
+    def discard(self) -> None:
+        """Drop what waits and stop the writer: the stream is closing."""
         self._pending = None
         if self._writer is not None:
             self._writer.cancel()
 
 
+class Outbox(Pusher):
+    """A ``Pusher`` whose items go to a callback."""
+
+    __slots__ = ("_pending", "_write", "_writer")
+
+    def __init__(self, write: Write) -> None:
+        self._write = write
+        self._pending = None
+        self._writer = None
+
+    async def deliver(self, item: Item) -> None:
+        await self._write(item)
+
+
 class KeepAlive:
-    """One task that pushes a keep-alive comment into every idle stream's outbox."""
+    """The open streams of one endpoint, and one task that pushes a keep-alive comment
+    into each of them that is not busy, once an interval, while there are any."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._outboxes: set[Outbox] = set()
+        self._members: dict[Pusher, None] = {}  # in the order they were added
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, outbox: Outbox) -> None:
-        self._outboxes.add(outbox)
+    def add(self, pusher: Pusher) -> None:
+        self._members[pusher] = None
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def remove(self, outbox: Outbox) -> None:
-        self._outboxes.discard(outbox)
+    def remove(self, pusher: Pusher) -> None:
+        self._members.pop(pusher, None)
+
+    def __iter__(self) -> Iterator[Pusher]:
+        """The members, oldest first (iterate a copy if pushing may change them)."""
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
 
     async def _run(self) -> None:
         try:
-            while self._outboxes:
+            while self._members:
                 await asyncio.sleep(self.interval)
-                for outbox in list(self._outboxes):
-                    if not outbox.busy:
-                        outbox.push(None)
+                for pusher in list(self._members):
+                    if not pusher.busy:
+                        pusher.push(None)
         finally:
             self._task = None
 

@@ -19,7 +19,7 @@ from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
-from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
+from mcpfleet.transport.http import JSON_HEADERS, NO_EXTRA, SSE_HEADERS, Receive, Send, send_bytes
 from mcpfleet.transport.streams import DisconnectWatcher
 
 PRIMING_VERSION = "2025-11-25"  # the first version whose clients expect a priming event
@@ -71,7 +71,7 @@ class SessionStream:
         self.priming = priming
         # A POST's stream gets its id when it turns into SSE: most requests stay JSON.
         self.stream_id = stream_id or ""
-        self._extra = extra or []
+        self._extra = extra or NO_EXTRA
         self.started = False
         self.connected = True
         self.finished = False

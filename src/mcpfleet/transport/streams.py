@@ -18,7 +18,7 @@ from mcpfleet.errors import ProtocolError
 from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message, notification_message
 from mcpfleet.protocol.sse import encode_event
-from mcpfleet.transport.http import JSON_HEADERS, SSE_HEADERS, Receive, Send, send_bytes
+from mcpfleet.transport.http import JSON_HEADERS, NO_EXTRA, SSE_HEADERS, Receive, Send, send_bytes
 
 
 class ResponseStream:
@@ -48,7 +48,7 @@ class ResponseStream:
         self, send: Send, request_id: RequestId, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
         self._send = send
-        self._extra = extra or []
+        self._extra = extra or NO_EXTRA
         self.request_id = request_id
         self.streaming = False
         self.closed = False

@@ -1,0 +1,168 @@
+"""The GET streams of 2025-era sessions: change notifications, one stream per session.
+
+An open GET stream is one ``GetStream`` object (an entry in two dicts) and the
+suspended task of its own request: no task, closure or queue of its own while
+idle, no hub listener of its own. The
+request's task sets the stream up, returns it to the top of the ASGI call (so
+the frames and the header map of the request's handling are gone), and waits
+there in ``GetStream.hold`` for the client to go away. ``GetStreams`` (one per
+endpoint) holds the open streams: it fans the hub's change notifications out to
+them (one hub listener for all), keeps the quiet ones alive, and ends them when
+their session ends or the task drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from mcpfleet.errors import HttpRejection, StateUnavailable
+from mcpfleet.protocol.sse import encode_event
+from mcpfleet.server.notify import RESOURCE_UPDATED, NotificationHub
+from mcpfleet.state.base import FleetState
+from mcpfleet.transport.http import Receive, Send
+from mcpfleet.transport.push import Item, KeepAlive, Pusher
+from mcpfleet.transport.session_streams import SessionStream
+
+
+class GetStream(SessionStream, Pusher):
+    """One open GET stream: its response, its pending notifications, its request's task."""
+
+    __slots__ = ("_pending", "_writer", "ended", "live", "streams", "task")
+
+    def __init__(
+        self,
+        streams: GetStreams,
+        send: Send,
+        session_id: str,
+        stream_id: str,
+        *,
+        priming: bool,
+    ) -> None:
+        super().__init__(
+            send, streams.state, session_id, request_id=None, priming=priming, stream_id=stream_id
+        )
+        self._pending = None
+        self._writer = None
+        self.streams = streams
+        self.task = asyncio.current_task()
+        self.ended = False  # ended by the server (DELETE, drain): close gracefully
+        self.live = False  # set up: keep-alive comments may flow
+
+    @property
+    def busy(self) -> bool:
+        return not self.live or self._writer is not None
+
+    async def deliver(self, item: Item) -> None:
+        if item is None:
+            await self.comment()
+        elif await self.streams.wanted(self.session_id, item):
+            await self.send(item)
+
+    def end(self) -> None:
+        """End the stream from outside: its request's task closes it gracefully."""
+        if not self.ended:
+            self.ended = True
+            if self.task is not None:
+                self.task.cancel()
+
+    async def hold(self, receive: Receive) -> None:
+        """Wait, in the request's own task, until the client goes away or the stream is
+        ended; then close it. (``until_disconnect``, inline: a frame less per stream.)"""
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except asyncio.CancelledError:
+            if not self.ended:
+                raise
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Unregister, give up the session's claim, and end the response."""
+        streams = self.streams
+        streams.remove(self)
+        self.discard()
+        with contextlib.suppress(StateUnavailable):  # the claim expires by itself
+            await self.state.release_listener(self.session_id, self.stream_id)
+        retry = streams.retry_on_close
+        tail = b"" if retry is None else encode_event(None, retry_ms=retry)
+        with contextlib.suppress(OSError):
+            await self._send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+class GetStreams:
+    """The open GET streams of one endpoint."""
+
+    def __init__(self, state: FleetState, hub: NotificationHub, keepalive: float) -> None:
+        self.state = state
+        self.hub = hub
+        self.open = KeepAlive(keepalive)  # every open stream, oldest first
+        self.by_session: dict[str, GetStream] = {}  # the latest stream of each session
+        self.retry_on_close: int | None = None  # set while draining: streams end with retry
+        self._subscribed = False
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    async def open_stream(
+        self,
+        session_id: str,
+        stream_id: str,
+        replay: list[tuple[str, bytes | None]],
+        send: Send,
+        *,
+        priming: bool,
+    ) -> GetStream:
+        """Claim the session's GET stream, start the response, replay what the client
+        missed; the open stream, for the caller's task to ``hold``."""
+        if not await self.state.claim_listener(session_id, stream_id):
+            raise HttpRejection(409, "Conflict: this session already has a GET stream")
+        stream = GetStream(self, send, session_id, stream_id, priming=priming)
+        if not self._subscribed:  # one hub listener for every GET stream of this endpoint
+            self._subscribed = True
+            self.hub.subscribe(self._on_change)
+        self.open.add(stream)
+        self.by_session[session_id] = stream
+        try:
+            await stream.start()
+            for identifier, data in replay:
+                if data is not None:
+                    body = encode_event(data, event_id=identifier)
+                    await send({"type": "http.response.body", "more_body": True, "body": body})
+        except BaseException:
+            await stream.close()
+            raise
+        stream.live = True
+        return stream
+
+    def remove(self, stream: GetStream) -> None:
+        self.open.remove(stream)
+        if self.by_session.get(stream.session_id) is stream:
+            del self.by_session[stream.session_id]
+
+    def _on_change(self, method: str, params: dict[str, Any]) -> None:
+        if self.open:
+            message = {"jsonrpc": "2.0", "method": method, "params": params}
+            for stream in list(self.open):
+                stream.push(message)
+
+    async def wanted(self, session_id: str, message: dict[str, Any]) -> bool:
+        """Resource updates go only to sessions subscribed to that resource."""
+        if message["method"] != RESOURCE_UPDATED:
+            return True
+        current = await self.state.get_session(session_id)
+        return current is not None and message["params"].get("uri") in current.subscriptions
+
+    def end_session(self, session_id: str) -> None:
+        """The session ended (anywhere in the fleet): its stream here closes gracefully."""
+        stream = self.by_session.get(session_id)
+        if stream is not None:
+            stream.end()
+
+    def end_all(self, retry_ms: int) -> None:
+        """End every stream with a retry hint (the task is draining)."""
+        self.retry_on_close = retry_ms
+        for stream in list(self.by_session.values()):
+            stream.end()
