@@ -67,7 +67,7 @@ MODES: dict[str, Mode] = {
     "quick": Mode(
         runs=1,
         duration=2.0,
-        warmup=0.5,
+        warmup=1.0,
         concurrencies=(32,),
         scenarios=("echo", "progress", "session-echo", "discover"),
         peers=_QUICK_PEERS,
