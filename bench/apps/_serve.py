@@ -18,8 +18,9 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     return parser.parse_args(argv)
 
 
-def run_uvicorn(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` as ``mcpfleet serve`` does: uvloop, httptools, lifespan on, no access log."""
+def run_uvicorn(app: Any, host: str, port: int, **options: Any) -> None:
+    """Serve ``app`` as ``mcpfleet serve`` does: uvloop, httptools, lifespan on, no access log
+    (``options`` go to ``uvicorn.run`` too)."""
     import uvicorn
 
     uvicorn.run(
@@ -32,4 +33,5 @@ def run_uvicorn(app: Any, host: str, port: int) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        **options,
     )

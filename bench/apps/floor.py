@@ -83,7 +83,9 @@ def asgi_app(argv: Sequence[str] | None = None) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _serve.parse(_serve.parser("raw ASGI + orjson answering the echo call"), argv)
-    _serve.run_uvicorn(app, args.host, args.port)
+    # As `mcpfleet serve` runs it: without uvicorn's proxy-headers middleware (X-Forwarded-*),
+    # which the floor has no use for either.
+    _serve.run_uvicorn(app, args.host, args.port, proxy_headers=False)
 
 
 if __name__ == "__main__":
