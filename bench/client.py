@@ -15,10 +15,47 @@ from typing import Any
 
 import orjson
 
-from bench.scenarios import SESSION_PROTOCOL_VERSION
+from bench.scenarios import SESSION_PROTOCOL_VERSION, Scenario
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+# -- the request --------------------------------------------------------------
+
+
+class RequestTemplate:
+    """The wire bytes of one scenario request, with only the JSON-RPC id left to fill in."""
+
+    __slots__ = ("_body_tail", "_head", "_tail_len")
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str,
+        port: int,
+        path: str,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        rest = orjson.dumps({"method": scenario.method, "params": scenario.full_params()})
+        # The body is '{"jsonrpc":"2.0","id":' + id + ',' + rest-without-its-brace.
+        self._body_tail = b"," + rest[1:]
+        self._tail_len = len(b'{"jsonrpc":"2.0","id":') + len(self._body_tail)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{name}: {value}" for name, value in (*scenario.headers(), *extra_headers)]
+        self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
+
+    def build(self, request_id: int) -> bytes:
+        rid = str(request_id).encode()
+        return b"".join(
+            (
+                self._head,
+                str(self._tail_len + len(rid)).encode(),
+                b'\r\n\r\n{"jsonrpc":"2.0","id":',
+                rid,
+                self._body_tail,
+            )
+        )
 
 
 class ResponseError(Exception):

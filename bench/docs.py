@@ -103,7 +103,7 @@ def _versions(machine: dict[str, Any]) -> list[str]:
     main = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     lines = [f"- main environment (mcpfleet, the floor, the load generator): {main}"]
     lines += [
-        f"- `{name}` peer environment (`.bench-peers/{name}`): {text}"
+        f"- `{name}` peer runtime (a folder of its own under `.bench-peers/`): {text}"
         for name, text in machine.get("peer_versions", {}).items()
     ]
     return lines

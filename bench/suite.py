@@ -81,7 +81,7 @@ MODES: dict[str, Mode] = {
                 "fastmcp-json",
                 "ts-sdk",
             ),
-            "discover": ("mcpfleet", "sdk-json-async", "fastmcp-json", "ts-sdk"),
+            "discover": ("mcpfleet", "sdk-json-async"),
         },
         memory_sessions=500,
         memory_streams=200,
