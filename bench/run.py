@@ -461,7 +461,7 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
     return summary
 
 
-def _failed(summary: dict[str, Any]) -> bool:
+def failed(summary: dict[str, Any]) -> bool:
     return any(peer["errors"] or not peer["calls"] for peer in summary["peers"].values())
 
 
@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.text_table(summary))
     _write(args.json, json.dumps(summary, indent=2) + "\n")
     _write(args.markdown, report.markdown_table(summary))
-    return 1 if _failed(summary) else 0
+    return 1 if failed(summary) else 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from typing import Any
 
 from bench import ceiling, docs, fleet, memory, report, setup_peers
 from bench.peers import PEERS
-from bench.run import _cpu_pair, _failed, machine, run_scenario
+from bench.run import _cpu_pair, machine, run_scenario
+from bench.run import failed as scenario_failed
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -183,7 +184,7 @@ def all_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 def failed(results: dict[str, Any]) -> bool:
     if "error" in results["ceiling"]:
         return True
-    if any(_failed(summary) for summary in results["scenarios"].values()):
+    if any(scenario_failed(summary) for summary in results["scenarios"].values()):
         return True
     if "fleet" in results and fleet.failed(results["fleet"]):
         return True

@@ -14,6 +14,22 @@ def parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def mode_flags(parser: argparse.ArgumentParser, call: str, *, json_default: bool) -> None:
+    """``--json-response`` and ``--stateless``: the two modes of an SDK's HTTP app ``call``."""
+    parser.add_argument(
+        "--json-response",
+        action=argparse.BooleanOptionalAction,
+        default=json_default,
+        help=f"{call}(json_response=...) (default: {'on' if json_default else 'off, SSE'})",
+    )
+    parser.add_argument(
+        "--stateless",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=f"{call}(stateless_http=...) (default: off)",
+    )
+
+
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 

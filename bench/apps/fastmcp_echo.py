@@ -48,18 +48,7 @@ def build(*, json_response: bool, stateless: bool) -> Any:
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _serve.parser("FastMCP 4.x serving the echo and progress tools")
-    parser.add_argument(
-        "--json-response",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="http_app(json_response=...) (default: off, SSE responses)",
-    )
-    parser.add_argument(
-        "--stateless",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="http_app(stateless_http=...) (default: off)",
-    )
+    _serve.mode_flags(parser, "http_app", json_default=False)
     return _serve.parse(parser, argv)
 
 

@@ -58,18 +58,7 @@ def build(*, json_response: bool, stateless: bool, tool: str, host: str) -> Any:
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = _serve.parser("mcp 2.3.0 MCPServer serving the echo tool")
-    parser.add_argument(
-        "--json-response",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="streamable_http_app(json_response=...) (default: on)",
-    )
-    parser.add_argument(
-        "--stateless",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="streamable_http_app(stateless_http=...) (default: off)",
-    )
+    _serve.mode_flags(parser, "streamable_http_app", json_default=True)
     parser.add_argument("--tool", choices=("async", "sync"), default="sync")
     return _serve.parse(parser, argv)
 

@@ -69,13 +69,18 @@ def _inline(value: Json) -> str | None:
     return scalar(value)
 
 
+def _unnoted(item: Json, indent: int, lines: list[str]) -> Json:
+    """The value of ``item``; a ``Note``'s reason goes out first, as a comment."""
+    if isinstance(item, Note):
+        _comment(item.why, indent, lines)
+        return item.value
+    return item
+
+
 def _mapping(data: Json, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for key, item in data.items():
-        value = item
-        if isinstance(item, Note):
-            _comment(item.why, indent, lines)
-            value = item.value
+        value = _unnoted(item, indent, lines)
         inline = _inline(value)
         if inline is not None:
             lines.append(f"{pad}{scalar(key)}: {inline}")
@@ -90,10 +95,7 @@ def _mapping(data: Json, indent: int, lines: list[str]) -> None:
 def _sequence(data: list[Json], indent: int, lines: list[str]) -> None:
     pad = " " * indent
     for item in data:
-        value = item
-        if isinstance(item, Note):
-            _comment(item.why, indent, lines)
-            value = item.value
+        value = _unnoted(item, indent, lines)
         inline = _inline(value)
         if inline is not None:
             lines.append(f"{pad}- {inline}")
