@@ -82,6 +82,21 @@ class Config:
     # uvicorn's httptools protocol with lighter per-connection queues (LeanHttpToolsProtocol);
     # off: uvicorn's own, unchanged
     lean_http: bool = True
+    # -- who may call (mcpfleet.auth) --
+    public_url: str | None = None  # the endpoint's public base URL: the OAuth resource
+    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-Host/-Proto are read only from these
+    auth_issuer: str | None = None  # bearer tokens: the issuer they must name
+    auth_audience: tuple[str, ...] = ()  # accepted audiences (Cognito: app client ids)
+    auth_jwks_url: str | None = None  # default: discovered from the issuer's metadata
+    auth_preset: str = "oidc"  # oidc, or cognito (client_id and token_use instead of aud)
+    auth_algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256")
+    auth_leeway_seconds: float = 30.0
+    auth_scope_prefix: str | None = None  # stripped from granted scopes (Cognito: "id/")
+    auth_servers: tuple[str, ...] = ()  # advertised in resource metadata; default: the issuer
+    auth_required_scopes: tuple[str, ...] = ()  # every request needs these (app minimum)
+    auth_filter_lists: bool = True  # tools/list shows a caller only what it may call
+    rate_limit: str | None = None  # per caller, every request: "600/minute"
+    max_sessions_per_principal: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -118,6 +133,20 @@ class Config:
             metrics_prometheus=env.get("METRICS_PROMETHEUS", "").lower() in ("1", "true", "yes"),
             log_calls=env.get("LOG_CALLS", "").lower() in ("1", "true", "yes"),
             lean_http=env.get("LEAN_HTTP", "1").lower() not in ("0", "false", "no"),
+            public_url=(env.get("PUBLIC_URL") or "").rstrip("/") or None,
+            trusted_proxies=_list(env, "TRUSTED_PROXIES") or (),
+            auth_issuer=env.get("AUTH_ISSUER") or None,
+            auth_audience=_list(env, "AUTH_AUDIENCE") or (),
+            auth_jwks_url=env.get("AUTH_JWKS_URL") or None,
+            auth_preset=env.get("AUTH_PRESET", "oidc").lower(),
+            auth_algorithms=_list(env, "AUTH_ALGORITHMS") or ("RS256", "ES256", "PS256"),
+            auth_leeway_seconds=_float(env, "AUTH_LEEWAY_SECONDS", 30.0, zero=True),
+            auth_scope_prefix=env.get("AUTH_SCOPE_PREFIX") or None,
+            auth_servers=_list(env, "AUTH_AUTHORIZATION_SERVERS") or (),
+            auth_required_scopes=_list(env, "AUTH_REQUIRED_SCOPES") or (),
+            auth_filter_lists=env.get("AUTH_FILTER_LISTS", "1").lower() not in ("0", "false", "no"),
+            rate_limit=env.get("RATE_LIMIT") or None,
+            max_sessions_per_principal=_int(env, "MAX_SESSIONS_PER_PRINCIPAL", 100, low=1),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:
@@ -145,6 +174,40 @@ class Config:
                 "REDIS_URL: expected redis://host:port/db or rediss:// (TLS), "
                 f"got {self.state_url.split('@')[-1]!r}"
             )
+
+        self._validate_auth()
+
+    def _validate_auth(self) -> None:
+        if self.auth_preset not in ("oidc", "cognito"):
+            raise ConfigError(f"AUTH_PRESET: expected oidc or cognito, got {self.auth_preset!r}")
+        if self.auth_issuer is not None:
+            if not self.auth_issuer.startswith(("https://", "http://")):
+                raise ConfigError(f"AUTH_ISSUER: expected an https:// URL, got {self.auth_issuer!r}")
+            if not self.auth_audience and self.public_url is None:
+                raise ConfigError(
+                    "AUTH_AUDIENCE: required with AUTH_ISSUER (or set PUBLIC_URL, whose "
+                    "endpoint URL is then the audience)"
+                )
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            raise ConfigError(f"PUBLIC_URL: expected an https:// URL, got {self.public_url!r}")
+        unsafe = [alg for alg in self.auth_algorithms if alg.lower() == "none" or alg[:2] == "HS"]
+        if unsafe:
+            raise ConfigError(
+                f"AUTH_ALGORITHMS: {', '.join(unsafe)} cannot verify a token from an issuer's "
+                "public keys; use RS256, ES256, PS256 or EdDSA"
+            )
+        if self.rate_limit is not None:
+            from mcpfleet.auth.limits import parse_rate
+
+            try:
+                parse_rate(self.rate_limit)
+            except ValueError as exc:
+                raise ConfigError(f"RATE_LIMIT: {exc}") from None
+
+    @property
+    def resource_url(self) -> str | None:
+        """The endpoint's canonical URL (RFC 8707 resource), when ``PUBLIC_URL`` is set."""
+        return None if self.public_url is None else self.public_url + self.path
 
     def origin_allowed(self, origin: str) -> bool:
         """Whether a present ``Origin`` header may call the endpoint."""

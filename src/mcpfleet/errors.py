@@ -11,7 +11,11 @@
     │   ├── HeaderMismatch               -32020  HTTP headers disagree with the body
     │   ├── MissingClientCapability      -32021  the request needs an undeclared capability
     │   ├── UnsupportedProtocolVersion   -32022  a version this server does not speak
-    │   └── HttpRejection                -32600  refused at the HTTP layer (403/405/406/413/415)
+    │   ├── HttpRejection                -32600  refused at the HTTP layer (403/405/406/413/415)
+    │   ├── Unauthorized                 -32001  no or bad credentials (HTTP 401, a challenge)
+    │   │   └── InvalidToken             -32001  a bearer token that does not verify
+    │   ├── InsufficientScope            -32003  the token lacks a scope (HTTP 403, a challenge)
+    │   └── RateLimited                  -32005  over a per-caller limit (HTTP 429, Retry-After)
     ├── ToolError                        a tool's failure, returned as an ``isError`` result
     ├── InputRequired                    a handler needs client input (MRTR); not an error
     ├── RequestStateInvalid              a forged, expired or foreign ``requestState``
@@ -38,6 +42,7 @@ class ProtocolError(McpfleetError):
     code: int = -32603
     http_status: int = 400
     default_message: str = "Error"
+    headers: dict[str, str] = {}  # noqa: RUF012 -- read-only default; instances assign their own
 
     def __init__(
         self,
@@ -133,6 +138,64 @@ class HttpRejection(ProtocolError):
         super().__init__(message, http_status=http_status)
         self.headers = headers or {}
 
+
+class Unauthorized(ProtocolError):
+    """No credentials, or credentials that do not name a caller: HTTP 401.
+
+    ``oauth_error`` is the RFC 6750 error code for the ``WWW-Authenticate`` challenge
+    (``invalid_token``, ``invalid_request``), or ``None`` when no credentials came.
+    The challenge header itself is added where the request's resource is known.
+    """
+
+    code = -32001
+    http_status = 401
+    default_message = "Unauthorized: a valid bearer token is required"
+    oauth_error: str | None = None
+
+    def __init__(self, message: str | None = None, *, oauth_error: str | None = None) -> None:
+        super().__init__(message)
+        if oauth_error is not None:
+            self.oauth_error = oauth_error
+
+
+class InvalidToken(Unauthorized):
+    """A bearer token that is malformed, forged, expired, or not for this resource.
+
+    The message is safe to show a client: it says what is wrong, never the token.
+    """
+
+    oauth_error = "invalid_token"
+    default_message = "Unauthorized: invalid token"
+
+
+class InsufficientScope(ProtocolError):
+    """The caller's token lacks scopes the request needs: HTTP 403 with a challenge."""
+
+    code = -32003
+    http_status = 403
+    oauth_error = "insufficient_scope"
+
+    def __init__(self, scopes: tuple[str, ...] | list[str], what: str = "this request") -> None:
+        self.scopes = tuple(scopes)
+        super().__init__(
+            f"Forbidden: {what} needs scope {' '.join(self.scopes)}",
+            data={"requiredScopes": list(self.scopes)},
+        )
+
+
+class RateLimited(ProtocolError):
+    """A per-caller limit is used up: HTTP 429, retry after the given seconds."""
+
+    code = -32005
+    http_status = 429
+
+    def __init__(self, limit: str, retry_after: float) -> None:
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"Too many requests: over the limit {limit}; retry in {seconds} s",
+            data={"limit": limit, "retryAfterSeconds": seconds},
+        )
+        self.headers = {"retry-after": str(seconds)}
 
 class ToolError(McpfleetError):
     """Raised by a tool to report a failure to the model as an ``isError`` result."""

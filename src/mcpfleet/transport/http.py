@@ -106,8 +106,7 @@ async def send_error(
 ) -> None:
     """A JSON-RPC error response with the error's HTTP status."""
     headers = list(extra or [])
-    if isinstance(error, HttpRejection):
-        headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
+    headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
     await send_json(send, error.http_status, error_message(request_id, error), headers)
 
 

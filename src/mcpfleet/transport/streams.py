@@ -86,7 +86,9 @@ class ResponseStream:
         if not self.closed and self.streaming:
             await self._send({"type": "http.response.body", "body": text, "more_body": True})
 
-    async def finish(self, message: Any, status: int = 200) -> None:
+    async def finish(
+        self, message: Any, status: int = 200, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         """Send the final message: an SSE event that ends the stream, or a JSON body."""
         if self.closed:
             return
@@ -98,10 +100,13 @@ class ResponseStream:
             )
         else:
             headers = JSON_HEADERS + self._extra if self._extra else JSON_HEADERS
+            if extra:
+                headers = headers + extra
             await send_bytes(self._send, status, body, headers)
 
     async def fail(self, error: ProtocolError) -> None:
-        await self.finish(error_message(self.request_id, error), error.http_status)
+        extra = [(k.encode(), v.encode()) for k, v in error.headers.items()]
+        await self.finish(error_message(self.request_id, error), error.http_status, extra)
 
     async def end(self) -> None:
         """Close an open stream without a final message."""
