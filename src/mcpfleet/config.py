@@ -182,7 +182,9 @@ class Config:
             raise ConfigError(f"AUTH_PRESET: expected oidc or cognito, got {self.auth_preset!r}")
         if self.auth_issuer is not None:
             if not self.auth_issuer.startswith(("https://", "http://")):
-                raise ConfigError(f"AUTH_ISSUER: expected an https:// URL, got {self.auth_issuer!r}")
+                raise ConfigError(
+                    f"AUTH_ISSUER: expected an https:// URL, got {self.auth_issuer!r}"
+                )
             if not self.auth_audience and self.public_url is None:
                 raise ConfigError(
                     "AUTH_AUDIENCE: required with AUTH_ISSUER (or set PUBLIC_URL, whose "

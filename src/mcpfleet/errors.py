@@ -197,6 +197,7 @@ class RateLimited(ProtocolError):
         )
         self.headers = {"retry-after": str(seconds)}
 
+
 class ToolError(McpfleetError):
     """Raised by a tool to report a failure to the model as an ``isError`` result."""
 

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PERIODS = {"s": 1.0, "second": 1.0, "m": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0,
-           "d": 86400.0, "day": 86400.0}
+PERIODS = {
+    "s": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +48,7 @@ def parse_rate(text: str) -> Rate:
     seconds = PERIODS.get(period)
     if seconds is None:
         digits = period.rstrip("smhd")
-        unit = period[len(digits):]
+        unit = period[len(digits) :]
         try:
             seconds = float(digits) * PERIODS[unit] if digits and unit else None
         except (ValueError, KeyError):

@@ -41,9 +41,7 @@ def covers(granted: str, wanted: str, implied: Mapping[str, frozenset[str]]) -> 
     """A granted scope covers itself, the scopes configured as implied by it, and the
     scopes below it in the colon hierarchy (``docs`` covers ``docs:read``)."""
     return (
-        granted == wanted
-        or wanted in implied.get(granted, ())
-        or wanted.startswith(granted + ":")
+        granted == wanted or wanted in implied.get(granted, ()) or wanted.startswith(granted + ":")
     )
 
 

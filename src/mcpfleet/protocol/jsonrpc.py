@@ -48,6 +48,7 @@ class MessageError(ProtocolError):
     def __init__(self, error: ProtocolError, request_id: RequestId | None) -> None:
         super().__init__(error.message, data=error.data, http_status=error.http_status)
         self.code = error.code
+        self.headers = error.headers
         self.request_id = request_id
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from mcpfleet.auth.principal import Principal
 from mcpfleet.protocol.headers import ParamHeader, param_headers
 from mcpfleet.server.notify import (
     PROMPTS_CHANGED,
@@ -30,6 +31,8 @@ from mcpfleet.server.registry import (
     Resource,
     ResourceTemplate,
     Tool,
+    checked_rate,
+    checked_scopes,
     make_prompt,
     make_resource,
     make_tool,
@@ -37,6 +40,9 @@ from mcpfleet.server.registry import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 CompletionHandler = Callable[..., Any]
+# Names the caller from the request headers: a principal, a name (a principal with no
+# scopes), or None for an anonymous caller; raises ``Unauthorized`` to refuse.
+Authenticator = Callable[[dict[str, str]], Awaitable["Principal | str | None"]]
 
 
 class Server:
@@ -54,6 +60,9 @@ class Server:
         page_size: int = 100,
         list_ttl_ms: int = 60_000,
         read_ttl_ms: int = 0,
+        required_scopes: Sequence[str] = (),
+        rate_limit: str | None = None,
+        scope_implies: dict[str, Sequence[str]] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -79,7 +88,16 @@ class Server:
         self.subscribable = False
         self.permissions: list[AwsPermission] = []  # what the app itself needs from AWS
         self.secrets: list[str] = []  # environment variables the deployment fills from secrets
-        self.authenticator: Callable[[dict[str, str]], Awaitable[str | None]] | None = None
+        self.authenticator: Authenticator | None = None
+        # -- who may call: every request needs ``required_scopes``; ``rate_limit`` is each
+        # caller's budget for all its requests; a granted scope implies those listed for it
+        self.required_scopes = checked_scopes(required_scopes, "Server")
+        self.rate = checked_rate(rate_limit, "Server")
+        self.filter_lists = True  # listings show a caller only what its scopes allow
+        self.scope_implies: dict[str, frozenset[str]] = {
+            scope: frozenset(checked_scopes(implied, f"scope_implies[{scope!r}]"))
+            for scope, implied in (scope_implies or {}).items()
+        }
 
     # -- registration -------------------------------------------------------
 
@@ -96,10 +114,14 @@ class Server:
         input_schema: dict[str, Any] | None = None,
         requires: dict[str, Any] | None = None,
         permissions: Sequence[AwsPermission] = (),
+        scopes: Sequence[str] = (),
+        rate_limit: str | None = None,
     ) -> Callable[[F], F]:
         """Register a tool. ``requires`` names client capabilities it cannot run without;
         ``input_schema`` replaces the generated schema (arguments are still validated
-        against the signature); ``permissions`` declares the AWS actions it needs."""
+        against the signature); ``permissions`` declares the AWS actions it needs;
+        ``scopes`` the OAuth scopes a caller needs for it; ``rate_limit`` (``"30/minute"``)
+        each caller's budget of calls to it."""
 
         def register(func: F) -> F:
             tool = make_tool(
@@ -116,6 +138,8 @@ class Server:
             )
             if input_schema is not None:
                 tool.wire["inputSchema"] = input_schema
+            tool.scopes = checked_scopes(scopes, f"tool {tool.name}")
+            tool.rate = checked_rate(rate_limit, f"tool {tool.name}")
             self.add_tool(tool)
             return func
 
@@ -147,8 +171,10 @@ class Server:
         size: int | None = None,
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] = (),
     ) -> Callable[[F], F]:
-        """Register a resource, or a template when ``uri`` has ``{name}`` parts."""
+        """Register a resource, or a template when ``uri`` has ``{name}`` parts;
+        ``scopes`` are the OAuth scopes a caller needs to see and read it."""
 
         def register(func: F) -> F:
             made = make_resource(
@@ -163,6 +189,7 @@ class Server:
                 icons=icons,
                 meta=meta,
             )
+            made.scopes = checked_scopes(scopes, f"resource {uri}")
             if isinstance(made, Resource):
                 self.resources[made.uri] = made
             else:
@@ -180,13 +207,16 @@ class Server:
         description: str | None = None,
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        scopes: Sequence[str] = (),
     ) -> Callable[[F], F]:
-        """Register a prompt; its parameters are the prompt's arguments."""
+        """Register a prompt; its parameters are the prompt's arguments; ``scopes`` are
+        the OAuth scopes a caller needs to see and get it."""
 
         def register(func: F) -> F:
             made = make_prompt(
                 func, name=name, title=title, description=description, icons=icons, meta=meta
             )
+            made.scopes = checked_scopes(scopes, f"prompt {made.name}")
             self.add_prompt(made)
             return func
 
@@ -209,16 +239,43 @@ class Server:
 
         return register
 
-    def authenticate(
-        self, func: Callable[[dict[str, str]], Awaitable[str | None]]
-    ) -> Callable[[dict[str, str]], Awaitable[str | None]]:
-        """Register the hook that names the caller (the principal) from request headers.
+    def authenticate(self, func: Authenticator) -> Authenticator:
+        """Register the hook that names the caller (the principal) from request headers,
+        for schemes other than OAuth bearer tokens (API keys, for example).
 
-        Sessions and sealed request state are bound to the principal it returns;
-        raise ``HttpRejection(401, ...)`` to refuse a caller.
+        It returns a ``Principal`` (``Principal.named(name, scopes)``), a name, or
+        ``None`` for an anonymous caller; raise ``Unauthorized`` to refuse one.
+        Sessions, sealed request state and handles are bound to the principal.
         """
         self.authenticator = func
         return func
+
+    @property
+    def scoped(self) -> bool:
+        """Whether anything the app offers needs a scope beyond the app-wide ones."""
+        return any(
+            item.scopes
+            for group in (
+                self.tools.values(),
+                self.resources.values(),
+                self.templates,
+                self.prompts.values(),
+            )
+            for item in group
+        )
+
+    def declared_scopes(self) -> list[str]:
+        """Every scope the app names: app-wide, then per tool, resource and prompt."""
+        found = dict.fromkeys(self.required_scopes)
+        for group in (
+            self.tools.values(),
+            self.resources.values(),
+            self.templates,
+            self.prompts.values(),
+        ):
+            for item in group:
+                found.update(dict.fromkeys(item.scopes))
+        return list(found)
 
     def needs(self, *permissions: AwsPermission) -> None:
         """Declare AWS permissions the app needs outside any one tool."""

@@ -14,6 +14,7 @@ from typing import Any, Protocol, overload
 
 from pydantic import BaseModel
 
+from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.server.handles import Handles
 
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -76,7 +77,7 @@ class Context:
         meta: dict[str, Any] | None = None,
         log_level: str | None = None,
         progress_token: int | str | None = None,
-        principal: str | None = None,
+        principal: Principal | None = None,
         state: Any = None,
         session_id: str | None = None,
     ) -> None:
@@ -100,7 +101,7 @@ class Context:
         """Values this caller can come back to from any task (see ``server.handles``)."""
         if self.state is None:
             raise RuntimeError("handles need a fleet state; this context has none")
-        return Handles(self.state, self.principal)
+        return Handles(self.state, principal_id(self.principal))
 
     async def progress(
         self, progress: float, total: float | None = None, message: str | None = None

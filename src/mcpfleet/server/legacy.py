@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.errors import (
     InvalidParams,
     MethodNotFound,
@@ -125,17 +126,19 @@ class LegacyDispatcher:
         state: FleetState,
         *,
         max_sessions: int = 10_000,
+        max_sessions_per_principal: int | None = None,
         reply_timeout: float = 300.0,
         default_log_level: str | None = "info",
     ) -> None:
         self.server = server
         self.state = state
         self.max_sessions = max_sessions
+        self.max_sessions_per_principal = max_sessions_per_principal
         self.reply_timeout = reply_timeout
         self.default_log_level = default_log_level
 
     async def initialize(
-        self, request: Request, principal: str | None
+        self, request: Request, principal: Principal | None
     ) -> tuple[dict[str, Any], SessionRecord]:
         """Open a session: negotiate the version and remember the client."""
         params = request.params
@@ -149,10 +152,14 @@ class LegacyDispatcher:
             protocol_version=version,
             client_capabilities=capabilities,
             client_info=client_info,
-            principal=principal,
+            principal=principal_id(principal),
             log_level=self.default_log_level,
         )
-        await self.state.create_session(record, max_sessions=self.max_sessions)
+        await self.state.create_session(
+            record,
+            max_sessions=self.max_sessions,
+            max_per_principal=self.max_sessions_per_principal,
+        )
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": self.server.capabilities(),
@@ -163,7 +170,11 @@ class LegacyDispatcher:
         return result, record
 
     async def dispatch(
-        self, request: Request, record: SessionRecord, stream: OutboundStream
+        self,
+        request: Request,
+        record: SessionRecord,
+        stream: OutboundStream,
+        principal: Principal | None = None,
     ) -> dict[str, Any]:
         method = request.method
         params = request.params
@@ -175,7 +186,7 @@ class LegacyDispatcher:
             raise MethodNotFound(f"Method not found: {method}")
         raw_meta = params.get("_meta")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-        ctx = LazyContext(partial(self._context, request, record, stream, meta))
+        ctx = LazyContext(partial(self._context, request, record, stream, meta, principal))
         try:
             return await operation(self.server, params, ctx)
         except ResourceNotFound as missing:
@@ -187,6 +198,7 @@ class LegacyDispatcher:
         record: SessionRecord,
         stream: OutboundStream,
         meta: dict[str, Any],
+        principal: Principal | None,
     ) -> Context:
         token = meta.get("progressToken")
         return Context(
@@ -200,7 +212,7 @@ class LegacyDispatcher:
             meta=meta,
             log_level=record.log_level,
             progress_token=token if isinstance(token, int | str) else None,
-            principal=record.principal,
+            principal=principal,
             state=self.state,
             session_id=record.id,
         )

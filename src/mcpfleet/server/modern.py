@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.errors import (
     InputRequired,
     InvalidParams,
@@ -171,7 +172,7 @@ class ModernDispatcher:
         return result
 
     async def dispatch(
-        self, request: Request, meta: RequestMeta, notify: Notify, principal: str | None
+        self, request: Request, meta: RequestMeta, notify: Notify, principal: Principal | None
     ) -> dict[str, Any]:
         method = request.method
         params = request.params
@@ -184,7 +185,7 @@ class ModernDispatcher:
         retried = False
         target = MRTR_METHODS.get(method)
         if target is not None and ("requestState" in params or "inputResponses" in params):
-            binding = request_binding(method, params.get(target), principal)
+            binding = request_binding(method, params.get(target), principal_id(principal))
             answers, retried = self._answers(params, binding)
         ctx = LazyContext(partial(self._context, request, meta, notify, principal, answers))
         try:
@@ -192,7 +193,7 @@ class ModernDispatcher:
         except InputRequired as need:
             if target is None:
                 raise InvalidParams(f"{method} cannot ask for client input") from None
-            binding = request_binding(method, params.get(target), principal)
+            binding = request_binding(method, params.get(target), principal_id(principal))
             return self._input_required(need, binding)
         return self.finish(method, result, retried=retried)
 
@@ -201,7 +202,7 @@ class ModernDispatcher:
         request: Request,
         meta: RequestMeta,
         notify: Notify,
-        principal: str | None,
+        principal: Principal | None,
         answers: dict[str, Any],
     ) -> Context:
         return Context(

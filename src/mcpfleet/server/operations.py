@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from mcpfleet.auth.principal import missing_scopes
 from mcpfleet.errors import (
     InputRequired,
     InvalidParams,
@@ -98,24 +99,53 @@ def _listing(
     return result
 
 
-def list_tools(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [tool.wire for tool in server.tools.values()]
-    return _listing("tools", wires, params, server.page_size)
+def _visible(
+    server: Server, items: Sequence[Any], ctx: ContextSource
+) -> tuple[list[dict[str, Any]], bool]:
+    """The wires of the items a caller may use, and whether the listing depends on the
+    caller (some item needs a scope): such a listing must not be cached for others."""
+    if not server.filter_lists or not any(item.scopes for item in items):
+        return [item.wire for item in items], False
+    principal = ctx().principal
+    granted = frozenset() if principal is None else principal.scopes
+    implied = server.scope_implies
+    return [
+        item.wire
+        for item in items
+        if not item.scopes or not missing_scopes(granted, item.scopes, implied)
+    ], True
 
 
-def list_resources(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [resource.wire for resource in server.resources.values()]
-    return _listing("resources", wires, params, server.page_size)
+def _filtered_listing(
+    key: str, server: Server, items: Sequence[Any], params: dict[str, Any], ctx: ContextSource
+) -> dict[str, Any]:
+    wires, private = _visible(server, items, ctx)
+    result = _listing(key, wires, params, server.page_size)
+    if private:
+        result["cacheScope"] = "private"
+    return result
 
 
-def list_templates(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [template.wire for template in server.templates]
-    return _listing("resourceTemplates", wires, params, server.page_size)
+async def list_tools(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
+    return _filtered_listing("tools", server, list(server.tools.values()), params, ctx)
 
 
-def list_prompts(server: Server, params: dict[str, Any]) -> dict[str, Any]:
-    wires = [prompt.wire for prompt in server.prompts.values()]
-    return _listing("prompts", wires, params, server.page_size)
+async def list_resources(
+    server: Server, params: dict[str, Any], ctx: ContextSource
+) -> dict[str, Any]:
+    return _filtered_listing("resources", server, list(server.resources.values()), params, ctx)
+
+
+async def list_templates(
+    server: Server, params: dict[str, Any], ctx: ContextSource
+) -> dict[str, Any]:
+    return _filtered_listing("resourceTemplates", server, server.templates, params, ctx)
+
+
+async def list_prompts(
+    server: Server, params: dict[str, Any], ctx: ContextSource
+) -> dict[str, Any]:
+    return _filtered_listing("prompts", server, list(server.prompts.values()), params, ctx)
 
 
 def _require_capabilities(required: dict[str, Any], declared: dict[str, Any]) -> None:
@@ -275,21 +305,14 @@ async def complete(server: Server, params: dict[str, Any], ctx: ContextSource) -
 Operation = Callable[[Server, dict[str, Any], ContextSource], Awaitable[dict[str, Any]]]
 
 
-def _no_context(fn: Callable[[Server, dict[str, Any]], dict[str, Any]]) -> Operation:
-    async def run(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
-        return fn(server, params)
-
-    return run
-
-
 # The operations both protocol generations share, by method.
 OPERATIONS: dict[str, Operation] = {
-    "tools/list": _no_context(list_tools),
+    "tools/list": list_tools,
     "tools/call": call_tool,
-    "resources/list": _no_context(list_resources),
-    "resources/templates/list": _no_context(list_templates),
+    "resources/list": list_resources,
+    "resources/templates/list": list_templates,
     "resources/read": read_resource,
-    "prompts/list": _no_context(list_prompts),
+    "prompts/list": list_prompts,
     "prompts/get": get_prompt,
     "completion/complete": complete,
 }

@@ -11,12 +11,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcpfleet.auth.limits import Rate, parse_rate
 from mcpfleet.server.permissions import AwsPermission
 from mcpfleet.server.signature import Signature, analyse
 
 Handler = Callable[..., Any]
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 scope-token
+
+
+def checked_scopes(scopes: Sequence[str], owner: str) -> tuple[str, ...]:
+    """Scopes as declared, checked against the OAuth scope-token grammar."""
+    if isinstance(scopes, str):
+        raise TypeError(f"{owner}: scopes is a list of scope names, not one string")
+    for scope in scopes:
+        if not isinstance(scope, str) or not SCOPE_TOKEN.match(scope):
+            raise ValueError(f"{owner}: {scope!r} is not a valid OAuth scope name")
+    return tuple(dict.fromkeys(scopes))
+
+
+def checked_rate(rate_limit: str | None, owner: str) -> Rate | None:
+    if rate_limit is None:
+        return None
+    try:
+        return parse_rate(rate_limit)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: rate_limit: {exc}") from None
 
 
 def _description(func: Handler, given: str | None) -> str:
@@ -39,6 +60,8 @@ class Tool:
     wire: dict[str, Any]
     required_capabilities: dict[str, Any] = field(default_factory=dict)
     permissions: tuple[AwsPermission, ...] = ()
+    scopes: tuple[str, ...] = ()  # OAuth scopes a caller needs to list and call it
+    rate: Rate | None = None  # per-caller limit on calls
 
 
 def make_tool(
@@ -76,6 +99,7 @@ class Resource:
     signature: Signature
     wire: dict[str, Any]
     mime_type: str | None
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -86,6 +110,7 @@ class ResourceTemplate:
     signature: Signature
     wire: dict[str, Any]
     mime_type: str | None
+    scopes: tuple[str, ...] = ()
 
     def match(self, uri: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(uri)
@@ -146,6 +171,7 @@ class Prompt:
     func: Handler
     signature: Signature
     wire: dict[str, Any]
+    scopes: tuple[str, ...] = ()
 
 
 def make_prompt(

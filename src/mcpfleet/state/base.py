@@ -30,9 +30,16 @@ BROADCAST = "broadcast"
 
 Subscriber = Callable[[dict[str, Any]], None]
 
+# A token bucket: its key, capacity, refill per second, and the limit's name for errors.
+Bucket = tuple[str, int, float, str]
+
 
 class SessionLimitReached(McpfleetError):
     """No new session can be opened: the configured maximum is reached."""
+
+    def __init__(self, message: str, *, per_principal: bool = False) -> None:
+        super().__init__(message)
+        self.per_principal = per_principal
 
 
 @dataclass(slots=True)
@@ -81,8 +88,11 @@ class FleetState(Protocol):
 
     # -- sessions ------------------------------------------------------------
 
-    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
-        """Store a new session; ``SessionLimitReached`` when ``max_sessions`` exist."""
+    async def create_session(
+        self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None = None
+    ) -> None:
+        """Store a new session; ``SessionLimitReached`` when ``max_sessions`` exist, or
+        ``max_per_principal`` of the record's principal (checked and counted in one step)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, with its idle expiry refreshed; ``None`` if ended or expired."""
@@ -90,8 +100,9 @@ class FleetState(Protocol):
     async def save_session(self, record: SessionRecord) -> None:
         """Store changed fields of an existing session."""
 
-    async def delete_session(self, session_id: str) -> bool:
-        """End a session everywhere; whether it existed."""
+    async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
+        """End a session everywhere (``principal``: its owner, to uncount it); whether it
+        existed."""
 
     async def session_count(self) -> int:
         """How many sessions are open."""
@@ -149,6 +160,12 @@ class FleetState(Protocol):
 
     async def delete_handle(self, handle: str) -> None:
         """Forget a handle."""
+
+    # -- per-caller limits -----------------------------------------------------
+
+    async def take_tokens(self, buckets: list[Bucket]) -> tuple[float, int]:
+        """Take one token from every bucket, or from none: ``(0.0, 0)`` when taken, else
+        the seconds until all could be and the index of the bucket that is short."""
 
     # -- life cycle ----------------------------------------------------------
 

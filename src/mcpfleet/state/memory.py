@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcpfleet.state.base import (
+    Bucket,
     LocalSubscribers,
     SessionLimitReached,
     SessionRecord,
@@ -22,6 +23,38 @@ from mcpfleet.state.base import (
     event_id,
     split_event_id,
 )
+
+
+class TokenBuckets:
+    """Token buckets in this process: each key holds its tokens, when they were counted,
+    and when the bucket will be full again; full buckets are swept, so idle callers
+    cost nothing."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._levels: dict[str, tuple[float, float, float]] = {}
+        self._sweep_at = 10_000  # sweep when this many buckets are held, then double it
+
+    def take(self, buckets: list[Bucket]) -> tuple[float, int]:
+        now = self.clock()
+        levels = []
+        wait, short = 0.0, 0
+        for index, (key, capacity, rate, _) in enumerate(buckets):
+            tokens, updated, _ = self._levels.get(key, (float(capacity), now, now))
+            tokens = min(float(capacity), tokens + (now - updated) * rate)
+            levels.append(tokens)
+            if tokens < 1 and (1 - tokens) / rate > wait:
+                wait, short = (1 - tokens) / rate, index
+        taken = 1.0 if wait == 0 else 0.0
+        for (key, capacity, rate, _), tokens in zip(buckets, levels, strict=True):
+            left = tokens - taken
+            self._levels[key] = (left, now, now + (capacity - left) / rate)
+        if len(self._levels) > self._sweep_at:
+            for key, (_, _, full_at) in list(self._levels.items()):
+                if full_at <= now:
+                    del self._levels[key]
+            self._sweep_at = max(10_000, 2 * len(self._levels))
+        return wait, short
 
 
 @dataclass(slots=True)
@@ -56,6 +89,8 @@ class MemoryFleetState:
         self._subscribers = LocalSubscribers()
         self._listeners: dict[str, str] = {}
         self._handles: dict[str, tuple[bytes, float]] = {}
+        self._owned: dict[str, set[str]] = {}  # principal -> its session ids
+        self._buckets = TokenBuckets(clock)
 
     # -- sessions ------------------------------------------------------------
 
@@ -66,7 +101,13 @@ class MemoryFleetState:
                 self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
+        entry = self._sessions.pop(session_id, None)
+        if entry is not None and entry[0].principal is not None:
+            owned = self._owned.get(entry[0].principal)
+            if owned is not None:
+                owned.discard(session_id)
+                if not owned:
+                    del self._owned[entry[0].principal]
         self._streams.pop(session_id, None)
         self._listeners.pop(session_id, None)
         for key in [key for key in self._replies if key[0] == session_id]:
@@ -74,12 +115,23 @@ class MemoryFleetState:
             if not future.done():
                 future.set_result(b"")  # the session ended: waiters get no reply
 
-    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
-        if len(self._sessions) >= max_sessions:
+    async def create_session(
+        self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None = None
+    ) -> None:
+        owner = record.principal
+        owned = self._owned.get(owner, set()) if owner is not None else set()
+        full = max_per_principal is not None and len(owned) >= max_per_principal
+        if len(self._sessions) >= max_sessions or full:
             self._sweep()
             if len(self._sessions) >= max_sessions:
                 raise SessionLimitReached(f"{max_sessions} sessions are open")
+            if full and len(self._owned.get(owner or "", ())) >= (max_per_principal or 0):
+                raise SessionLimitReached(
+                    f"{max_per_principal} sessions of this caller are open", per_principal=True
+                )
         self._sessions[record.id] = (record, self.clock() + self.session_ttl)
+        if owner is not None:
+            self._owned.setdefault(owner, set()).add(record.id)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         entry = self._sessions.get(session_id)
@@ -97,7 +149,7 @@ class MemoryFleetState:
         if record.id in self._sessions:
             self._sessions[record.id] = (record, self.clock() + self.session_ttl)
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
         existed = session_id in self._sessions
         self._forget(session_id)
         return existed
@@ -105,6 +157,11 @@ class MemoryFleetState:
     async def session_count(self) -> int:
         self._sweep()
         return len(self._sessions)
+
+    # -- per-caller limits -----------------------------------------------------
+
+    async def take_tokens(self, buckets: list[Bucket]) -> tuple[float, int]:
+        return self._buckets.take(buckets)
 
     # -- SSE event logs ------------------------------------------------------
 

@@ -10,7 +10,8 @@ together):
     mcpf:{sid}:pend          server-to-client requests awaiting a reply
     mcpf:{sid}:r:<request>   the reply to one of them (a list: the waiter BLPOPs it)
     mcpf:{sid}:g             who holds the session's GET stream
-    mcpf:sessions            open sessions by last use (a sorted set, for the limit)
+    mcpf:{sessions}[:p:<h>]  open sessions by last use, of the fleet and of each caller
+    mcpf:rl:{<h>}:<name>     per-caller token buckets (see ``redis_limits``)
     mcpf:h:<handle>          a handle's owner and value (see ``mcpfleet.server.handles``)
 
 Messages go out with PUBLISH on ``mcpf:ch:<channel>``; every process listens to
@@ -34,7 +35,9 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from mcpfleet.errors import StateUnavailable
+from mcpfleet.state import redis_limits
 from mcpfleet.state.base import (
+    Bucket,
     LocalSubscribers,
     SessionLimitReached,
     SessionRecord,
@@ -165,6 +168,8 @@ class RedisFleetState:
         self._delete = self.redis.register_script(DELETE)
         self._claim = self.redis.register_script(CLAIM)
         self._release = self.redis.register_script(RELEASE)
+        self._create = self.redis.register_script(redis_limits.CREATE)
+        self._take = self.redis.register_script(redis_limits.TAKE)
         self._subscribers = LocalSubscribers()
         self._listener: asyncio.Task[None] | None = None
         self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
@@ -175,21 +180,29 @@ class RedisFleetState:
 
     # -- sessions ------------------------------------------------------------
 
-    async def create_session(self, record: SessionRecord, *, max_sessions: int) -> None:
-        now = time.time()
+    async def create_session(
+        self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None = None
+    ) -> None:
+        index = redis_limits.SESSIONS
+        owner = redis_limits.principal_index(record.principal)
+        args: list[str | float] = [
+            record.id,
+            time.time(),
+            self.session_ttl_ms / 1000,
+            max_sessions,
+            max_per_principal or 0,
+        ]
         with translated():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(
-                    f"{PREFIX}:sessions", "-inf", now - self.session_ttl_ms / 1000
-                )
-                pipe.zcard(f"{PREFIX}:sessions")
-                _, count = await pipe.execute()
-            if count >= max_sessions:
+            verdict = await self._create(keys=[index, owner], args=args)
+            if verdict == 1:
                 raise SessionLimitReached(f"{max_sessions} sessions are open")
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(_key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, nx=True)
-                pipe.zadd(f"{PREFIX}:sessions", {record.id: time.time()})
-                await pipe.execute()
+            if verdict == 2:
+                raise SessionLimitReached(
+                    f"{max_per_principal} sessions of this caller are open", per_principal=True
+                )
+            await self.redis.set(
+                _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, nx=True
+            )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, from this process's short-lived cache or with one round trip.
@@ -208,21 +221,32 @@ class RedisFleetState:
         key = _key(session_id, "s")
         with translated():
             raw = await self.redis.getex(key, px=self.session_ttl_ms)
-            if raw is not None:
-                now = time.monotonic()
-                if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
-                    if len(self._indexed) > 100_000:
-                        self._indexed.clear()
-                    self._indexed[session_id] = now
-                    await self.redis.zadd(f"{PREFIX}:sessions", {session_id: time.time()}, xx=True)
-        if raw is None:
-            self._cache.pop(session_id, None)
-            return None
-        record = SessionRecord.from_json(raw)
+            if raw is None:
+                self._cache.pop(session_id, None)
+                return None
+            record = SessionRecord.from_json(raw)
+            now = time.monotonic()
+            if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
+                if len(self._indexed) > 100_000:
+                    self._indexed.clear()
+                self._indexed[session_id] = now
+                await self._reindex(record)
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[session_id] = (record, now)
         return record
+
+    async def _reindex(self, record: SessionRecord) -> None:
+        """Mark a session as used in the fleet's and its caller's session counts."""
+        used = {record.id: time.time()}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(redis_limits.SESSIONS, used, xx=True)
+            pipe.pexpire(redis_limits.SESSIONS, self.session_ttl_ms)
+            if record.principal is not None:
+                owner = redis_limits.principal_index(record.principal)
+                pipe.zadd(owner, used, xx=True)
+                pipe.pexpire(owner, self.session_ttl_ms)
+            await pipe.execute()
 
     def _evict(self, message: dict[str, Any]) -> None:
         self._cache.pop(str(message.get("session")), None)
@@ -234,13 +258,15 @@ class RedisFleetState:
             )
             await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": record.id}))
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
         keys = [_key(session_id, "s"), _key(session_id, "pend"), _key(session_id, "g")]
         with translated():
             existed = await self._delete(
                 keys=keys, args=[_key(session_id, "r:"), self.reply_ttl_ms]
             )
-            await self.redis.zrem(f"{PREFIX}:sessions", session_id)
+            await self.redis.zrem(redis_limits.SESSIONS, session_id)
+            if principal is not None:
+                await self.redis.zrem(redis_limits.principal_index(principal), session_id)
             await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": session_id}))
         self._cache.pop(session_id, None)
         return bool(existed)
@@ -250,11 +276,23 @@ class RedisFleetState:
         with translated():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zremrangebyscore(
-                    f"{PREFIX}:sessions", "-inf", now - self.session_ttl_ms / 1000
+                    redis_limits.SESSIONS, "-inf", now - self.session_ttl_ms / 1000
                 )
-                pipe.zcard(f"{PREFIX}:sessions")
+                pipe.zcard(redis_limits.SESSIONS)
                 _, count = await pipe.execute()
         return int(count)
+
+    # -- per-caller limits -----------------------------------------------------
+
+    async def take_tokens(self, buckets: list[Bucket]) -> tuple[float, int]:
+        keys = [redis_limits.bucket_key(key) for key, _, _, _ in buckets]
+        args: list[float] = []
+        for _, capacity, rate, _ in buckets:
+            args += [capacity, rate / 1000]
+        with translated():
+            wait_ms, short = await self._take(keys=keys, args=args)
+        wait = float(wait_ms) / 1000
+        return (wait, int(short) - 1) if wait > 0 else (0.0, 0)
 
     # -- SSE event logs ------------------------------------------------------
 
@@ -388,8 +426,11 @@ class RedisFleetState:
     async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
         with translated():
             stored = await self.redis.set(
-                f"{PREFIX}:h:{handle}", record, px=max(1, int(ttl * 1000)),
-                nx=create, xx=not create,
+                f"{PREFIX}:h:{handle}",
+                record,
+                px=max(1, int(ttl * 1000)),
+                nx=create,
+                xx=not create,
             )
         return bool(stored)
 

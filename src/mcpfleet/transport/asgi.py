@@ -11,18 +11,21 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcpfleet.auth.gate import Gate
+from mcpfleet.auth.principal import Principal
 from mcpfleet.config import Config
 from mcpfleet.errors import (
     HttpRejection,
     InternalError,
     InvalidRequest,
     ProtocolError,
+    RateLimited,
     StateUnavailable,
 )
 from mcpfleet.observe.metrics import METRICS
+from mcpfleet.protocol.auth import metadata_paths
 from mcpfleet.protocol.headers import check_param_headers
 from mcpfleet.protocol.jsonrpc import (
     MessageError,
@@ -39,7 +42,7 @@ from mcpfleet.protocol.versions import (
     Era,
     request_era,
 )
-from mcpfleet.server.app import Server
+from mcpfleet.server.app import Authenticator, Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.operations import calls_log
@@ -72,8 +75,7 @@ log = logging.getLogger("mcpfleet.transport")
 
 PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 
-# Who is calling: the principal a session or a requestState is bound to (None: no auth).
-Authenticate = Callable[[dict[str, str]], Awaitable[str | None]]
+ACCESS_FROM_ANYWHERE = [(b"access-control-allow-origin", b"*")]
 
 
 class McpApp:
@@ -85,14 +87,17 @@ class McpApp:
         config: Config | None = None,
         *,
         state: FleetState | None = None,
-        authenticate: Authenticate | None = None,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.server = server
         self.config = config or Config()
         self.state = state or open_state(
             self.config.state_url, session_ttl_seconds=self.config.session_ttl_seconds
         )
-        self.authenticate = authenticate or server.authenticator
+        # Who may call, and what: None when the app enforces nothing (then it costs nothing).
+        self.gate = Gate.for_app(server, self.config, self.state, authenticate)
+        server.filter_lists = self.config.auth_filter_lists
+        self._metadata_paths = metadata_paths(self.config.path)
         self.modern = ModernDispatcher(
             server,
             self.config.request_state_keys,
@@ -103,7 +108,12 @@ class McpApp:
         self.disconnects = DisconnectWatcher()
         self._hosts: dict[str | None, bool] = {}  # Host header -> allowed (clients repeat one)
         self.legacy = LegacyEndpoint(
-            LegacyDispatcher(server, self.state, max_sessions=self.config.max_sessions),
+            LegacyDispatcher(
+                server,
+                self.state,
+                max_sessions=self.config.max_sessions,
+                max_sessions_per_principal=self.config.max_sessions_per_principal,
+            ),
             self.state,
             keepalive=self.config.keepalive_seconds,
             disconnects=self.disconnects,
@@ -187,6 +197,10 @@ class McpApp:
             elif path == READINESS_PATH:
                 status, body = await self.health.readiness()
                 await send_json(send, status, body)
+            elif path in self._metadata_paths and self.gate is not None and self.gate.oauth:
+                headers = header_map(scope)
+                document = self.gate.metadata(headers, scope)
+                await send_json(send, 200, document, ACCESS_FROM_ANYWHERE)
             elif path == "/metrics" and self.config.metrics_prometheus:
                 text = METRICS.prometheus(await self.active_sessions(), self.open_streams)
                 await send_bytes(send, 200, text.encode(), PROMETHEUS_HEADERS)
@@ -229,12 +243,12 @@ class McpApp:
         headers = header_map(scope)
         try:
             self.check_caller(headers)
+            principal = None if self.gate is None else await self.gate.authenticate(headers, scope)
             method = scope["method"]
             if method == "POST":
-                await self.post(headers, receive, send)
+                await self.post(headers, receive, send, principal, scope)
             elif method in ("GET", "DELETE") and self.is_legacy_stream_request(headers):
                 await self.startup()
-                principal = await self.principal(headers)
                 if method == "GET":
                     if not accepts(headers.get("accept"), "text/event-stream"):
                         raise HttpRejection(
@@ -248,9 +262,14 @@ class McpApp:
         except ProtocolError as error:
             request_id = error.request_id if isinstance(error, MessageError) else None
             await send_error(send, error, request_id)
-        except (StateUnavailable, SessionLimitReached) as busy:
-            retry = busy.retry_after if isinstance(busy, StateUnavailable) else 5
-            await send_error(send, unavailable(retry))
+        except SessionLimitReached as full:
+            if full.per_principal:  # this caller's own quota: 429, other callers are served
+                limit = f"{self.config.max_sessions_per_principal} open sessions per caller"
+                await send_error(send, RateLimited(limit, 30))
+            else:
+                await send_error(send, unavailable(5))
+        except StateUnavailable as busy:
+            await send_error(send, unavailable(busy.retry_after))
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
         return None
@@ -271,12 +290,18 @@ class McpApp:
                 await held.hold(receive)
         finally:
             headers = dict(scope["headers"])
-            calls_log.info("request", extra={
-                "event": "request", "method": scope["method"], "status": status[0],
-                "durationMs": round((time.perf_counter() - started) * 1000, 3),
-                "sessionId": (headers.get(b"mcp-session-id") or b"").decode() or None,
-                "protocolVersion": (headers.get(b"mcp-protocol-version") or b"").decode() or None,
-            })
+            calls_log.info(
+                "request",
+                extra={
+                    "event": "request",
+                    "method": scope["method"],
+                    "status": status[0],
+                    "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                    "sessionId": (headers.get(b"mcp-session-id") or b"").decode() or None,
+                    "protocolVersion": (headers.get(b"mcp-protocol-version") or b"").decode()
+                    or None,
+                },
+            )
 
     @staticmethod
     def is_legacy_stream_request(headers: dict[str, str]) -> bool:
@@ -285,9 +310,6 @@ class McpApp:
         return version not in MODERN_VERSIONS and (
             "mcp-session-id" in headers or version in LEGACY_VERSIONS
         )
-
-    async def principal(self, headers: dict[str, str]) -> str | None:
-        return None if self.authenticate is None else await self.authenticate(headers)
 
     def check_caller(self, headers: dict[str, str]) -> None:
         """The DNS rebinding guard: a present Origin and the Host must be allowed."""
@@ -303,7 +325,14 @@ class McpApp:
         if not allowed:
             raise HttpRejection(403, "Forbidden: Host not allowed")
 
-    async def post(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
+    async def post(
+        self,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+        principal: Principal | None,
+        scope: Scope,
+    ) -> None:
         content_type = headers.get("content-type", "")
         if content_type != "application/json" and (
             content_type.split(";", 1)[0].strip().lower() != "application/json"
@@ -335,14 +364,21 @@ class McpApp:
             raise _with_id(unsupported_version(version), message)
         if era is Era.LEGACY:
             await self.startup()
-            await self.legacy.post(headers, message, receive, send, await self.principal(headers))
+            if self.gate is not None and isinstance(message, Request):
+                try:
+                    await self.gate.authorize(
+                        principal, message.method, message.params, headers, scope
+                    )
+                except ProtocolError as error:
+                    raise _with_id(error, message) from None
+            await self.legacy.post(headers, message, receive, send, principal)
             return
         if not isinstance(message, Request):
             if isinstance(message, Notification):
                 await send_empty(send, 202)
                 return
             raise InvalidRequest("Invalid request: this protocol version has no client replies")
-        await self.modern_request(headers, version, message, receive, send)
+        await self.modern_request(headers, version, message, receive, send, principal, scope)
 
     async def modern_request(
         self,
@@ -351,6 +387,8 @@ class McpApp:
         request: Request,
         receive: Receive,
         send: Send,
+        principal: Principal | None,
+        scope: Scope,
     ) -> None:
         stream = ResponseStream(send, request.id)
         try:
@@ -358,10 +396,11 @@ class McpApp:
             self.modern.check_method(request.method)
             if request.method == "tools/call":
                 self.check_param_headers(headers, request.params)
+            if self.gate is not None:
+                await self.gate.authorize(principal, request.method, request.params, headers, scope)
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive)
                 return
-            principal = None if self.authenticate is None else await self.authenticate(headers)
             stream.task = asyncio.current_task()
             self.disconnects.watch(stream, receive)
             try:
@@ -403,4 +442,3 @@ def closing(send: Send) -> Send:
         await send(message)
 
     return closing_send
-

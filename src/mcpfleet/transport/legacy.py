@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.errors import (
     HttpRejection,
     InternalError,
@@ -101,7 +102,7 @@ class LegacyEndpoint:
 
     # -- sessions --------------------------------------------------------------
 
-    async def session(self, headers: dict[str, str], principal: str | None) -> SessionRecord:
+    async def session(self, headers: dict[str, str], principal: Principal | None) -> SessionRecord:
         """The session a request names: 400 without one, 404 for an unknown one."""
         session_id = headers.get("mcp-session-id")
         if session_id is None:
@@ -113,7 +114,7 @@ class LegacyEndpoint:
         ):
             raise HttpRejection(400, "Bad Request: invalid Mcp-Session-Id")
         record = await self.state.get_session(session_id)
-        if record is None or record.principal != principal:
+        if record is None or record.principal != principal_id(principal):
             raise HttpRejection(404, "Session not found")
         return record
 
@@ -125,7 +126,7 @@ class LegacyEndpoint:
         message: Request | Notification | Response,
         receive: Receive,
         send: Send,
-        principal: str | None,
+        principal: Principal | None,
     ) -> None:
         if isinstance(message, Request) and message.method == "initialize":
             await self.initialize(message, send, principal)
@@ -138,9 +139,9 @@ class LegacyEndpoint:
             await self.reply(record, message)
             await send_empty(send, 202)
         else:
-            await self.request(record, message, receive, send)
+            await self.request(record, message, receive, send, principal)
 
-    async def initialize(self, request: Request, send: Send, principal: str | None) -> None:
+    async def initialize(self, request: Request, send: Send, principal: Principal | None) -> None:
         try:
             result, record = await self.dispatcher.initialize(request, principal)
         except ProtocolError as error:
@@ -180,7 +181,12 @@ class LegacyEndpoint:
             raise InvalidRequest("Invalid request: no server request of this session has this id")
 
     async def request(
-        self, record: SessionRecord, request: Request, receive: Receive, send: Send
+        self,
+        record: SessionRecord,
+        request: Request,
+        receive: Receive,
+        send: Send,
+        principal: Principal | None,
     ) -> None:
         stream = SessionStream(
             send,
@@ -195,7 +201,7 @@ class LegacyEndpoint:
         self.running[key] = task
         stream.watch(self.disconnects, receive)
         try:
-            result = await self.dispatcher.dispatch(request, record, stream)
+            result = await self.dispatcher.dispatch(request, record, stream, principal)
             await stream.finish(result_message(request.id, result))
         except ProtocolError as error:
             await stream.fail(error)
@@ -218,7 +224,7 @@ class LegacyEndpoint:
     # -- GET -------------------------------------------------------------------
 
     async def get(
-        self, headers: dict[str, str], receive: Receive, send: Send, principal: str | None
+        self, headers: dict[str, str], receive: Receive, send: Send, principal: Principal | None
     ) -> GetStream | None:
         """A GET: the session's stream, set up and returned for the caller to ``hold``; or
         ``None`` once a resumed request's stream has been replayed to its end."""
@@ -291,9 +297,11 @@ class LegacyEndpoint:
 
     # -- DELETE ----------------------------------------------------------------
 
-    async def delete(self, headers: dict[str, str], send: Send, principal: str | None) -> None:
+    async def delete(
+        self, headers: dict[str, str], send: Send, principal: Principal | None
+    ) -> None:
         record = await self.session(headers, principal)
-        await self.state.delete_session(record.id)
+        await self.state.delete_session(record.id, record.principal)
         await self.state.publish(ENDED, {"session": record.id})
         log.info("session closed", extra={"event": "session_closed", "sessionId": record.id})
         await send_empty(send, 204)
