@@ -21,7 +21,6 @@ from mcpfleet.errors import (
     InternalError,
     InvalidRequest,
     ProtocolError,
-    RateLimited,
     StateUnavailable,
 )
 from mcpfleet.observe.metrics import METRICS
@@ -262,12 +261,8 @@ class McpApp:
         except ProtocolError as error:
             request_id = error.request_id if isinstance(error, MessageError) else None
             await send_error(send, error, request_id)
-        except SessionLimitReached as full:
-            if full.per_principal:  # this caller's own quota: 429, other callers are served
-                limit = f"{self.config.max_sessions_per_principal} open sessions per caller"
-                await send_error(send, RateLimited(limit, 30))
-            else:
-                await send_error(send, unavailable(5))
+        except SessionLimitReached:
+            await send_error(send, unavailable(5))
         except StateUnavailable as busy:
             await send_error(send, unavailable(busy.retry_after))
         except ClientDisconnected:

@@ -21,12 +21,13 @@ from mcpfleet.errors import (
     InternalError,
     InvalidRequest,
     ProtocolError,
+    RateLimited,
     StateUnavailable,
 )
 from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
-from mcpfleet.state.base import FleetState, SessionRecord, split_event_id
+from mcpfleet.state.base import FleetState, SessionLimitReached, SessionRecord, split_event_id
 from mcpfleet.transport.get_streams import GetStream, GetStreams
 from mcpfleet.transport.http import (
     SSE_HEADERS,
@@ -144,6 +145,12 @@ class LegacyEndpoint:
     async def initialize(self, request: Request, send: Send, principal: Principal | None) -> None:
         try:
             result, record = await self.dispatcher.initialize(request, principal)
+        except SessionLimitReached as full:
+            if not full.per_principal:
+                raise
+            limit = f"{self.dispatcher.max_sessions_per_principal} open sessions per caller"
+            await send_error(send, RateLimited(limit, 30), request.id)
+            return
         except ProtocolError as error:
             await send_json(
                 send, 200, {"jsonrpc": "2.0", "id": request.id, "error": error.to_error()}
