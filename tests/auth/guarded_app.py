@@ -44,6 +44,11 @@ def build(name: str) -> Server:
             return {"id": None, "scopes": []}
         return {"id": principal.id, "scopes": sorted(principal.scopes)}
 
+    @app.tool(rate_limit="30/minute")
+    async def tick() -> str:
+        """A cheap call with a per-caller budget, for the fleet-wide limit."""
+        return "tick"
+
     @app.tool()
     async def confirm(ctx: Context) -> str:
         """Ask the user to confirm (a question to the client)."""

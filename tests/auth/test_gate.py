@@ -233,7 +233,13 @@ def test_listings_show_what_a_caller_may_use(guarded: ServerProcess) -> None:
         assert result["cacheScope"] == "private"
         return [item[name] for item in result[field]]
 
-    assert names("key-none", "tools/list", "tools") == ["whoami", "confirm", "keep", "fetch"]
+    assert names("key-none", "tools/list", "tools") == [
+        "whoami",
+        "tick",
+        "confirm",
+        "keep",
+        "fetch",
+    ]
     assert "read_doc" in names("key-reader", "tools/list", "tools")
     assert "write_doc" not in names("key-reader", "tools/list", "tools")
     assert "write_doc" in names("key-writer", "tools/list", "tools")
