@@ -11,7 +11,7 @@ from typing import Any
 
 from mcpfleet import Context, Server
 from mcpfleet.auth import Principal
-from mcpfleet.errors import Unauthorized
+from mcpfleet.errors import HttpRejection, Unauthorized
 
 # API key -> (name, scopes)
 KEYS = {
@@ -103,6 +103,10 @@ async def by_api_key(headers: dict[str, str]) -> Principal:
     key = headers.get("x-api-key")
     if key is None:
         raise Unauthorized()
+    if key == "key-crash":
+        raise RuntimeError("the key store is broken")
+    if key == "key-old-style":
+        raise HttpRejection(401, "Unauthorized: refused the old way")
     known = KEYS.get(key)
     if known is None:
         raise Unauthorized("Unauthorized: unknown API key", oauth_error="invalid_token")

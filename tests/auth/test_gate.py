@@ -336,3 +336,17 @@ def test_a_tool_rate_limit_holds_per_caller(guarded: ServerProcess) -> None:
     assert modern(url, "tools/call", write, "key-admin").status_code == 200
     whoami = modern(url, "tools/call", {"name": "whoami", "arguments": {}}, "key-writer")
     assert whoami.status_code == 200
+
+
+def test_a_failing_hook_is_an_internal_error_and_an_old_style_refusal_a_challenge(
+    guarded: ServerProcess,
+) -> None:
+    """An authenticate hook that crashes gives 500 with a JSON-RPC error and no detail; one
+    that raises HttpRejection(401) the old way gets a Bearer challenge like Unauthorized."""
+    call = {"name": "whoami", "arguments": {}}
+    crashed = modern(guarded.url, "tools/call", call, "key-crash")
+    assert crashed.status_code == 500
+    assert crashed.json()["error"]["code"] == -32603
+    assert "broken" not in crashed.text
+    assert_challenge(modern(guarded.url, "tools/call", call, "key-old-style"))
+    assert modern(guarded.url, "tools/call", call, "key-reader").status_code == 200

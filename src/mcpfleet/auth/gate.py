@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from mcpfleet.auth.limits import Rate, parse_rate
 from mcpfleet.auth.principal import Principal, missing_scopes
 from mcpfleet.config import Config
-from mcpfleet.errors import InsufficientScope, InvalidToken, RateLimited, Unauthorized
+from mcpfleet.errors import (
+    HttpRejection,
+    InsufficientScope,
+    InternalError,
+    InvalidToken,
+    McpfleetError,
+    RateLimited,
+    Unauthorized,
+)
 from mcpfleet.protocol.auth import WELL_KNOWN_RESOURCE, challenge
 from mcpfleet.server.app import Authenticator, Server
 from mcpfleet.state.base import Bucket, FleetState
@@ -35,6 +44,7 @@ class TokenVerifier(Protocol):
 
 
 ANONYMOUS = "anonymous"
+log = logging.getLogger("mcpfleet.auth")
 
 
 def _bucket_prefix(principal: Principal | None) -> str:
@@ -127,7 +137,7 @@ class Gate:
     async def _principal(self, headers: dict[str, str]) -> Principal | None:
         hook = self.hook
         if hook is not None:
-            named = await hook(headers)
+            named = await self._ask_hook(hook, headers)
             if named is not None:
                 return named if isinstance(named, Principal) else Principal.named(named)
         if self.verifier is None:
@@ -142,6 +152,22 @@ class Gate:
         if not token or " " in token:
             raise InvalidToken("Unauthorized: malformed bearer token")
         return await self.verifier.verify(token)
+
+    @staticmethod
+    async def _ask_hook(hook: Authenticator, headers: dict[str, str]) -> Principal | str | None:
+        """The app's hook; a 401 it raises the old way becomes a challenge, and a hook that
+        fails is the app's internal error, never the caller's (no detail leaks)."""
+        try:
+            return await hook(headers)
+        except HttpRejection as refused:
+            if refused.http_status == 401:
+                raise Unauthorized(refused.message) from None
+            raise
+        except McpfleetError:
+            raise
+        except Exception:
+            log.exception("the app's authenticate hook failed")
+            raise InternalError() from None
 
     # -- what it may do ---------------------------------------------------------
 
