@@ -270,3 +270,24 @@ def test_tokens_never_reach_the_log(auth_server: OAuthServer) -> None:
     for token in tokens:
         for part in token.split("."):
             assert part not in output
+
+
+def test_a_scope_prefix_is_stripped_from_tokens_and_added_to_what_is_advertised(
+    auth_server: OAuthServer,
+) -> None:
+    """With AUTH_SCOPE_PREFIX (Cognito's resource-server identifier), a token's prefixed
+    scopes grant the app's scopes, and the metadata and challenges name the prefixed ones
+    a client must ask for."""
+    env = {"PUBLIC_URL": PUBLIC, "AUTH_ISSUER": auth_server.issuer, "AUTH_AUDIENCE": AUDIENCE,
+           "AUTH_JWKS_URL": auth_server.jwks_url, "AUTH_SCOPE_PREFIX": "svc/"}
+    with serving("tests.auth.guarded_app:jwt_app", env) as prefixed:
+        document = httpx.get(prefixed.base + "/.well-known/oauth-protected-resource",
+                             timeout=10).json()
+        assert "svc/docs:read" in document["scopes_supported"]
+        read = {"name": "read_doc", "arguments": {"doc": "a"}}
+        granted = "Bearer " + auth_server.mint({"aud": AUDIENCE, "scope": "svc/docs:read"})
+        assert modern(prefixed.url, "tools/call", read, granted).status_code == 200
+        write = {"name": "write_doc", "arguments": {"doc": "a", "text": "b"}}
+        refused = modern(prefixed.url, "tools/call", write, granted)
+        assert refused.status_code == 403
+        assert 'scope="svc/docs:write"' in refused.headers["www-authenticate"]

@@ -1,4 +1,5 @@
-"""Small apps for the deployment tests: one that declares what it needs, one that does not."""
+"""Small apps for the deployment tests: one that declares what it needs from AWS, one that
+declares nothing, one with OAuth scopes, one with its own authenticate hook."""
 
 from __future__ import annotations
 
@@ -36,3 +37,45 @@ bare = Server("bare", "1.0.0")
 async def echo(text: str) -> str:
     """Say it back."""
     return text
+
+
+notes = Server("notes", "1.0.0", required_scopes=["notes:read"])
+
+
+@notes.tool(scopes=["notes:read"])
+async def read_note(name: str) -> str:
+    """Read one note."""
+    return name
+
+
+@notes.tool(scopes=["notes:write"])
+async def write_note(name: str, text: str) -> str:
+    """Write one note."""
+    return name + text
+
+
+@notes.resource("notes://index", scopes=["notes:admin"])
+async def index() -> str:
+    """Every note's name."""
+    return ""
+
+
+@notes.prompt(scopes=["notes:write"])
+async def summarize(name: str) -> str:
+    """Summarize one note."""
+    return name
+
+
+keyed = Server("keyed", "1.0.0")
+
+
+@keyed.authenticate
+async def api_key(headers: dict[str, str]) -> str | None:
+    """Name the caller from its API key (any key will do here)."""
+    return headers.get("x-api-key")
+
+
+@keyed.tool()
+async def whoami() -> str:
+    """Say who is calling."""
+    return "someone"

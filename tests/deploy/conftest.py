@@ -1,4 +1,9 @@
-"""Render every (app, target, state) once per session; the tests read the results."""
+"""Render every (app, target, state, variant) once per session; the tests read the results.
+
+A variant is how the endpoint is protected. ``public`` (``--public``) renders exactly what
+``deploy render`` rendered before authentication was required, and its golden folders keep
+their old names (``docs-ecs-fargate-redis``); the other variants add ``-<variant>``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,41 @@ from mcpfleet.deploy.settings import Settings
 from mcpfleet.server.app import Server
 from tests.deploy import apps
 
-APPS: dict[str, Server] = {"docs": apps.docs, "bare": apps.bare}
+APPS: dict[str, Server] = {"docs": apps.docs, "bare": apps.bare, "notes": apps.notes}
+ISSUER = "https://login.example.com/realms/mcp"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "public": {"public": True},
+    "cognito": {"auth": "cognito"},
+    "cognito-waf": {"auth": "cognito", "waf": True},
+    "jwt": {
+        "auth": "jwt",
+        "issuer": ISSUER,
+        "audience": ("notes-api", "notes-cli"),
+        "jwks_url": f"{ISSUER}/keys",
+        "public_url": "https://notes.example.com",
+    },
+}
 # apprunner and ecs-express refuse in-memory state (no stickiness): see test_render_refusals.
 CASES = [
-    ("ecs-fargate", "memory"), ("ecs-fargate", "redis"), ("ecs-express", "redis"),
-    ("apprunner", "redis"), ("lambda", "memory"), ("lambda", "redis"),
+    ("ecs-fargate", "memory"),
+    ("ecs-fargate", "redis"),
+    ("ecs-express", "redis"),
+    ("apprunner", "redis"),
+    ("lambda", "memory"),
+    ("lambda", "redis"),
 ]
-COMBOS = [(app, target, state) for app in APPS for target, state in CASES]
+# Cognito on every target, with AWS WAF wherever it attaches (not a Lambda Function URL),
+# and an existing identity provider (jwt) on an ALB and on a Function URL.
+AUTH_COMBOS = [
+    ("notes", "ecs-fargate", "redis", "cognito-waf"),
+    ("notes", "ecs-express", "redis", "cognito-waf"),
+    ("notes", "apprunner", "redis", "cognito-waf"),
+    ("notes", "lambda", "redis", "cognito"),
+    ("notes", "ecs-fargate", "memory", "jwt"),
+    ("notes", "lambda", "memory", "jwt"),
+]
+COMBOS = [(app, target, state, "public") for app in ("docs", "bare") for target, state in CASES]
+COMBOS += AUTH_COMBOS
 
 
 @dataclass
@@ -32,20 +65,28 @@ class Case:
         return props
 
 
-_cache: dict[tuple[str, str, str], Case] = {}
+_cache: dict[tuple[str, str, str, str], Case] = {}
 
 
-def rendered_case(app: str, target: str, state: str) -> Case:
-    key = (app, target, state)
+def settings_for(app: str, target: str, state: str, variant: str = "public") -> Settings:
+    options: dict[str, Any] = {"target": target, "state": state, **VARIANTS[variant]}
+    return Settings(name=app, app=f"tests.deploy.apps:{app}", **options)
+
+
+def rendered_case(app: str, target: str, state: str, variant: str = "public") -> Case:
+    key = (app, target, state, variant)
     if key not in _cache:
-        settings = Settings(target=target, state=state, name=app,  # type: ignore[arg-type]
-                            app=f"tests.deploy.apps:{app}")
-        result = render(APPS[app], settings)
+        result = render(APPS[app], settings_for(*key))
         _cache[key] = Case(result, loads(result.files["template.yaml"]))
     return _cache[key]
 
 
-@pytest.fixture(params=COMBOS, ids=["-".join(c) for c in COMBOS])
-def case(request: pytest.FixtureRequest) -> tuple[str, str, str]:
-    combo: tuple[str, str, str] = request.param
+def golden_name(combo: tuple[str, str, str, str]) -> str:
+    """``docs-ecs-fargate-redis`` for the public variant, else ``...-<variant>``."""
+    return "-".join(combo[:3] if combo[3] == "public" else combo)
+
+
+@pytest.fixture(params=COMBOS, ids=[golden_name(c) for c in COMBOS])
+def case(request: pytest.FixtureRequest) -> tuple[str, str, str, str]:
+    combo: tuple[str, str, str, str] = request.param
     return combo

@@ -16,8 +16,12 @@ from mcpfleet.deploy.settings import Settings
 from tests.deploy import apps
 from tests.deploy.conftest import rendered_case
 
-ROLE = {"ecs-fargate": "TaskRole", "ecs-express": "TaskRole", "apprunner": "InstanceRole",
-        "lambda": "FunctionRole"}
+ROLE = {
+    "ecs-fargate": "TaskRole",
+    "ecs-express": "TaskRole",
+    "apprunner": "InstanceRole",
+    "lambda": "FunctionRole",
+}
 
 
 def declared_pairs(server: Server) -> set[tuple[str, str]]:
@@ -42,8 +46,11 @@ def granted_pairs(policy: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def declared_policy(role: dict[str, Any]) -> dict[str, Any]:
-    [policy] = [p["PolicyDocument"] for p in role.get("Policies", [])
-                if p["PolicyName"] == "declared-permissions"]
+    [policy] = [
+        p["PolicyDocument"]
+        for p in role.get("Policies", [])
+        if p["PolicyName"] == "declared-permissions"
+    ]
     return dict(policy)
 
 
@@ -58,8 +65,9 @@ def test_task_role_is_exactly_the_declarations() -> None:
     assert all(resource != "*" for _, resource in granted)
 
 
-@pytest.mark.parametrize(("target", "state"), [("ecs-express", "redis"), ("apprunner", "redis"),
-                                          ("lambda", "memory")])
+@pytest.mark.parametrize(
+    ("target", "state"), [("ecs-express", "redis"), ("apprunner", "redis"), ("lambda", "memory")]
+)
 def test_every_target_grants_the_app_only_its_declarations(target: str, state: str) -> None:
     """The role the app's code runs as carries the same declared policy on every target."""
     role = rendered_case("docs", target, state).resource(ROLE[target])
@@ -76,31 +84,41 @@ def test_standalone_policy_json_is_the_same_policy() -> None:
 def test_policy_follows_a_growing_declaration() -> None:
     """A tool that declares one more action gets it, and nothing else changes."""
     app = Server("grow", "1.0.0")
-    app.needs(aws("dynamodb:GetItem", "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:"
-                                      "table/${OrdersTable}"))
+    app.needs(
+        aws(
+            "dynamodb:GetItem",
+            "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${OrdersTable}",
+        )
+    )
 
     @app.tool(permissions=[aws("s3:GetObject", apps.DOCS_BUCKET_OBJECTS)])
     async def read(key: str) -> str:
         """Read."""
         return key
 
-    before = render(app, Settings(state="memory")).template
+    before = render(app, Settings(state="memory", public=True)).template
     app.tools["read"].permissions += (aws("s3:PutObject", apps.DOCS_BUCKET_OBJECTS),)
-    after = render(app, Settings(state="memory")).template
+    after = render(app, Settings(state="memory", public=True)).template
     grown = granted_pairs(declared_policy(after["Resources"]["TaskRole"]["Properties"]))
     assert grown == declared_pairs(app)
-    assert grown - granted_pairs(declared_policy(before["Resources"]["TaskRole"]["Properties"])) \
-        == {("s3:PutObject", apps.DOCS_BUCKET_OBJECTS)}
+    assert grown - granted_pairs(
+        declared_policy(before["Resources"]["TaskRole"]["Properties"])
+    ) == {("s3:PutObject", apps.DOCS_BUCKET_OBJECTS)}
     assert set(after["Parameters"]) >= {"OrdersTable", "DocumentsBucket"}
 
 
 def test_execution_role_reads_only_declared_secrets() -> None:
     """ECS's execution role may read the declared secrets (and the state keys), no others."""
     role = rendered_case("docs", "ecs-fargate", "redis").resource("ExecutionRole")
-    [secrets] = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"]
-                 if s["Action"] == ["secretsmanager:GetSecretValue"]]
-    assert secrets["Resource"] == [{"Ref": "DatabaseUrlSecretArn"},
-                                   {"Ref": "RequestStateKeysSecretArn"}]
+    [secrets] = [
+        s
+        for s in role["Policies"][0]["PolicyDocument"]["Statement"]
+        if s["Action"] == ["secretsmanager:GetSecretValue"]
+    ]
+    assert secrets["Resource"] == [
+        {"Ref": "DatabaseUrlSecretArn"},
+        {"Ref": "RequestStateKeysSecretArn"},
+    ]
 
 
 def test_app_without_declarations_gets_a_role_without_permissions() -> None:
@@ -114,16 +132,24 @@ def test_app_without_declarations_gets_a_role_without_permissions() -> None:
 
 def test_cli_says_the_task_role_has_no_permissions(tmp_path: Any) -> None:
     """deploy render prints that the task role of an app without declarations grants nothing."""
-    result = CliRunner().invoke(deploy, ["render", "--app", "tests.deploy.apps:bare",
-                                         "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        deploy, ["render", "--app", "tests.deploy.apps:bare", "--out", str(tmp_path), "--public"]
+    )
     assert result.exit_code == 0, result.output
     assert "note: TaskRole: no permissions (the app declares none)" in result.output
 
 
 BAD_ACTIONS = ["*", "s3:*", "s3", "S3:GetObject", "s3:Get Object", ""]
-BAD_ARNS = ["arn:aws:s3::bucket", "s3:::bucket/*", "arn:aws:s3:::", "arn:aws:s3:::${bucket-name}",
-            "arn:aws:s3:::${Bucket", "arn:awz:s3:::bucket", "arn:aws:s3:us-east:123:x",
-            "arn:aws:dynamodb:us-east-1:12345:table/t"]
+BAD_ARNS = [
+    "arn:aws:s3::bucket",
+    "s3:::bucket/*",
+    "arn:aws:s3:::",
+    "arn:aws:s3:::${bucket-name}",
+    "arn:aws:s3:::${Bucket",
+    "arn:awz:s3:::bucket",
+    "arn:aws:s3:us-east:123:x",
+    "arn:aws:dynamodb:us-east-1:12345:table/t",
+]
 
 
 def _app_with(action: str, resource: str) -> Server:
@@ -154,9 +180,11 @@ def test_malformed_arn_is_refused_with_the_tool_name(arn: str) -> None:
 def test_cli_refuses_a_malformed_declaration(tmp_path: Any, monkeypatch: Any) -> None:
     """deploy render exits non-zero with the tool's name and writes nothing."""
     module = tmp_path / "badapp.py"
-    module.write_text("from mcpfleet import Server, aws\napp = Server('bad')\n"
-                      "@app.tool(permissions=[aws('s3:GetObject', 'arn:aws:s3::b')])\n"
-                      "async def fetch_report(key: str) -> str:\n    return key\n")
+    module.write_text(
+        "from mcpfleet import Server, aws\napp = Server('bad')\n"
+        "@app.tool(permissions=[aws('s3:GetObject', 'arn:aws:s3::b')])\n"
+        "async def fetch_report(key: str) -> str:\n    return key\n"
+    )
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(deploy, ["render", "--app", "badapp:app", "--out", "out"])
     assert result.exit_code == 1

@@ -15,8 +15,11 @@ from mcpfleet.deploy.settings import MAX_STOP_TIMEOUT
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH
 from tests.deploy.conftest import Case, rendered_case
 
-FARGATE = [("docs", "ecs-fargate", "memory"), ("docs", "ecs-fargate", "redis"),
-           ("bare", "ecs-fargate", "redis")]
+FARGATE = [
+    ("docs", "ecs-fargate", "memory"),
+    ("docs", "ecs-fargate", "redis"),
+    ("bare", "ecs-fargate", "redis"),
+]
 
 
 def container(case: Case) -> dict[str, Any]:
@@ -59,8 +62,11 @@ def test_health_checks_use_the_apps_paths(combo: tuple[str, str, str]) -> None:
     check = container(case)["HealthCheck"]["Command"]
     assert f"http://127.0.0.1:3000{LIVENESS_PATH}" in check[-1]
     assert case.resource("TargetGroup")["HealthCheckPath"] == READINESS_PATH
-    assert case.resource("TargetGroup")["Port"] == container(case)["PortMappings"][0][
-        "ContainerPort"] == int(environment(case)["PORT"])
+    assert (
+        case.resource("TargetGroup")["Port"]
+        == container(case)["PortMappings"][0]["ContainerPort"]
+        == int(environment(case)["PORT"])
+    )
     assert environment(case)["HOST"] == "0.0.0.0"
 
 
@@ -74,10 +80,16 @@ def test_other_targets_use_the_apps_health_paths() -> None:
 
 def test_stickiness_only_with_memory_state() -> None:
     """In-memory state turns lb_cookie stickiness on for an hour; Redis state turns it off."""
-    memory = attributes(rendered_case("docs", "ecs-fargate", "memory")
-                        .resource("TargetGroup")["TargetGroupAttributes"])
-    redis = attributes(rendered_case("docs", "ecs-fargate", "redis")
-                       .resource("TargetGroup")["TargetGroupAttributes"])
+    memory = attributes(
+        rendered_case("docs", "ecs-fargate", "memory").resource("TargetGroup")[
+            "TargetGroupAttributes"
+        ]
+    )
+    redis = attributes(
+        rendered_case("docs", "ecs-fargate", "redis").resource("TargetGroup")[
+            "TargetGroupAttributes"
+        ]
+    )
     assert (memory["stickiness.enabled"], memory["stickiness.type"]) == ("true", "lb_cookie")
     assert memory["stickiness.lb_cookie.duration_seconds"] == "3600"
     assert redis == {"deregistration_delay.timeout_seconds": "15", "stickiness.enabled": "false"}
@@ -102,46 +114,81 @@ def test_autoscaling_cooldowns_and_alarms() -> None:
     case = rendered_case("docs", "ecs-fargate", "redis")
     config = case.resource("ScalingPolicy")["TargetTrackingScalingPolicyConfiguration"]
     assert (config["ScaleOutCooldown"], config["ScaleInCooldown"]) == (60, 300)
-    alarms = {name for name, res in case.template["Resources"].items()
-              if res["Type"] == "AWS::CloudWatch::Alarm"}
-    assert alarms == {"ToolErrorRateAlarm", "Target5xxAlarm", "LoadBalancer5xxAlarm",
-                      "UnhealthyHostsAlarm", "MemoryAlarm"}
+    alarms = {
+        name
+        for name, res in case.template["Resources"].items()
+        if res["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert alarms == {
+        "ToolErrorRateAlarm",
+        "Target5xxAlarm",
+        "LoadBalancer5xxAlarm",
+        "UnhealthyHostsAlarm",
+        "MemoryAlarm",
+    }
     memory = case.resource("MemoryAlarm")
     assert (memory["MetricName"], memory["Threshold"]) == ("MemoryUtilization", 80)
     assert case.resource("LogGroup")["RetentionInDays"] == 30
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--stop-timeout-seconds", "121", "--drain-deadline-seconds", "100"], "at most 120"),
-    (["--drain-delay-seconds", "20"], "must exceed deregistration delay 20 s"),
-    (["--idle-timeout-seconds", "15"], "idle timeout 15 s must exceed the SSE keep-alive"),
-    (["--cpu", "256", "--memory", "4096"], "no task size"),
-])
-def test_render_refuses_broken_relations(tmp_path: Path, options: list[str],
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--stop-timeout-seconds", "121", "--drain-deadline-seconds", "100"], "at most 120"),
+        (["--drain-delay-seconds", "20"], "must exceed deregistration delay 20 s"),
+        (["--idle-timeout-seconds", "15"], "idle timeout 15 s must exceed the SSE keep-alive"),
+        (["--cpu", "256", "--memory", "4096"], "no task size"),
+    ],
+)
+def test_render_refuses_broken_relations(tmp_path: Path, options: list[str], message: str) -> None:
     """Settings that break a relation are refused with the numbers and the reason."""
-    result = CliRunner().invoke(deploy, ["render", "--app", "tests.deploy.apps:docs",
-                                         "--out", str(tmp_path / "out"), *options])
+    result = CliRunner().invoke(
+        deploy,
+        ["render", "--app", "tests.deploy.apps:docs", "--out", str(tmp_path / "out"), *options],
+    )
     assert result.exit_code == 1
     assert message in result.output
 
 
 def test_settings_flow_into_the_template(tmp_path: Path) -> None:
     """A longer keep-alive and drain are written consistently into env, ALB and stopTimeout."""
-    result = CliRunner().invoke(deploy, [
-        "render", "--app", "tests.deploy.apps:docs", "--out", str(tmp_path), "--state",
-        "memory", "--keepalive-seconds", "30", "--drain-delay-seconds", "20",
-        "--drain-deadline-seconds", "60", "--stop-timeout-seconds", "90"])
+    result = CliRunner().invoke(
+        deploy,
+        [
+            "render",
+            "--app",
+            "tests.deploy.apps:docs",
+            "--out",
+            str(tmp_path),
+            "--state",
+            "memory",
+            "--keepalive-seconds",
+            "30",
+            "--drain-delay-seconds",
+            "20",
+            "--drain-deadline-seconds",
+            "60",
+            "--stop-timeout-seconds",
+            "90",
+            "--public",
+        ],
+    )
     assert result.exit_code == 0, result.output
     case = Case(Rendered(), loads((tmp_path / "template.yaml").read_text()))
     env = environment(case)
-    assert (env["KEEPALIVE_SECONDS"], env["DRAIN_DELAY_SECONDS"],
-            env["DRAIN_DEADLINE_SECONDS"]) == ("30", "20", "60")
+    assert (
+        env["KEEPALIVE_SECONDS"],
+        env["DRAIN_DELAY_SECONDS"],
+        env["DRAIN_DEADLINE_SECONDS"],
+    ) == ("30", "20", "60")
     assert container(case)["StopTimeout"] == 90
     tg = attributes(case.resource("TargetGroup")["TargetGroupAttributes"])
     assert tg["deregistration_delay.timeout_seconds"] == "20"
     assert {p.name for p in tmp_path.iterdir()} == {
-        "template.yaml", "task-definition.json", "task-role-policy.json"}
+        "template.yaml",
+        "task-definition.json",
+        "task-role-policy.json",
+    }
 
 
 def test_declared_parameters_reach_the_app() -> None:

@@ -13,22 +13,22 @@ from mcpfleet.deploy.render import render
 from mcpfleet.deploy.settings import Settings, SettingsError
 from mcpfleet.deploy.yaml_out import to_yaml
 from tests.deploy import apps
-from tests.deploy.conftest import rendered_case
+from tests.deploy.conftest import golden_name, rendered_case
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MCPFLEET_UPDATE_GOLDEN") == "1"  # rewrite golden files on purpose
 
 
-def test_cfn_lint_passes(case: tuple[str, str, str]) -> None:
+def test_cfn_lint_passes(case: tuple[str, str, str, str]) -> None:
     """cfn-lint (1.58+) reports no error and no warning for the rendered template."""
     text = rendered_case(*case).rendered.files["template.yaml"]
     matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
     assert [str(m) for m in matches] == []
 
 
-def test_output_matches_golden_files(case: tuple[str, str, str]) -> None:
+def test_output_matches_golden_files(case: tuple[str, str, str, str]) -> None:
     """Each rendered file is byte-for-byte its reviewed golden file (set the env to update)."""
-    folder = GOLDEN / "-".join(case)
+    folder = GOLDEN / golden_name(case)
     files = rendered_case(*case).rendered.files
     if UPDATE:
         folder.mkdir(parents=True, exist_ok=True)
@@ -39,21 +39,47 @@ def test_output_matches_golden_files(case: tuple[str, str, str]) -> None:
         assert (folder / name).read_text(encoding="utf-8") == text, f"{folder.name}/{name}"
 
 
-def test_yaml_reads_back_as_the_model(case: tuple[str, str, str]) -> None:
+def test_yaml_reads_back_as_the_model(case: tuple[str, str, str, str]) -> None:
     """The YAML text parses (as CloudFormation reads it) to exactly the data that was built."""
     result = rendered_case(*case)
     assert result.template == result.rendered.template
 
 
-@pytest.mark.parametrize("value", [
-    "yes", "No", "on", "null", "~", "123", "1.5", "0.0.0.0", "a: b", "#x", "x #y", "-c", "",
-    "s3:GetObject", "AWS::IAM::Role", "ends:", "it's", 'say "hi"', "tab\there", "caf\u00e9",
-    True, 0, 2.5, None,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yes",
+        "No",
+        "on",
+        "null",
+        "~",
+        "123",
+        "1.5",
+        "0.0.0.0",
+        "a: b",
+        "#x",
+        "x #y",
+        "-c",
+        "",
+        "s3:GetObject",
+        "AWS::IAM::Role",
+        "ends:",
+        "it's",
+        'say "hi"',
+        "tab\there",
+        "caf\u00e9",
+        True,
+        0,
+        2.5,
+        None,
+    ],
+)
 def test_yaml_scalars_keep_their_type(value: object) -> None:
     """Strings that YAML would read as something else are quoted; other scalars stay typed."""
     assert yaml.safe_load(to_yaml({"key": value, "list": [value]})) == {
-        "key": value, "list": [value]}
+        "key": value,
+        "list": [value],
+    }
 
 
 def test_reasons_are_written_as_comments() -> None:

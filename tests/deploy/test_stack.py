@@ -32,8 +32,11 @@ def _free_port() -> int:
 def aws_api() -> Iterator[str]:
     """A moto server on 127.0.0.1, up for this module's tests and stopped after."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):  # bounded: ten seconds at most
@@ -53,47 +56,84 @@ def aws_api() -> Iterator[str]:
 @pytest.fixture
 def params(aws_api: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Point the SDK at the moto server, and make the VPC, subnets and certificate to use."""
-    for key, value in {"AWS_ENDPOINT_URL": aws_api, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
-                       }.items():
+    for key, value in {
+        "AWS_ENDPOINT_URL": aws_api,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
-                                 AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
-               for i, z in ((1, "a"), (2, "b"))]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, z in ((1, "a"), (2, "b"))
+    ]
     cert = boto3.client("acm").request_certificate(DomainName="mcp.example.com")
-    values = {"VpcId": vpc, "PublicSubnetIds": ",".join(subnets),
-              "PrivateSubnetIds": ",".join(subnets), "CertificateArn": cert["CertificateArn"],
-              "ImageRepository": "docs", "DocumentsBucket": "docs-bucket",
-              "DatabaseUrlSecretArn": ARN.format("db"),
-              "RequestStateKeysSecretArn": ARN.format("keys")}
+    values = {
+        "VpcId": vpc,
+        "PublicSubnetIds": ",".join(subnets),
+        "PrivateSubnetIds": ",".join(subnets),
+        "CertificateArn": cert["CertificateArn"],
+        "ImageRepository": "docs",
+        "DocumentsBucket": "docs-bucket",
+        "DatabaseUrlSecretArn": ARN.format("db"),
+        "RequestStateKeysSecretArn": ARN.format("keys"),
+    }
     return [arg for k, v in values.items() for arg in ("--param", f"{k}={v}")]
 
 
+# An existing identity provider: the stack then needs nothing beyond what moto runs.
+AUTH = [
+    "--auth",
+    "jwt",
+    "--issuer",
+    "https://login.example.com",
+    "--audience",
+    "docs",
+    "--public-url",
+    "https://docs.example.com",
+]
+
+
 def render(out: Path, *options: str) -> Path:
-    result = CliRunner().invoke(deploy, ["render", "--app", "tests.deploy.apps:docs", "--out",
-                                         str(out), "--state", "memory", *options])
+    result = CliRunner().invoke(
+        deploy,
+        [
+            "render",
+            "--app",
+            "tests.deploy.apps:docs",
+            "--out",
+            str(out),
+            "--state",
+            "memory",
+            *AUTH,
+            *options,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out / "template.yaml"
 
 
 def run(command: str, stack: str, *args: str) -> Result:
-    return CliRunner().invoke(deploy, [command, "--stack", stack, "--poll-seconds", "0.1",
-                                       *args])
+    return CliRunner().invoke(deploy, [command, "--stack", stack, "--poll-seconds", "0.1", *args])
 
 
 def physical(stack: str, logical: str) -> str:
     res = boto3.client("cloudformation").describe_stack_resource(
-        StackName=stack, LogicalResourceId=logical)
+        StackName=stack, LogicalResourceId=logical
+    )
     value: str = res["StackResourceDetail"]["PhysicalResourceId"]
     return value
 
 
 def task_memory(stack: str) -> str:
     ecs = boto3.client("ecs")
-    memory: str = ecs.describe_task_definition(
-        taskDefinition=physical(stack, "TaskDefinition"))["taskDefinition"]["memory"]
+    memory: str = ecs.describe_task_definition(taskDefinition=physical(stack, "TaskDefinition"))[
+        "taskDefinition"
+    ]["memory"]
     return memory
 
 
@@ -104,8 +144,9 @@ def test_up_creates_the_stack(tmp_path: Path, params: list[str]) -> None:
     assert "Add      TaskRole AWS::IAM::Role" in result.output
     assert "CREATE_COMPLETE" in result.output.splitlines()[-1]
     assert task_memory("create") == "1024"
-    policy = boto3.client("iam").get_role_policy(RoleName=physical("create", "TaskRole"),
-                                                 PolicyName="declared-permissions")
+    policy = boto3.client("iam").get_role_policy(
+        RoleName=physical("create", "TaskRole"), PolicyName="declared-permissions"
+    )
     document = policy["PolicyDocument"]
     if isinstance(document, str):  # moto hands back the dict's repr, not JSON
         document = ast.literal_eval(document)
@@ -129,8 +170,9 @@ def test_diff_shows_changes_and_changes_nothing(tmp_path: Path, params: list[str
     assert result.exit_code == 0, result.output
     assert "Add      Service AWS::ECS::Service" in result.output
     stacks: list[dict[str, Any]] = boto3.client("cloudformation").list_stacks()["StackSummaries"]
-    assert [s for s in stacks if s["StackName"] == "preview"
-            and s["StackStatus"] != "DELETE_COMPLETE"] == []
+    assert [
+        s for s in stacks if s["StackName"] == "preview" and s["StackStatus"] != "DELETE_COMPLETE"
+    ] == []
 
 
 def test_down_deletes_the_stack(tmp_path: Path, params: list[str]) -> None:

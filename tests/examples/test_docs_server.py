@@ -110,7 +110,8 @@ def test_tools_declare_annotations() -> None:
 def test_render_grants_exactly_the_declared_actions(tmp_path: Path) -> None:
     """The rendered ECS task-role policy allows exactly each tool's actions on its resources."""
     result = CliRunner().invoke(main, ["deploy", "render", "--app", "examples.docs_server:app",
-                                       "--target", "ecs-fargate", "--out", str(tmp_path)])
+                                       "--target", "ecs-fargate", "--public",
+                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     policy = json.loads((tmp_path / "task-role-policy.json").read_text())
     granted = sorted((tuple(s["Action"]), tuple(s["Resource"])) for s in policy["Statement"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from mcpfleet.auth.limits import Rate, parse_rate
@@ -258,7 +258,9 @@ class Gate:
         needed: Sequence[str] = (),
     ) -> Unauthorized | InsufficientScope:
         """The error with its ``WWW-Authenticate`` challenge."""
-        scopes = needed or (error.scopes if isinstance(error, InsufficientScope) else self.required)
+        scopes = self.advertised(
+            needed or (error.scopes if isinstance(error, InsufficientScope) else self.required)
+        )
         metadata = self.metadata_url(headers, scope) if self.oauth else None
         description = error.message if error.oauth_error else None
         error.headers = {
@@ -270,6 +272,12 @@ class Gate:
             )
         }
         return error
+
+    def advertised(self, scopes: Iterable[str]) -> list[str]:
+        """Scopes as a client must ask the authorization server for them: with the prefix
+        the issuer puts on them (Cognito names custom scopes ``identifier/scope``)."""
+        prefix = self.config.auth_scope_prefix or ""
+        return [prefix + scope for scope in scopes]
 
     def base_url(self, headers: dict[str, str], scope: Any) -> str:
         """Where clients reach this server: ``PUBLIC_URL``, else the request's own origin
@@ -309,7 +317,7 @@ class Gate:
             "bearer_methods_supported": ["header"],
             "resource_name": self.server.name,
         }
-        scopes = list(dict.fromkeys((*self.required, *self.server.declared_scopes())))
+        scopes = self.advertised(dict.fromkeys((*self.required, *self.server.declared_scopes())))
         if scopes:
             document["scopes_supported"] = scopes
         return document

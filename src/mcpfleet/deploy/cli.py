@@ -8,7 +8,7 @@ from typing import Any, cast
 import click
 
 from mcpfleet.deploy.declarations import DeclarationError
-from mcpfleet.deploy.settings import TARGETS, Settings, SettingsError
+from mcpfleet.deploy.settings import AUTHS, TARGETS, Settings, SettingsError
 
 INT = click.IntRange(min=1)
 
@@ -24,6 +24,9 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
 
     server = load_app(app)
     name = options.pop("name") or service_name(server)
+    options["audience"] = tuple(
+        part.strip() for given in options["audience"] for part in given.split(",") if part.strip()
+    )
     values = {k: v for k, v in options.items() if v is not None}
     return Settings(target=cast(Any, target), app=app, name=name, **values)
 
@@ -32,8 +35,13 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
 @click.option("--target", type=click.Choice(TARGETS), default="ecs-fargate", show_default=True)
 @click.option("--app", "app", required=True, help="MODULE:APP, as for mcpfleet serve.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--state", type=click.Choice(["memory", "redis"]), default="redis",
-              show_default=True, help="Fleet state: memory turns ALB stickiness on.")
+@click.option(
+    "--state",
+    type=click.Choice(["memory", "redis"]),
+    default="redis",
+    show_default=True,
+    help="Fleet state: memory turns ALB stickiness on.",
+)
 @click.option("--name", default=None, help="Service name (metrics dimension); default: app's.")
 @click.option("--port", type=INT, default=None, help="Container port (default 3000).")
 @click.option("--cpu", type=INT, default=None, help="CPU units (default 512).")
@@ -43,8 +51,42 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
 @click.option("--drain-deadline-seconds", type=INT, default=None, help="Drain deadline (40).")
 @click.option("--stop-timeout-seconds", type=INT, default=None, help="ECS stopTimeout (60).")
 @click.option("--idle-timeout-seconds", type=INT, default=None, help="ALB idle timeout (120).")
-@click.option("--scale-on", type=click.Choice(["requests", "sessions"]), default=None,
-              help="Autoscaling metric: ALBRequestCountPerTarget or ActiveSessions.")
+@click.option(
+    "--scale-on",
+    type=click.Choice(["requests", "sessions"]),
+    default=None,
+    help="Autoscaling metric: ALBRequestCountPerTarget or ActiveSessions.",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(AUTHS),
+    default=None,
+    help="OAuth for the endpoint: cognito (a new user pool) or jwt (your provider).",
+)
+@click.option("--issuer", default=None, help="--auth jwt: the token issuer URL.")
+@click.option(
+    "--audience",
+    multiple=True,
+    help="--auth jwt: an accepted audience (repeatable, or comma-separated).",
+)
+@click.option("--jwks-url", default=None, help="--auth jwt: the issuer's keys, if not discovered.")
+@click.option(
+    "--public-url",
+    default=None,
+    help="The endpoint's public base URL (default: a PublicUrl parameter).",
+)
+@click.option(
+    "--public",
+    is_flag=True,
+    default=False,
+    help="Expose an app that authenticates no one to the internet, on purpose.",
+)
+@click.option(
+    "--waf",
+    is_flag=True,
+    default=False,
+    help="Put an AWS WAF web ACL (rate limit per IP, AWS managed rules) in front.",
+)
 def render(target: str, app: str, out: Path, **options: Any) -> None:
     """Write the CloudFormation template (and for ECS the task definition and policy)."""
     from mcpfleet.cli import load_app
@@ -84,12 +126,21 @@ def _parameters(pairs: tuple[str, ...]) -> dict[str, str]:
 
 STACK = click.option("--stack", required=True, help="CloudFormation stack name.")
 REGION = click.option("--region", default=None, help="AWS region (default: the SDK's).")
-TEMPLATE = click.option("--template", "template", required=True,
-                        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                        help="A template written by deploy render.")
+TEMPLATE = click.option(
+    "--template",
+    "template",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A template written by deploy render.",
+)
 PARAM = click.option("--param", "params", multiple=True, help="Key=Value (repeatable).")
-POLL = click.option("--poll-seconds", type=click.FloatRange(min=0), default=5.0,
-                    show_default=True, help="How often to ask CloudFormation.")
+POLL = click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="How often to ask CloudFormation.",
+)
 
 
 @deploy.command()
@@ -98,14 +149,21 @@ POLL = click.option("--poll-seconds", type=click.FloatRange(min=0), default=5.0,
 @PARAM
 @REGION
 @POLL
-def up(stack: str, template: Path, params: tuple[str, ...], region: str | None,
-       poll_seconds: float) -> None:
+def up(
+    stack: str, template: Path, params: tuple[str, ...], region: str | None, poll_seconds: float
+) -> None:
     """Create or update the stack through a change set, showing progress."""
     from mcpfleet.deploy import stack as ops
 
     try:
-        status = ops.up(_client(region), stack, template.read_text(), _parameters(params),
-                        click.echo, ops.Poll(poll_seconds))
+        status = ops.up(
+            _client(region),
+            stack,
+            template.read_text(),
+            _parameters(params),
+            click.echo,
+            ops.Poll(poll_seconds),
+        )
     except (ops.StackError, ops.client_errors()) as error:
         raise _refused(error) from None
     click.echo(f"{stack}: {status}")
@@ -117,14 +175,21 @@ def up(stack: str, template: Path, params: tuple[str, ...], region: str | None,
 @PARAM
 @REGION
 @POLL
-def diff(stack: str, template: Path, params: tuple[str, ...], region: str | None,
-         poll_seconds: float) -> None:
+def diff(
+    stack: str, template: Path, params: tuple[str, ...], region: str | None, poll_seconds: float
+) -> None:
     """Show what up would change, without changing anything."""
     from mcpfleet.deploy import stack as ops
 
     try:
-        ops.diff(_client(region), stack, template.read_text(), _parameters(params), click.echo,
-                 ops.Poll(poll_seconds))
+        ops.diff(
+            _client(region),
+            stack,
+            template.read_text(),
+            _parameters(params),
+            click.echo,
+            ops.Poll(poll_seconds),
+        )
     except (ops.StackError, ops.client_errors()) as error:
         raise _refused(error) from None
 

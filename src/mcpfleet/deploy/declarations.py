@@ -9,7 +9,7 @@ the name of the tool that made it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcpfleet.deploy.model import Json, sub
 from mcpfleet.server.app import Server
@@ -30,7 +30,8 @@ STATE_KEYS_SECRET = "REQUEST_STATE_KEYS"  # every task of a fleet must seal requ
 
 
 class DeclarationError(ValueError):
-    """A declaration that cannot be turned into IAM; the message names who declared it."""
+    """A declaration that cannot be turned into IAM (or Cognito); the message names who
+    declared it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class Declarations:
     grants: tuple[Grant, ...]
     parameters: dict[str, tuple[str, ...]]  # template parameter -> owners that use it
     secrets: tuple[str, ...]  # environment variables filled from Secrets Manager
+    # -- who may call: what an unauthenticated endpoint would expose, and the app's scopes
+    offers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "tools" -> names
+    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # scope -> who needs it
+    authenticates: bool = False  # the app has its own @app.authenticate hook
 
 
 def check_action(action: str, owner: str) -> None:
@@ -84,14 +89,16 @@ def check_resource(resource: str, owner: str) -> tuple[str, ...]:
             "arn:partition:service:region:account:resource)"
         )
     _, partition, service, region, account, rest = parts
-    checks = {"partition": _PARTITION.match(partition), "service": _SERVICE.match(service),
-              "region": _REGION.match(region), "account": _ACCOUNT.match(account),
-              "resource": rest.strip() != ""}
+    checks = {
+        "partition": _PARTITION.match(partition),
+        "service": _SERVICE.match(service),
+        "region": _REGION.match(region),
+        "account": _ACCOUNT.match(account),
+        "resource": rest.strip() != "",
+    }
     wrong = [part for part, ok in checks.items() if not ok]
     if wrong:
-        raise DeclarationError(
-            f"{owner}: malformed ARN {resource!r} (bad {', '.join(wrong)})"
-        )
+        raise DeclarationError(f"{owner}: malformed ARN {resource!r} (bad {', '.join(wrong)})")
     return tuple(n for n in names if n not in _PSEUDO)
 
 
@@ -129,22 +136,56 @@ def collect(server: Server) -> Declarations:
             raise DeclarationError(f"the app: secret {secret!r} is not an environment variable")
         if secret not in secrets:
             secrets.append(secret)
-    return Declarations(tuple(grants), parameters, tuple(secrets))
+    return Declarations(
+        tuple(grants),
+        parameters,
+        tuple(secrets),
+        offers(server),
+        scope_owners(server),
+        server.authenticator is not None,
+    )
+
+
+def offers(server: Server) -> dict[str, tuple[str, ...]]:
+    """What the app offers a caller, by kind (only the kinds it has)."""
+    kinds = {
+        "tools": tuple(server.tools),
+        "resources": tuple(server.resources),
+        "resource templates": tuple(t.template for t in server.templates),
+        "prompts": tuple(server.prompts),
+    }
+    return {kind: names for kind, names in kinds.items() if names}
+
+
+def scope_owners(server: Server) -> dict[str, tuple[str, ...]]:
+    """Every OAuth scope the app names, in the app's order, with what needs it."""
+    owners: dict[str, list[str]] = {scope: [] for scope in server.declared_scopes()}
+    needs = [
+        ("every request", server.required_scopes),
+        *((f"tool {name}", tool.scopes) for name, tool in server.tools.items()),
+        *((f"resource {uri}", r.scopes) for uri, r in server.resources.items()),
+        *((f"resource template {t.template}", t.scopes) for t in server.templates),
+        *((f"prompt {name}", p.scopes) for name, p in server.prompts.items()),
+    ]
+    for owner, scopes in needs:
+        for scope in scopes:
+            owners.setdefault(scope, []).append(owner)
+    return {scope: tuple(names) for scope, names in owners.items()}
 
 
 def policy_document(grants: tuple[Grant, ...], *, template: bool) -> dict[str, Json]:
     """The IAM policy for ``grants``; ``template`` writes ``${Name}`` as ``Fn::Sub``."""
     statements: list[Json] = []
     for grant in grants:
-        resources: list[Json] = [
-            sub(r) if template and "${" in r else r for r in grant.resources
-        ]
-        statements.append({
-            "Sid": grant.sid,
-            "Effect": "Allow",
-            "Action": list(grant.actions),
-            "Resource": resources,
-        })
+        resources: list[Json] = [sub(r) if template and "${" in r else r for r in grant.resources]
+        statements.append(
+            {
+                "Sid": grant.sid,
+                "Effect": "Allow",
+                "Action": list(grant.actions),
+                "Resource": resources,
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

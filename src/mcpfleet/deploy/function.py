@@ -8,7 +8,7 @@ refuses 2025-era requests and says why.
 
 from __future__ import annotations
 
-from mcpfleet.deploy import common, managed
+from mcpfleet.deploy import access, common, managed
 from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.model import Json, Note, Template, get_att, ref, sub
 from mcpfleet.deploy.settings import Settings
@@ -28,13 +28,16 @@ def _environment(
         "KEEPALIVE_SECONDS": str(settings.keepalive_seconds),
         "LOG_LEVEL": "info",
         **managed.secret_variables(secrets),
+        **access.environment(t, settings, decls),
     }
     if settings.state == "redis":
         group = managed.client_group(t, "FunctionSecurityGroup", "Lambda: reach Redis")
         env["REDIS_URL"] = common.redis(t, group)
     else:
-        t.notes.append("lambda: in-memory state, so only 2026-07-28 requests are served; "
-                       "2025-era sessions are refused (render with --state redis for them)")
+        t.notes.append(
+            "lambda: in-memory state, so only 2026-07-28 requests are served; "
+            "2025-era sessions are refused (render with --state redis for them)"
+        )
     return dict(sorted(env.items()))
 
 
@@ -45,8 +48,11 @@ def render_lambda(t: Template, settings: Settings, decls: Declarations) -> None:
     secrets = common.secret_arns(t, decls)
     common.log_group(t, settings, "/mcpfleet/lambda")
     extra: list[Json] = [
-        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": get_att("LogGroup", "Arn")},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": get_att("LogGroup", "Arn"),
+        },
         common.read_secrets_statement(secrets),
     ]
     role = common.app_role(t, "FunctionRole", "lambda.amazonaws.com", decls, extra)
@@ -65,25 +71,41 @@ def render_lambda(t: Template, settings: Settings, decls: Declarations) -> None:
         "LoggingConfig": {"LogGroup": ref("LogGroup")},
     }
     if settings.state == "redis":
-        props["VpcConfig"] = Note({
-            "SubnetIds": ref("PrivateSubnetIds"),
-            "SecurityGroupIds": [get_att("FunctionSecurityGroup", "GroupId")],
-        }, "In the VPC to reach Redis (outbound internet then needs a NAT route).")
+        props["VpcConfig"] = Note(
+            {
+                "SubnetIds": ref("PrivateSubnetIds"),
+                "SecurityGroupIds": [get_att("FunctionSecurityGroup", "GroupId")],
+            },
+            "In the VPC to reach Redis (outbound internet then needs a NAT route).",
+        )
     t.add("Function", "AWS::Lambda::Function", props)
     _url(t, settings)
 
 
 def _url(t: Template, settings: Settings) -> None:
-    t.add("FunctionUrl", "AWS::Lambda::Url", {
-        "TargetFunctionArn": get_att("Function", "Arn"),
-        "AuthType": Note("NONE", "MCP authorization is the app's (its authenticate hook)."),
-        "InvokeMode": Note("BUFFERED", "Each response is returned whole; no long-lived streams."),
-    })
-    t.add("FunctionUrlPermission", "AWS::Lambda::Permission", {
-        "FunctionName": ref("Function"),
-        "Action": "lambda:InvokeFunctionUrl",
-        "Principal": "*",
-        "FunctionUrlAuthType": "NONE",
-    })
-    t.output("Endpoint", sub(f"${{FunctionUrl.FunctionUrl}}{settings.path.lstrip('/')}"),
-             "The MCP endpoint.")
+    t.add(
+        "FunctionUrl",
+        "AWS::Lambda::Url",
+        {
+            "TargetFunctionArn": get_att("Function", "Arn"),
+            "AuthType": Note("NONE", access.function_url_auth(settings)),
+            "InvokeMode": Note(
+                "BUFFERED", "Each response is returned whole; no long-lived streams."
+            ),
+        },
+    )
+    t.add(
+        "FunctionUrlPermission",
+        "AWS::Lambda::Permission",
+        {
+            "FunctionName": ref("Function"),
+            "Action": "lambda:InvokeFunctionUrl",
+            "Principal": "*",
+            "FunctionUrlAuthType": "NONE",
+        },
+    )
+    t.output(
+        "Endpoint",
+        sub(f"${{FunctionUrl.FunctionUrl}}{settings.path.lstrip('/')}"),
+        "The MCP endpoint.",
+    )

@@ -77,15 +77,22 @@ def _method(event: Event) -> str:
 def scope(event: Event) -> dict[str, Any]:
     """The ASGI HTTP scope of a Function URL event."""
     http = event["requestContext"]["http"]
-    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1"))
-               for k, v in (event.get("headers") or {}).items()]
+    headers = [
+        (k.lower().encode("latin-1"), str(v).encode("latin-1"))
+        for k, v in (event.get("headers") or {}).items()
+    ]
     if event.get("cookies"):
         headers.append((b"cookie", "; ".join(event["cookies"]).encode("latin-1")))
     path = event.get("rawPath") or "/"
     return {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1", "method": _method(event), "scheme": "https",
-        "path": path, "raw_path": path.encode(), "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": _method(event),
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
         "query_string": (event.get("rawQueryString") or "").encode("latin-1"),
         "headers": headers,
         "client": (http.get("sourceIp", "0.0.0.0"), 0),
@@ -113,8 +120,7 @@ def response(status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes
         text, encoded = data.decode(), False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(data).decode(), True
-    result: Event = {"statusCode": status, "headers": out, "body": text,
-                     "isBase64Encoded": encoded}
+    result: Event = {"statusCode": status, "headers": out, "body": text, "isBase64Encoded": encoded}
     if cookies:
         result["cookies"] = cookies
     return result
@@ -171,8 +177,12 @@ class Adapter:
 
 def refusal() -> Event:
     error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": REFUSAL}}
-    return {"statusCode": 400, "headers": {"content-type": "application/json"},
-            "body": json.dumps(error), "isBase64Encoded": False}
+    return {
+        "statusCode": 400,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(error),
+        "isBase64Encoded": False,
+    }
 
 
 _adapter: Adapter | None = None

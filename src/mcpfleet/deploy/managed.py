@@ -6,7 +6,7 @@ may reach any instance: both need the fleet state in Redis, and refuse memory.
 
 from __future__ import annotations
 
-from mcpfleet.deploy import common, ecs
+from mcpfleet.deploy import access, common, ecs
 from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.model import Json, Note, Parameter, Template, get_att, ref, sub
 from mcpfleet.deploy.settings import Settings, SettingsError
@@ -26,8 +26,7 @@ def require_redis(settings: Settings, why: str) -> None:
 
 def client_group(t: Template, name: str, description: str) -> Json:
     """A security group for the app's side of its connections (to Redis)."""
-    t.add(name, "AWS::EC2::SecurityGroup", {
-        "GroupDescription": description, "VpcId": ref("VpcId")})
+    t.add(name, "AWS::EC2::SecurityGroup", {"GroupDescription": description, "VpcId": ref("VpcId")})
     return get_att(name, "GroupId")
 
 
@@ -41,36 +40,57 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
     common.log_group(t, settings, "/ecs")
     ecs.execution_role(t, secrets)
     common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls)
-    t.add("InfrastructureRole", "AWS::IAM::Role", {
-        "AssumeRolePolicyDocument": common.assume("ecs.amazonaws.com"),
-        "ManagedPolicyArns": [EXPRESS_INFRA_POLICY],
-    }, "Lets ECS create and run the service's load balancer, target group and scaling.")
+    t.add(
+        "InfrastructureRole",
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": common.assume("ecs.amazonaws.com"),
+            "ManagedPolicyArns": [EXPRESS_INFRA_POLICY],
+        },
+        "Lets ECS create and run the service's load balancer, target group and scaling.",
+    )
     group = client_group(t, "TaskSecurityGroup", "Tasks: reach Redis")
-    env: dict[str, Json] = {**settings.environment(), **common.parameter_variables(decls)}
+    env: dict[str, Json] = {
+        **settings.environment(),
+        **common.parameter_variables(decls),
+        **access.environment(t, settings, decls),
+    }
     env["REDIS_URL"] = common.redis(t, group)
     t.add("Cluster", "AWS::ECS::Cluster", {})
-    t.add("Service", "AWS::ECS::ExpressGatewayService", {
-        "Cluster": ref("Cluster"),
-        "Cpu": str(settings.cpu),
-        "Memory": str(settings.memory),
-        "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
-        "TaskRoleArn": get_att("TaskRole", "Arn"),
-        "InfrastructureRoleArn": get_att("InfrastructureRole", "Arn"),
-        "HealthCheckPath": Note(settings.readiness_path, "Readiness: route around draining tasks."),
-        "PrimaryContainer": {
-            "Image": image,
-            "ContainerPort": settings.port,
-            "Environment": [{"Name": k, "Value": v} for k, v in sorted(env.items())],
-            "Secrets": [{"Name": k, "ValueFrom": v} for k, v in secrets.items()],
-            "AwsLogsConfiguration": {"LogGroup": ref("LogGroup"), "LogStreamPrefix": "ecs"},
+    t.add(
+        "Service",
+        "AWS::ECS::ExpressGatewayService",
+        {
+            "Cluster": ref("Cluster"),
+            "Cpu": str(settings.cpu),
+            "Memory": str(settings.memory),
+            "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
+            "TaskRoleArn": get_att("TaskRole", "Arn"),
+            "InfrastructureRoleArn": get_att("InfrastructureRole", "Arn"),
+            "HealthCheckPath": Note(
+                settings.readiness_path, "Readiness: route around draining tasks."
+            ),
+            "PrimaryContainer": {
+                "Image": image,
+                "ContainerPort": settings.port,
+                "Environment": [{"Name": k, "Value": v} for k, v in sorted(env.items())],
+                "Secrets": [{"Name": k, "ValueFrom": v} for k, v in secrets.items()],
+                "AwsLogsConfiguration": {"LogGroup": ref("LogGroup"), "LogStreamPrefix": "ecs"},
+            },
+            "ScalingTarget": {
+                "AutoScalingMetric": "REQUEST_COUNT_PER_TARGET",
+                "MinTaskCount": ref("MinTasks"),
+                "MaxTaskCount": ref("MaxTasks"),
+            },
+            "NetworkConfiguration": {"Subnets": ref("PrivateSubnetIds"), "SecurityGroups": [group]},
         },
-        "ScalingTarget": {"AutoScalingMetric": "REQUEST_COUNT_PER_TARGET",
-                          "MinTaskCount": ref("MinTasks"), "MaxTaskCount": ref("MaxTasks")},
-        "NetworkConfiguration": {"Subnets": ref("PrivateSubnetIds"), "SecurityGroups": [group]},
-    }, "ECS creates the ALB, listener, target group and autoscaling for this service.")
+        "ECS creates the ALB, listener, target group and autoscaling for this service.",
+    )
     t.output("Endpoint", sub(f"https://${{Service.Endpoint}}{settings.path}"), "The MCP endpoint.")
-    t.notes.append("ecs-express: ECS manages the load balancer; its idle timeout and "
-                   "deregistration delay are ECS's defaults, not set from the drain settings")
+    t.notes.append(
+        "ecs-express: ECS manages the load balancer; its idle timeout and "
+        "deregistration delay are ECS's defaults, not set from the drain settings"
+    )
 
 
 def secret_variables(secrets: dict[str, Json]) -> dict[str, Json]:
@@ -78,15 +98,15 @@ def secret_variables(secrets: dict[str, Json]) -> dict[str, Json]:
     return {f"{name}_SECRET_ARN": arn for name, arn in secrets.items()}
 
 
-APPRUNNER_CPU = {256: "0.25 vCPU", 512: "0.5 vCPU", 1024: "1 vCPU", 2048: "2 vCPU",
-                 4096: "4 vCPU"}
+APPRUNNER_CPU = {256: "0.25 vCPU", 512: "0.5 vCPU", 1024: "1 vCPU", 2048: "2 vCPU", 4096: "4 vCPU"}
 
 
 def _apprunner_size(settings: Settings) -> dict[str, str]:
     cpu = APPRUNNER_CPU.get(settings.cpu)
     if cpu is None or settings.memory % 1024:
-        raise SettingsError(f"App Runner has no instance size cpu={settings.cpu} "
-                            f"memory={settings.memory}")
+        raise SettingsError(
+            f"App Runner has no instance size cpu={settings.cpu} memory={settings.memory}"
+        )
     return {"Cpu": cpu, "Memory": f"{settings.memory // 1024} GB"}
 
 
@@ -96,42 +116,86 @@ def render_apprunner(t: Template, settings: Settings, decls: Declarations) -> No
     common.network_parameters(t)
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    t.add("AccessRole", "AWS::IAM::Role", {
-        "AssumeRolePolicyDocument": common.assume("build.apprunner.amazonaws.com"),
-        "Policies": [{"PolicyName": "pull-image", "PolicyDocument": {
-            "Version": "2012-10-17", "Statement": common.ecr_pull_statements()}}],
-    }, "Used by App Runner, not the app: pull the image.")
-    common.app_role(t, "InstanceRole", "tasks.apprunner.amazonaws.com", decls,
-                    [common.read_secrets_statement(secrets)])
+    t.add(
+        "AccessRole",
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": common.assume("build.apprunner.amazonaws.com"),
+            "Policies": [
+                {
+                    "PolicyName": "pull-image",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": common.ecr_pull_statements(),
+                    },
+                }
+            ],
+        },
+        "Used by App Runner, not the app: pull the image.",
+    )
+    common.app_role(
+        t,
+        "InstanceRole",
+        "tasks.apprunner.amazonaws.com",
+        decls,
+        [common.read_secrets_statement(secrets)],
+    )
     group = client_group(t, "ConnectorSecurityGroup", "App Runner VPC connector: reach Redis")
-    t.add("VpcConnector", "AWS::AppRunner::VpcConnector", {
-        "Subnets": ref("PrivateSubnetIds"), "SecurityGroups": [group],
-    }, "App Runner reaches nothing in the VPC without a connector; Redis lives there.")
-    env: dict[str, Json] = {**settings.environment(), **secret_variables(secrets),
-                            **common.parameter_variables(decls),
-                            "REDIS_URL": common.redis(t, group)}
-    t.add("Service", "AWS::AppRunner::Service", {
-        "SourceConfiguration": {
-            "AuthenticationConfiguration": {"AccessRoleArn": get_att("AccessRole", "Arn")},
-            "AutoDeploymentsEnabled": False,
-            "ImageRepository": {
-                "ImageIdentifier": image,
-                "ImageRepositoryType": "ECR",
-                "ImageConfiguration": {
-                    "Port": str(settings.port),
-                    "RuntimeEnvironmentVariables": [
-                        {"Name": k, "Value": v} for k, v in sorted(env.items())],
+    t.add(
+        "VpcConnector",
+        "AWS::AppRunner::VpcConnector",
+        {
+            "Subnets": ref("PrivateSubnetIds"),
+            "SecurityGroups": [group],
+        },
+        "App Runner reaches nothing in the VPC without a connector; Redis lives there.",
+    )
+    env: dict[str, Json] = {
+        **settings.environment(),
+        **secret_variables(secrets),
+        **common.parameter_variables(decls),
+        **access.environment(t, settings, decls),
+        "REDIS_URL": common.redis(t, group),
+    }
+    t.add(
+        "Service",
+        "AWS::AppRunner::Service",
+        {
+            "SourceConfiguration": {
+                "AuthenticationConfiguration": {"AccessRoleArn": get_att("AccessRole", "Arn")},
+                "AutoDeploymentsEnabled": False,
+                "ImageRepository": {
+                    "ImageIdentifier": image,
+                    "ImageRepositoryType": "ECR",
+                    "ImageConfiguration": {
+                        "Port": str(settings.port),
+                        "RuntimeEnvironmentVariables": [
+                            {"Name": k, "Value": v} for k, v in sorted(env.items())
+                        ],
+                    },
                 },
             },
+            "InstanceConfiguration": {**size, "InstanceRoleArn": get_att("InstanceRole", "Arn")},
+            "HealthCheckConfiguration": Note(
+                {
+                    "Protocol": "HTTP",
+                    "Path": settings.liveness_path,
+                    "Interval": 10,
+                    "Timeout": 5,
+                    "HealthyThreshold": 1,
+                    "UnhealthyThreshold": 3,
+                },
+                "Liveness: App Runner replaces instances that fail this check, so a Redis "
+                "outage must not fail it.",
+            ),
+            "NetworkConfiguration": {
+                "EgressConfiguration": {
+                    "EgressType": "VPC",
+                    "VpcConnectorArn": get_att("VpcConnector", "VpcConnectorArn"),
+                }
+            },
         },
-        "InstanceConfiguration": {**size, "InstanceRoleArn": get_att("InstanceRole", "Arn")},
-        "HealthCheckConfiguration": Note({
-            "Protocol": "HTTP", "Path": settings.liveness_path, "Interval": 10, "Timeout": 5,
-            "HealthyThreshold": 1, "UnhealthyThreshold": 3,
-        }, "Liveness: App Runner replaces instances that fail this check, so a Redis "
-           "outage must not fail it."),
-        "NetworkConfiguration": {"EgressConfiguration": {
-            "EgressType": "VPC", "VpcConnectorArn": get_att("VpcConnector", "VpcConnectorArn")}},
-    })
-    t.output("Endpoint", sub(f"https://${{Service.ServiceUrl}}{settings.path}"),
-             "The MCP endpoint.")
+    )
+    t.output(
+        "Endpoint", sub(f"https://${{Service.ServiceUrl}}{settings.path}"), "The MCP endpoint."
+    )

@@ -53,16 +53,23 @@ class Parameter:
     default: str | int | None = None
     allowed_pattern: str | None = None
     constraint: str | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    why: str | None = None  # a comment above the parameter: why the deployer must give it
 
-    def data(self) -> dict[str, Json]:
+    def data(self) -> Json:
         out: dict[str, Json] = {"Type": self.type, "Description": self.description}
         if self.default is not None:
             out["Default"] = self.default
         if self.allowed_pattern is not None:
             out["AllowedPattern"] = self.allowed_pattern
+        if self.min_value is not None:
+            out["MinValue"] = self.min_value
+        if self.max_value is not None:
+            out["MaxValue"] = self.max_value
         if self.constraint is not None:
             out["ConstraintDescription"] = self.constraint
-        return out
+        return Note(out, self.why) if self.why else out
 
 
 @dataclass(slots=True)
@@ -80,8 +87,9 @@ class Template:
         self.parameters.setdefault(name, parameter)
         return ref(name)
 
-    def add(self, name: str, kind: str, properties: Json, why: str | None = None,
-            **extra: Json) -> dict[str, str]:
+    def add(
+        self, name: str, kind: str, properties: Json, why: str | None = None, **extra: Json
+    ) -> dict[str, str]:
         """Add a resource and return a ``Ref`` to it."""
         if name in self.resources:
             raise ValueError(f"resource {name} added twice")

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcpfleet.deploy import common, ecs, function, managed
+from mcpfleet.deploy import access, common, ecs, function, managed, waf
 from mcpfleet.deploy.declarations import DeclarationError, Declarations, collect, policy_document
 from mcpfleet.deploy.model import Json, Template, strip_notes
 from mcpfleet.deploy.settings import Settings, SettingsError
@@ -39,7 +39,7 @@ def placeholders(value: Json) -> Json:
     """Plain JSON for files used outside CloudFormation: ``Ref X`` becomes ``${X}``."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return f"${{{arg}}}"
             if key == "Fn::Sub" and isinstance(arg, str):
@@ -55,8 +55,10 @@ def placeholders(value: Json) -> Json:
 def api_spelling(value: Json, keep: bool = False) -> Json:
     """CloudFormation's PascalCase keys in the ECS API's camelCase (option maps kept)."""
     if isinstance(value, dict):
-        return {(k if keep else k[:1].lower() + k[1:]): api_spelling(v, k == "Options")
-                for k, v in value.items()}
+        return {
+            (k if keep else k[:1].lower() + k[1:]): api_spelling(v, k == "Options")
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [api_spelling(v) for v in value]
     return value
@@ -69,17 +71,21 @@ def _json(data: Json) -> str:
 def _ecs_files(props: Json, decls: Declarations, rendered: Rendered) -> None:
     task = api_spelling(placeholders(strip_notes(props)))
     rendered.files["task-definition.json"] = _json(task)
-    rendered.files["task-role-policy.json"] = _json(policy_document(decls.grants,
-                                                                    template=False))
+    rendered.files["task-role-policy.json"] = _json(policy_document(decls.grants, template=False))
 
 
 def _describe(server: Server, settings: Settings) -> str:
-    return (f"mcpfleet {server.name} {server.version} on {settings.target} "
-            f"(fleet state: {settings.state}); rendered by mcpfleet deploy render")
+    return (
+        f"mcpfleet {server.name} {server.version} on {settings.target} "
+        f"(fleet state: {settings.state}); rendered by mcpfleet deploy render"
+    )
 
 
 def render(server: Server, settings: Settings) -> Rendered:
-    """Check the declarations and settings, and render every file for the target."""
+    """Check the declarations and settings, and render every file for the target.
+
+    An internet-facing stack for an app that authenticates no one is refused
+    (``access.ExposureRefused``) unless ``settings.public``."""
     settings.check()
     decls = collect(server)
     template = Template(_describe(server, settings))
@@ -93,7 +99,10 @@ def render(server: Server, settings: Settings) -> Rendered:
         managed.render_apprunner(template, settings, decls)
     else:
         function.render_lambda(template, settings, decls)
+    if settings.waf:
+        waf.protect(template, settings.target)
     common.declared_parameters(template, decls)
+    access.check_exposure(template, settings, decls, server.name)
     rendered.files[TEMPLATE_FILE] = to_yaml(template.data())
     rendered.template = strip_notes(template.data())
     rendered.notes = template.notes
@@ -106,4 +115,13 @@ def service_name(server: Server) -> str:
     return name[:32] or "mcp"
 
 
-__all__ = ["DeclarationError", "Rendered", "SettingsError", "render", "service_name"]
+ExposureRefused = access.ExposureRefused
+
+__all__ = [
+    "DeclarationError",
+    "ExposureRefused",
+    "Rendered",
+    "SettingsError",
+    "render",
+    "service_name",
+]

@@ -65,13 +65,17 @@ def _wait_change_set(cfn: Any, stack: str, name: str, poll: Poll) -> dict[str, A
     raise StackError(f"change set {name} was not ready in time")
 
 
-def create_change_set(cfn: Any, stack: str, template: str, parameters: Mapping[str, str],
-                      poll: Poll) -> tuple[str, str, dict[str, Any] | None]:
+def create_change_set(
+    cfn: Any, stack: str, template: str, parameters: Mapping[str, str], poll: Poll
+) -> tuple[str, str, dict[str, Any] | None]:
     """Create a change set for ``template``; return its name, its kind and its description."""
     kind = "UPDATE" if stack_status(cfn, stack) else "CREATE"
     name = f"mcpfleet-{int(time.time() * 1000)}"
     cfn.create_change_set(
-        StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateBody=template,
+        StackName=stack,
+        ChangeSetName=name,
+        ChangeSetType=kind,
+        TemplateBody=template,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=CAPABILITIES,
     )
@@ -87,13 +91,16 @@ def describe_changes(described: dict[str, Any] | None) -> list[str]:
         res = change.get("ResourceChange", {})
         replace = res.get("Replacement")
         suffix = " (replacement)" if replace == "True" else ""
-        lines.append(f"{res.get('Action', '?'):<8} {res.get('LogicalResourceId', '?')} "
-                     f"{res.get('ResourceType', '')}{suffix}")
+        lines.append(
+            f"{res.get('Action', '?'):<8} {res.get('LogicalResourceId', '?')} "
+            f"{res.get('ResourceType', '')}{suffix}"
+        )
     return lines
 
 
-def diff(cfn: Any, stack: str, template: str, parameters: Mapping[str, str], echo: Echo,
-         poll: Poll) -> list[str]:
+def diff(
+    cfn: Any, stack: str, template: str, parameters: Mapping[str, str], echo: Echo, poll: Poll
+) -> list[str]:
     """What deploying ``template`` would change; the change set is deleted afterwards."""
     name, kind, described = create_change_set(cfn, stack, template, parameters, poll)
     lines = describe_changes(described)
@@ -124,8 +131,10 @@ def watch(cfn: Any, stack: str, echo: Echo, poll: Poll, seen: set[str]) -> str |
             return None
         for event in _events(cfn, stack, seen):
             reason = event.get("ResourceStatusReason")
-            echo(f"{event['ResourceStatus']:<20} {event['LogicalResourceId']}"
-                 + (f": {reason}" if reason else ""))
+            echo(
+                f"{event['ResourceStatus']:<20} {event['LogicalResourceId']}"
+                + (f": {reason}" if reason else "")
+            )
             if event["LogicalResourceId"] == stack:
                 reached.add(event["ResourceStatus"])
         if status.endswith(("_COMPLETE", "_FAILED")) and status in reached:
@@ -134,8 +143,9 @@ def watch(cfn: Any, stack: str, echo: Echo, poll: Poll, seen: set[str]) -> str |
     raise StackError(f"stack {stack} did not settle in time")
 
 
-def up(cfn: Any, stack: str, template: str, parameters: Mapping[str, str], echo: Echo,
-       poll: Poll) -> str:
+def up(
+    cfn: Any, stack: str, template: str, parameters: Mapping[str, str], echo: Echo, poll: Poll
+) -> str:
     """Create or update ``stack`` to ``template``; return the final status."""
     seen: set[str] = set()
     if stack_status(cfn, stack):

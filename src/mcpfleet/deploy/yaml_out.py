@@ -49,7 +49,7 @@ def _tag(value: Json) -> str | None:
     """``!Ref X`` and friends, for the intrinsic functions that read better short."""
     if not isinstance(value, dict) or len(value) != 1:
         return None
-    (key, arg), = value.items()
+    ((key, arg),) = value.items()
     if key == "Ref" and isinstance(arg, str):
         return f"!Ref {scalar(arg)}"
     if key == "Fn::Sub" and isinstance(arg, str):
