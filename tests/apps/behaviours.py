@@ -183,3 +183,9 @@ async def recall(handle: str, ctx: Context) -> str:
     """The value kept under a handle of this caller."""
     kept = await ctx.handles.read(handle)
     return str(kept["value"])
+
+
+@app.tool()
+async def huge() -> int:
+    """A result no JSON encoder here can write (an integer past 64 bits)."""
+    return 2**70

@@ -12,7 +12,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from mcpfleet.errors import InvalidRequest, ParseError, ProtocolError
+from mcpfleet.errors import InternalError, InvalidRequest, ParseError, ProtocolError
 
 RequestId: TypeAlias = int | str
 
@@ -64,9 +64,38 @@ def parse_json(body: bytes) -> Any:
         raise MessageError(ParseError("Parse error: body is not valid JSON"), None) from None
 
 
+# Deepest nesting of arrays and objects a message may have: well past any real schema,
+# well short of what our encoder (and Redis, and the sealing of requestState) can re-encode.
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` in a decoded value."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def decode_message(body: bytes) -> Message:
-    """Decode one JSON-RPC message from a request body."""
-    return message_from_value(parse_json(body))
+    """Decode one JSON-RPC message from a request body, bounded in nesting depth."""
+    value = parse_json(body)
+    # Counting brackets is C-speed; only a body that could be too deep is walked.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value):
+        request_id = value.get("id") if isinstance(value, dict) else None
+        raise MessageError(
+            InvalidRequest(f"Invalid request: JSON nested deeper than {MAX_DEPTH} levels"),
+            request_id if _valid_id(request_id) else None,
+        )
+    return message_from_value(value)
 
 
 def message_from_value(value: Any) -> Message:
@@ -112,6 +141,29 @@ def _response_from_value(value: dict[str, Any], request_id: RequestId | None) ->
     ):
         raise MessageError(InvalidRequest("Invalid response: malformed error"), request_id)
     return Response(request_id, value.get("result"), error)
+
+
+UNENCODABLE = "The tool's result cannot be encoded as JSON"
+
+
+def encode_final(message: dict[str, Any]) -> bytes:
+    """A request's final message as JSON. A result that cannot be encoded (a number past
+    64 bits, a value of no JSON type) becomes, for a tool, a tool error the model can read,
+    and for anything else an internal error: never a broken response."""
+    try:
+        return dumps(message)
+    except orjson.JSONEncodeError:
+        pass
+    result = message.get("result")
+    if isinstance(result, dict) and "content" in result:  # a CallToolResult
+        fallback: dict[str, Any] = {
+            "content": [{"type": "text", "text": UNENCODABLE}],
+            "isError": True,
+        }
+        if "resultType" in result:
+            fallback["resultType"] = "complete"
+        return dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": fallback})
+    return dumps(error_message(message.get("id"), InternalError()))
 
 
 def result_message(request_id: RequestId, result: Any) -> dict[str, Any]:

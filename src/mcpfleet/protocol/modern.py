@@ -60,8 +60,8 @@ def read_request_meta(params: Mapping[str, Any]) -> RequestMeta:
     if client_info is not None and not isinstance(client_info, dict):
         raise InvalidParams(f"Invalid params: {META_CLIENT_INFO} must be an object")
     log_level = meta.get(META_LOG_LEVEL)
-    if log_level is not None and log_level not in LOG_LEVELS:
-        raise InvalidParams(f"Invalid params: unknown log level {log_level!r}")
+    if log_level is not None and (not isinstance(log_level, str) or log_level not in LOG_LEVELS):
+        raise InvalidParams("Invalid params: unknown log level")
     token = meta.get("progressToken")
     if token is not None and (isinstance(token, bool) or not isinstance(token, int | str)):
         raise InvalidParams("Invalid params: progressToken must be a string or an integer")

@@ -224,8 +224,8 @@ class LegacyDispatcher:
 
     async def _set_level(self, record: SessionRecord, params: dict[str, Any]) -> dict[str, Any]:
         level = params.get("level")
-        if level not in LOG_LEVELS:
-            raise InvalidParams(f"Invalid params: unknown log level {level!r}")
+        if not isinstance(level, str) or level not in LOG_LEVELS:
+            raise InvalidParams("Invalid params: unknown log level")
         record.log_level = level
         await self.state.save_session(record)
         return {}

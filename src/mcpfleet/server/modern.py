@@ -109,14 +109,32 @@ class MrtrExchange:
 def check_input_response(key: str, method: str, answer: Any) -> None:
     """An answer must have the shape of the result its question asked for."""
     valid = isinstance(answer, dict) and (
-        (method == "elicitation/create" and answer.get("action") in ELICIT_ACTIONS)
-        or (method == "sampling/createMessage" and "role" in answer and "content" in answer)
-        or (method == "roots/list" and isinstance(answer.get("roots"), list))
+        (method == "elicitation/create" and _valid_elicit_answer(answer))
+        or (
+            method == "sampling/createMessage"
+            and isinstance(answer.get("role"), str)
+            and isinstance(answer.get("content"), dict | list)
+        )
+        or (
+            method == "roots/list"
+            and isinstance(answer.get("roots"), list)
+            and all(isinstance(root, dict) for root in answer["roots"])
+        )
     )
     if not valid:
         raise InvalidParams(
             f"Invalid params: inputResponses[{key!r}] is not a valid {method} result"
         )
+
+
+def _valid_elicit_answer(answer: dict[str, Any]) -> bool:
+    action = answer.get("action")
+    content = answer.get("content")
+    return (
+        isinstance(action, str)
+        and action in ELICIT_ACTIONS
+        and (content is None or isinstance(content, dict))
+    )
 
 
 class ModernDispatcher:

@@ -27,10 +27,11 @@ from mcpfleet.errors import (
     ToolError,
 )
 from mcpfleet.observe.metrics import METRICS
+from mcpfleet.protocol.jsonrpc import UNENCODABLE
 from mcpfleet.server.app import Server
 from mcpfleet.server.content import ToolResult, as_content_list, blob_resource, text
 from mcpfleet.server.context import Context
-from mcpfleet.server.registry import Handler
+from mcpfleet.server.registry import Handler, Tool
 from mcpfleet.server.signature import Signature
 
 log = logging.getLogger("mcpfleet.server")
@@ -194,7 +195,21 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         METRICS.tool_call(tool.name, elapsed, failed)
         if calls_log.isEnabledFor(logging.INFO):
             _log_call(tool.name, elapsed, failed, ctx())
-    return tool_result(tool.signature, value)
+    return encodable_result(tool, value)
+
+
+def encodable_result(tool: Tool, value: Any) -> dict[str, Any]:
+    """The tool's result body, or a tool error when its value cannot be encoded."""
+    try:
+        return tool_result(tool.signature, value)
+    except (TypeError, ValueError) as exc:  # orjson's and pydantic's refusals to encode
+        log.warning(
+            "tool %s returned a result that cannot be encoded: %s",
+            tool.name,
+            type(exc).__name__,
+            extra={"event": "tool_error", "tool": tool.name},
+        )
+        return ToolResult([text(UNENCODABLE)], is_error=True).to_wire()
 
 
 def tool_result(signature: Signature, value: Any) -> dict[str, Any]:

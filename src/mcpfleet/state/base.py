@@ -77,8 +77,17 @@ def event_id(stream_id: str, cursor: str) -> str:
 
 
 def split_event_id(value: str) -> tuple[str, str] | None:
+    """An event id's stream and cursor; ``None`` for anything this server did not issue
+    (the cursor is 1 to 15 ASCII digits, so it is a sequence number of any store)."""
     stream_id, sep, cursor = value.partition("_")
-    if not sep or not stream_id or not cursor:
+    if (
+        not sep
+        or not stream_id
+        or len(stream_id) > 64
+        or not 0 < len(cursor) <= 15
+        or not cursor.isascii()
+        or not cursor.isdigit()
+    ):
         return None
     return stream_id, cursor
 

@@ -18,7 +18,6 @@ from mcpfleet.auth.principal import Principal
 from mcpfleet.config import Config
 from mcpfleet.errors import (
     HttpRejection,
-    InternalError,
     InvalidRequest,
     ProtocolError,
     StateUnavailable,
@@ -30,6 +29,7 @@ from mcpfleet.protocol.jsonrpc import (
     MessageError,
     Notification,
     Request,
+    Response,
     decode_message,
     result_message,
 )
@@ -46,8 +46,9 @@ from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.operations import calls_log
 from mcpfleet.state import open_state
-from mcpfleet.state.base import BROADCAST, FleetState, SessionLimitReached
+from mcpfleet.state.base import BROADCAST, FleetState
 from mcpfleet.state.memory import MemoryFleetState
+from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
@@ -64,7 +65,6 @@ from mcpfleet.transport.http import (
     send_empty,
     send_error,
     send_json,
-    unavailable,
 )
 from mcpfleet.transport.legacy import LegacyEndpoint
 from mcpfleet.transport.listen import ListenStreams
@@ -258,15 +258,11 @@ class McpApp:
                     await self.legacy.delete(headers, send, principal)
             else:
                 raise HttpRejection(405, "Method not allowed", headers={"allow": "POST"})
-        except ProtocolError as error:
-            request_id = error.request_id if isinstance(error, MessageError) else None
-            await send_error(send, error, request_id)
-        except SessionLimitReached:
-            await send_error(send, unavailable(5))
-        except StateUnavailable as busy:
-            await send_error(send, unavailable(busy.retry_after))
         except ClientDisconnected:
             log.info("client disconnected before the request body arrived")
+        except Exception as error:  # the one map: every error of this request becomes its response
+            request_id = error.request_id if isinstance(error, MessageError) else None
+            await send_error(send, client_error(error), request_id)
         return None
 
     async def logged_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -358,15 +354,7 @@ class McpApp:
         if era is Era.UNSUPPORTED:
             raise _with_id(unsupported_version(version), message)
         if era is Era.LEGACY:
-            await self.startup()
-            if self.gate is not None and isinstance(message, Request):
-                try:
-                    await self.gate.authorize(
-                        principal, message.method, message.params, headers, scope
-                    )
-                except ProtocolError as error:
-                    raise _with_id(error, message) from None
-            await self.legacy.post(headers, message, receive, send, principal)
+            await self.legacy_post(headers, message, receive, send, principal, scope)
             return
         if not isinstance(message, Request):
             if isinstance(message, Notification):
@@ -374,6 +362,25 @@ class McpApp:
                 return
             raise InvalidRequest("Invalid request: this protocol version has no client replies")
         await self.modern_request(headers, version, message, receive, send, principal, scope)
+
+    async def legacy_post(
+        self,
+        headers: dict[str, str],
+        message: Request | Notification | Response,
+        receive: Receive,
+        send: Send,
+        principal: Principal | None,
+        scope: Scope,
+    ) -> None:
+        try:
+            await self.startup()
+            if self.gate is not None and isinstance(message, Request):
+                await self.gate.authorize(principal, message.method, message.params, headers, scope)
+            await self.legacy.post(headers, message, receive, send, principal)
+        except MessageError:
+            raise
+        except Exception as error:  # before any response: the error answers, with the id
+            raise _with_id(client_error(error), message) from None
 
     async def modern_request(
         self,
@@ -408,11 +415,8 @@ class McpApp:
             finally:
                 self.disconnects.done(stream)
             await stream.finish(result_message(request.id, result))
-        except ProtocolError as error:
-            await stream.fail(error)
-        except Exception:
-            log.exception("request %r failed", request.id)
-            await stream.fail(InternalError())
+        except Exception as error:
+            await stream.fail(client_error(error, f"request {request.id!r}"))
 
     def check_param_headers(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         declared = self.server.param_headers.get(params.get("name"))  # type: ignore[arg-type]

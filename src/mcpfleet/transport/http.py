@@ -143,10 +143,3 @@ def accepts(accept: str | None, *types: str) -> bool:
         if wanted not in offered and major not in offered:
             return False
     return True
-
-
-def unavailable(retry_after: int = 1) -> HttpRejection:
-    """503 with Retry-After: the state store is unreachable, the client should retry."""
-    return HttpRejection(
-        503, "Service Unavailable: try again shortly", headers={"retry-after": str(retry_after)}
-    )

@@ -18,7 +18,6 @@ import orjson
 from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.errors import (
     HttpRejection,
-    InternalError,
     InvalidRequest,
     ProtocolError,
     RateLimited,
@@ -28,6 +27,7 @@ from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_me
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.state.base import FleetState, SessionLimitReached, SessionRecord, split_event_id
+from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream, GetStreams
 from mcpfleet.transport.http import (
     SSE_HEADERS,
@@ -36,7 +36,6 @@ from mcpfleet.transport.http import (
     send_empty,
     send_error,
     send_json,
-    unavailable,
 )
 from mcpfleet.transport.push import until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
@@ -210,23 +209,36 @@ class LegacyEndpoint:
         try:
             result = await self.dispatcher.dispatch(request, record, stream, principal)
             await stream.finish(result_message(request.id, result))
-        except ProtocolError as error:
-            await stream.fail(error)
-        except StateUnavailable:
-            if stream.started:
-                raise
-            await send_error(send, unavailable())  # 503 with Retry-After, never 404 or 500
         except asyncio.CancelledError:
             if self.running.get(key) is not task:
                 raise
             log.info("request %r cancelled by the client", request.id)
             await stream.abandon()
-        except Exception:
-            log.exception("request %r failed", request.id)
-            await stream.fail(InternalError())
+        except Exception as error:
+            await self.fail(
+                stream, send, request.id, client_error(error, f"request {request.id!r}")
+            )
         finally:
             self.running.pop(key, None)
             stream.stop_watching()
+
+    @staticmethod
+    async def fail(
+        stream: SessionStream, send: Send, request_id: Any, error: ProtocolError
+    ) -> None:
+        """An error before the stream started answers with its own status (503 with
+        Retry-After, never 404 or 500, when the state is unreachable); once the stream has
+        started, it is the stream's last event."""
+        if stream.started:
+            try:
+                await stream.fail(error)
+            except StateUnavailable:  # the event log is unreachable too: end the connection
+                log.warning(
+                    "request %r: its stream ended early, the state is unreachable", request_id
+                )
+        else:
+            stream.finished = True
+            await send_error(send, error, request_id)
 
     # -- GET -------------------------------------------------------------------
 

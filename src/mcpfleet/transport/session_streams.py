@@ -16,7 +16,7 @@ from typing import Any
 
 from mcpfleet.errors import ProtocolError
 from mcpfleet.observe.metrics import METRICS
-from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
+from mcpfleet.protocol.jsonrpc import RequestId, dumps, encode_final, error_message
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
 from mcpfleet.transport.http import JSON_HEADERS, NO_EXTRA, SSE_HEADERS, Receive, Send, send_bytes
@@ -114,10 +114,12 @@ class SessionStream:
             event_id = await self.state.append_event(self.session_id, self.stream_id, None)
             await self._write(encode_event(None, event_id=event_id))
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Log one message of the stream and write it while connected."""
+    async def send(self, message: dict[str, Any], body: bytes | None = None) -> None:
+        """Log one message of the stream (``body``: already encoded) and write it while
+        connected."""
         await self.start()
-        body = dumps(message)
+        if body is None:
+            body = dumps(message)
         event_id = await self.state.append_event(self.session_id, self.stream_id, body)
         await self._write(encode_event(body, event_id=event_id))
 
@@ -135,11 +137,12 @@ class SessionStream:
         if self.finished:
             return
         self.finished = True
+        body = encode_final(message)
         if not self.started:
-            await send_bytes(self._send, 200, dumps(message), JSON_HEADERS + self._extra)
+            await send_bytes(self._send, 200, body, JSON_HEADERS + self._extra)
             self.connected = False
             return
-        await self.send(message)
+        await self.send(message, body)
         await self.state.end_stream(self.session_id, self.stream_id)
         await self._write(b"", more=False)
 

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from mcpfleet.errors import ProtocolError
 from mcpfleet.observe.metrics import METRICS
-from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message, notification_message
+from mcpfleet.protocol.jsonrpc import (
+    RequestId,
+    dumps,
+    encode_final,
+    error_message,
+    notification_message,
+)
 from mcpfleet.protocol.sse import encode_event
 from mcpfleet.transport.http import JSON_HEADERS, NO_EXTRA, SSE_HEADERS, Receive, Send, send_bytes
 
@@ -93,7 +99,7 @@ class ResponseStream:
         if self.closed:
             return
         self.closed = True
-        body = dumps(message)
+        body = encode_final(message)
         if self.streaming:
             await self._send(
                 {"type": "http.response.body", "body": encode_event(body), "more_body": False}
