@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -27,19 +28,29 @@ def statuses(report: Report) -> dict[str, str]:
     return {p.name: p.status.value for p in report.phases}
 
 
-def cli(*args: str, timeout: float = 60) -> tuple[int, Any, float]:
+def cli(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, Any, float]:
     """``python -m mcpfleet.probe ARGS --json``: exit code, parsed JSON, seconds taken."""
     import time
 
     start = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, "-m", "mcpfleet.probe", *args, "--json"],
+    completed = cli_text(*args, "--json", timeout=timeout, env=env)
+    elapsed = time.monotonic() - start
+    assert completed.stdout, completed.stderr
+    return completed.returncode, json.loads(completed.stdout), elapsed
+
+
+def cli_text(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m mcpfleet.probe ARGS`` with ``env`` added to this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "mcpfleet.probe", *args],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    elapsed = time.monotonic() - start
-    assert completed.stdout, completed.stderr
-    return completed.returncode, json.loads(completed.stdout), elapsed

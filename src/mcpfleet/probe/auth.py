@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mcpfleet.probe.bearer import describe_challenge, parse_challenge
 from mcpfleet.probe.model import Clock, PhaseFailed, Status
 from mcpfleet.probe.session import Session
 from mcpfleet.probe.wire import Reply, exchange
@@ -35,12 +36,44 @@ async def fetch_json(session: Session, url: str) -> dict[str, Any] | None:
     return reply.message
 
 
+async def authorization_server_metadata(
+    session: Session, issuer: str
+) -> tuple[str, dict[str, Any]] | None:
+    """RFC 8414 metadata of ``issuer``, then OpenID discovery: where it was, and what."""
+    for url in (
+        well_known(issuer, "oauth-authorization-server"),
+        issuer.rstrip("/") + "/.well-known/openid-configuration",
+        well_known(issuer, "openid-configuration"),
+    ):
+        metadata = await fetch_json(session, url)
+        if metadata is not None:
+            return url, metadata
+    return None
+
+
+def refused(session: Session, reply: Reply) -> None:
+    """Credentials were sent and the endpoint answered 401: FAIL, with the server's reason.
+
+    The phase is ``auth``, or ``credentials`` when an ``auth`` phase got the token.
+    """
+    challenge = parse_challenge(reply.headers.get("www-authenticate", ""))
+    reason = describe_challenge(challenge)
+    detail = "credentials refused: HTTP 401" + (f", {reason}" if reason else "")
+    data: dict[str, Any] = {"httpStatus": reply.status}
+    if challenge is not None and challenge.error:
+        data["error"] = challenge.error
+    if challenge is not None and challenge.error_description:
+        data["errorDescription"] = challenge.error_description
+    name = "credentials" if any(p.name == "auth" for p in session.report.phases) else "auth"
+    session.record(name, Status.FAIL, detail, **data)
+    raise PhaseFailed
+
+
 async def auth_phase(session: Session, reply: Reply) -> None:
     """Follow the 401 to the metadata; FAIL if credentials were sent and refused."""
     clock = Clock()
     if any(key.lower() == "authorization" for key in session.options.headers):
-        session.record("auth", Status.FAIL, "credentials refused (HTTP 401)", clock.ms)
-        raise PhaseFailed
+        refused(session, reply)
     missing: list[str] = []
     found: dict[str, Any] = {}
     challenge = reply.headers.get("www-authenticate", "")
@@ -72,18 +105,11 @@ async def _follow_servers(
         return
     issuer = servers[0]
     found["authorizationServer"] = issuer
-    metadata = None
-    for url in (
-        well_known(issuer, "oauth-authorization-server"),
-        issuer.rstrip("/") + "/.well-known/openid-configuration",
-    ):
-        metadata = await fetch_json(session, url)
-        if metadata is not None:
-            found["authorizationServerMetadata"] = url
-            break
-    if metadata is None:
+    located = await authorization_server_metadata(session, issuer)
+    if located is None:
         missing.append(f"authorization server metadata for {issuer}")
         return
+    found["authorizationServerMetadata"], metadata = located
     missing.extend(
         f"'{key}' in the authorization server metadata" for key in AS_FIELDS if key not in metadata
     )

@@ -1,11 +1,14 @@
 """``mcpfleet probe``: check an MCP endpoint from outside, phase by phase.
 
 Exit code 0 healthy, 1 degraded, 2 down (for ``--targets``, the worst of all).
+Secrets come from the environment, so they stay out of the process list:
+``MCP_PROBE_TOKEN`` (or ``--token``), ``MCP_PROBE_CLIENT_ID`` and ``MCP_PROBE_CLIENT_SECRET``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import click
 import orjson
 from rich.console import Console
 
-from mcpfleet.probe.model import Options
+from mcpfleet.probe.model import ClientCredentials, Options
 from mcpfleet.probe.render import print_report, print_summary, to_json, worst
 from mcpfleet.probe.runner import probe as run_probe
 from mcpfleet.probe.runner import probe_many, read_targets
@@ -31,6 +34,27 @@ def _headers(token: str | None, pairs: tuple[str, ...]) -> dict[str, str]:
     return headers
 
 
+def _client_credentials(
+    wanted: bool, scope: str | None, auth_server: str | None, headers: dict[str, str]
+) -> ClientCredentials | None:
+    if not wanted:
+        if scope is not None or auth_server is not None:
+            raise click.UsageError("--scope and --auth-server need --client-credentials")
+        return None
+    if "authorization" in headers:
+        raise click.UsageError(
+            "--client-credentials gets its own token: drop --token, MCP_PROBE_TOKEN "
+            "and any Authorization --header"
+        )
+    client_id = os.environ.get("MCP_PROBE_CLIENT_ID", "")
+    client_secret = os.environ.get("MCP_PROBE_CLIENT_SECRET", "")
+    if not client_id or not client_secret:
+        raise click.UsageError(
+            "--client-credentials needs MCP_PROBE_CLIENT_ID and MCP_PROBE_CLIENT_SECRET set"
+        )
+    return ClientCredentials(client_id, client_secret, scope or None, auth_server)
+
+
 def _arguments(raw: str | None) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -45,7 +69,28 @@ def _arguments(raw: str | None) -> dict[str, Any]:
 
 @click.command("probe")
 @click.argument("url", required=False)
-@click.option("--token", help="Bearer token sent as Authorization.")
+@click.option(
+    "--token",
+    envvar="MCP_PROBE_TOKEN",
+    show_envvar=True,
+    help="Bearer token sent as Authorization on every phase (the variable keeps it out of ps).",
+)
+@click.option(
+    "--client-credentials",
+    is_flag=True,
+    help="Get a token by the OAuth client-credentials grant, the token endpoint discovered "
+    "from the 401; the client from $MCP_PROBE_CLIENT_ID and $MCP_PROBE_CLIENT_SECRET.",
+)
+@click.option(
+    "--scope",
+    help="Scopes to ask for with --client-credentials (default: the challenge's "
+    "scope, else the metadata's scopes_supported).",
+)
+@click.option(
+    "--auth-server",
+    metavar="URL",
+    help="Authorization server (issuer) to use instead of the metadata's first.",
+)
 @click.option("--header", "header_pairs", multiple=True, metavar="K:V", help="Extra header.")
 @click.option("--call", "call", metavar="TOOL", help="Call this tool (read-only ones only).")
 @click.option("--args", "raw_args", metavar="JSON", help="Arguments of --call, a JSON object.")
@@ -89,6 +134,9 @@ def _arguments(raw: str | None) -> dict[str, Any]:
 def probe(
     url: str | None,
     token: str | None,
+    client_credentials: bool,
+    scope: str | None,
+    auth_server: str | None,
     header_pairs: tuple[str, ...],
     call: str | None,
     raw_args: str | None,
@@ -106,8 +154,10 @@ def probe(
     """Probe the MCP endpoint at URL (or every URL of --targets) and report its health."""
     if (url is None) == (targets_file is None):
         raise click.UsageError("give exactly one of URL and --targets")
+    headers = _headers(token, header_pairs)
     options = Options(
-        headers=_headers(token, header_pairs),
+        headers=headers,
+        client_credentials=_client_credentials(client_credentials, scope, auth_server, headers),
         call=call,
         args=_arguments(raw_args),
         force=force,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from mcpfleet.probe.bearer import parse_challenge
 from mcpfleet.probe.checks import (
     is_read_only,
     list_page_problems,
@@ -232,7 +233,11 @@ async def call_tool(session: Session, tools: list[dict[str, Any]], *, modern: bo
         request_id, reply, elapsed = await session.legacy("tools/call", params)
     result = reply.result
     if result is None or response_problems(reply.message, request_id):
-        session.record("call", Status.FAIL, reply.describe(), elapsed)
+        challenge = parse_challenge(reply.headers.get("www-authenticate", ""))
+        error = {"error": challenge.error} if challenge and challenge.error else {}
+        session.record(
+            "call", Status.FAIL, reply.describe(), elapsed, httpStatus=reply.status, **error
+        )
     elif result.get("isError") is True or not isinstance(result.get("content"), list):
         session.record("call", Status.WARN, f"tool error: {str(result)[:200]}", elapsed)
     else:

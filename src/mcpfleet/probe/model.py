@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from mcpfleet.probe.bearer import redact
+
 
 class Status(Enum):
     OK = "ok"
@@ -42,11 +44,21 @@ class Phase:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """An OAuth client the probe gets its own token as, by the client-credentials grant."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str | None = None  # None: the challenge's scope, else the metadata's scopes_supported
+    authorization_server: str | None = None  # None: the metadata's first authorization server
+
+
 @dataclass(slots=True)
 class Options:
     """Everything that shapes one probe (the CLI's options)."""
 
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # may carry a token
     call: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     force: bool = False
@@ -58,6 +70,19 @@ class Options:
     cafile: str | None = None
     max_bytes: int = 4 * 1024 * 1024
     max_pages: int = 20
+    client_credentials: ClientCredentials | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What no report may show: the credentials in ``Authorization`` and the secret."""
+        found = []
+        for name, value in self.headers.items():
+            if name.lower() in ("authorization", "proxy-authorization"):
+                found.append(value)
+                found.extend(value.split()[1:])  # the credentials after the scheme
+        if self.client_credentials is not None:
+            found.append(self.client_credentials.client_secret)
+        return found
 
 
 @dataclass(slots=True)
@@ -90,6 +115,14 @@ class Report:
         self.phases.append(phase)
         return phase
 
+    def redact(self, secrets: list[str]) -> None:
+        """Replace every secret in what the phases say, whatever a server echoed."""
+        if not any(secrets):
+            return
+        for phase in self.phases:
+            phase.detail = redact(phase.detail, secrets)
+            phase.data = _redacted(phase.data, secrets)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "url": self.url,
@@ -101,6 +134,16 @@ class Report:
             "tools": self.tools,
             "phases": [phase.to_json() for phase in self.phases],
         }
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, secrets) for item in value]
+    return value
 
 
 class Clock:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mcpfleet.probe.model import Report, Status, Verdict
@@ -34,7 +35,8 @@ def worst(reports: Sequence[Report]) -> Verdict:
 
 
 def print_report(console: Console, report: Report) -> None:
-    table = Table(title=f"{report.url}  era: {report.era or '-'}", title_justify="left")
+    title = f"{escape(report.url)}  era: {report.era or '-'}"
+    table = Table(title=title, title_justify="left")
     table.add_column("phase")
     table.add_column("status")
     table.add_column("ms", justify="right")
@@ -42,7 +44,8 @@ def print_report(console: Console, report: Report) -> None:
     for phase in report.phases:
         elapsed = "" if phase.elapsed_ms is None else f"{phase.elapsed_ms:.1f}"
         status = f"[{STYLE[phase.status]}]{phase.status.value}[/]"
-        table.add_row(phase.name, status, elapsed, phase.detail, style=None)
+        # Details quote servers: their text is shown, never read as Rich markup.
+        table.add_row(escape(phase.name), status, elapsed, escape(phase.detail), style=None)
     console.print(table)
     verdict = report.verdict
     line = f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]"
@@ -61,10 +64,10 @@ def print_summary(console: Console, reports: Sequence[Report]) -> None:
         phase = next((p for p in report.phases if p.name == report.failing_phase), None)
         verdict = f"[{VERDICT_STYLE[report.verdict]}]{report.verdict.value}[/]"
         table.add_row(
-            report.url,
+            escape(report.url),
             verdict,
             report.era or "-",
             report.failing_phase or "",
-            phase.detail if phase else "",
+            escape(phase.detail) if phase else "",
         )
     console.print(table)

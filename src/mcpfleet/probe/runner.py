@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from mcpfleet.probe.auth import auth_phase
 from mcpfleet.probe.flows import NeedsAuth, detect_and_run
+from mcpfleet.probe.grant import grant_phase
 from mcpfleet.probe.model import Options, Phase, PhaseFailed, Report, Status
 from mcpfleet.probe.net import preflight, tls_context
 from mcpfleet.probe.session import Session
@@ -36,9 +38,10 @@ async def probe(url: str, options: Options, context: ssl.SSLContext | None = Non
     report = Report(url)
     context = context or tls_context(options.cafile)
     deadline = asyncio.get_running_loop().time() + options.timeout
+    secrets = options.secrets
     try:
         async with asyncio.timeout_at(deadline + GRACE_SECONDS):
-            await _phases(report, url, context, options, deadline)
+            await _phases(report, url, context, options, deadline, secrets)
     except PhaseFailed:
         pass
     except TimeoutError:
@@ -46,15 +49,30 @@ async def probe(url: str, options: Options, context: ssl.SSLContext | None = Non
     except Exception as exc:  # a hostile server must not crash the prober
         report.add(Phase("probe", Status.FAIL, f"{type(exc).__name__}: {str(exc)[:200]}"))
     flag_slow(report, options.slow_ms)
+    report.redact(secrets)
     return report
 
 
 async def _phases(
-    report: Report, url: str, context: ssl.SSLContext, options: Options, deadline: float
+    report: Report,
+    url: str,
+    context: ssl.SSLContext,
+    options: Options,
+    deadline: float,
+    secrets: list[str],
 ) -> None:
     await preflight(report, url, context, options, deadline)
     async with make_client(context, options) as client:
         session = Session(client, url, options, report, deadline)
+        if options.client_credentials is not None:
+            # This probe's own copy of the options: a --targets run shares the caller's.
+            headers = {k: v for k, v in options.headers.items() if k.lower() != "authorization"}
+            session.options = replace(options, headers=headers)
+            token = await grant_phase(session, options.client_credentials)
+            secrets.append(token)
+            session.options = replace(
+                options, headers={**headers, "authorization": f"Bearer {token}"}
+            )
         try:
             await detect_and_run(session)
         except NeedsAuth as need:

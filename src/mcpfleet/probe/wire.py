@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
+from mcpfleet.probe.bearer import describe_challenge, parse_challenge
 from mcpfleet.protocol.jsonrpc import MessageError, RequestId, dumps, parse_json
 from mcpfleet.protocol.sse import EventParser
 
@@ -54,7 +56,19 @@ class Reply:
             parts.append(f"JSON-RPC error {self.error_code}: {str(error.get('message'))[:120]}")
         if self.problem:
             parts.append(self.problem)
+        refusal = self.oauth_refusal
+        if refusal:
+            parts.append(refusal)
         return ", ".join(parts)
+
+    @property
+    def oauth_refusal(self) -> str:
+        """The Bearer challenge's error of a 401 or 403 (``insufficient_scope (scope x)``)."""
+        if self.status not in (401, 403):
+            return ""
+        challenge = parse_challenge(self.headers.get("www-authenticate", ""))
+        # A JSON-RPC error already carries the description: say it once.
+        return describe_challenge(challenge, description=self.error_code is None)
 
 
 async def exchange(
@@ -65,15 +79,24 @@ async def exchange(
     payload: Any,
     deadline: float,
     max_bytes: int,
+    *,
+    form: dict[str, str] | None = None,
+    follow_redirects: bool = True,
 ) -> Reply:
-    """Send ``payload`` (``None``: no body) and read the reply to its id, within bounds."""
+    """Send ``payload`` (``None``: no body), or ``form`` form-encoded, and read the reply to
+    the payload's id, within bounds."""
     request_id = payload.get("id") if isinstance(payload, dict) else None
     body = None if payload is None else dumps(payload)
+    if form is not None:
+        body = urlencode(form).encode()
+        headers = {**headers, "content-type": "application/x-www-form-urlencoded"}
     reply = Reply()
     try:
         async with (
             asyncio.timeout_at(deadline),
-            client.stream(method, url, content=body, headers=headers) as response,
+            client.stream(
+                method, url, content=body, headers=headers, follow_redirects=follow_redirects
+            ) as response,
         ):
             reply.status = response.status_code
             reply.headers = response.headers
