@@ -253,3 +253,17 @@ def test_removed_methods() -> None:
     """The legacy-only methods are listed as removed from the modern era."""
     assert {"initialize", "ping", "logging/setLevel"} <= REMOVED_METHODS
     assert "tools/call" not in REMOVED_METHODS
+
+
+def test_the_method_table_matches_what_each_era_dispatches() -> None:
+    """The protocol's one table of methods per era names exactly the operations both eras
+    share, plus each era's own methods, as the dispatchers serve them."""
+    from mcpfleet.protocol.methods import LEGACY_ONLY, METHODS, MODERN_ONLY, SHARED_METHODS
+    from mcpfleet.protocol.versions import Era
+    from mcpfleet.server.legacy import _SESSION_METHODS
+    from mcpfleet.server.operations import OPERATIONS
+
+    assert set(OPERATIONS) == SHARED_METHODS
+    assert set(_SESSION_METHODS) == LEGACY_ONLY - {"initialize"}
+    assert METHODS[Era.MODERN] == SHARED_METHODS | MODERN_ONLY
+    assert not METHODS[Era.MODERN] & LEGACY_ONLY

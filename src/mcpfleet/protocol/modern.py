@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpfleet.errors import HeaderMismatch, InvalidParams, UnsupportedProtocolVersion
-from mcpfleet.protocol.headers import check_standard_headers
+from mcpfleet.protocol.headers import ParamHeader, check_param_headers, check_standard_headers
+from mcpfleet.protocol.methods import LEGACY_ONLY
 from mcpfleet.protocol.versions import (
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
@@ -28,9 +29,7 @@ LOG_LEVELS = frozenset(
 )
 
 # Methods of the legacy era that 2026-07-28 removed: unknown to a modern request.
-REMOVED_METHODS = frozenset(
-    ("initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe")
-)
+REMOVED_METHODS = LEGACY_ONLY
 
 
 @dataclass(slots=True)
@@ -73,8 +72,11 @@ def validate_modern_request(
     header_version: str | None,
     method: str,
     params: Mapping[str, Any],
+    param_headers: tuple[ParamHeader, ...] | None = None,
 ) -> RequestMeta:
-    """All transport-level checks of a modern request, before dispatch."""
+    """All transport-level checks of a modern request, before dispatch: its ``_meta``,
+    its version, its standard headers, and the ``Mcp-Param-*`` headers of the arguments
+    the target declares (``param_headers``)."""
     meta = read_request_meta(params)
     if header_version is None:
         raise HeaderMismatch("Header mismatch: MCP-Protocol-Version header is missing")
@@ -89,6 +91,8 @@ def validate_modern_request(
             f"Header mismatch: MCP-Protocol-Version does not match _meta {META_PROTOCOL_VERSION}"
         )
     check_standard_headers(headers, method, params)
+    if param_headers:
+        check_param_headers(param_headers, headers, params.get("arguments"))
     return meta
 
 

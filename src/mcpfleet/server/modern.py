@@ -24,6 +24,7 @@ from mcpfleet.errors import (
     RequestStateInvalid,
 )
 from mcpfleet.protocol.jsonrpc import Request
+from mcpfleet.protocol.methods import method_exists
 from mcpfleet.protocol.modern import RequestMeta
 from mcpfleet.protocol.request_state import (
     KeyRing,
@@ -31,7 +32,7 @@ from mcpfleet.protocol.request_state import (
     request_binding,
     seal_request_state,
 )
-from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS
+from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS, Era
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context, LazyContext
 from mcpfleet.server.operations import OPERATIONS
@@ -58,10 +59,6 @@ CACHEABLE = frozenset(
     )
 )
 MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-
-
-# Every method a 2026-07-28 request may name (the removed 2025 ones are not among them).
-MODERN_METHODS = frozenset(OPERATIONS) | {"server/discover", "subscriptions/listen"}
 
 
 class MrtrExchange:
@@ -157,7 +154,7 @@ class ModernDispatcher:
         self._server_meta = {META_SERVER_INFO: server.server_info}
 
     def check_method(self, method: str) -> None:
-        if method not in MODERN_METHODS:
+        if not method_exists(Era.MODERN, method):
             raise MethodNotFound(f"Method not found: {method}")
 
     def discover(self) -> dict[str, Any]:

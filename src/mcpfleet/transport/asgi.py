@@ -24,7 +24,6 @@ from mcpfleet.errors import (
 )
 from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.auth import metadata_paths
-from mcpfleet.protocol.headers import check_param_headers
 from mcpfleet.protocol.jsonrpc import (
     MessageError,
     Notification,
@@ -65,6 +64,7 @@ from mcpfleet.transport.http import (
     send_empty,
     send_error,
     send_json,
+    too_large,
 )
 from mcpfleet.transport.legacy import LegacyEndpoint
 from mcpfleet.transport.listen import ListenStreams
@@ -217,8 +217,21 @@ class McpApp:
             elif message["type"] == "lifespan.shutdown":
                 self.begin_drain()
                 await self.close_streams()
+                await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def aclose(self) -> None:
+        """Release what the app holds: the metrics emitter, the token verifier's key
+        refresh, the fleet state's connections."""
+        if self._emitter is not None:
+            self._emitter.cancel()
+        if self.gate is not None:
+            await self.gate.aclose()
+        try:
+            await self.state.aclose()
+        except Exception:  # closing is best effort: the process is ending anyway
+            log.warning("the fleet state did not close cleanly", exc_info=True)
 
     @property
     def draining(self) -> bool:
@@ -339,7 +352,7 @@ class McpApp:
         if first["type"] == "http.request" and not first.get("more_body", False):
             body = first.get("body", b"")
             if len(body) > self.config.max_body_bytes:
-                raise HttpRejection(413, "Request body too large")
+                raise too_large()
         else:
             body = await read_body(
                 receive, self.config.max_body_bytes, headers.get("content-length"), first
@@ -394,10 +407,14 @@ class McpApp:
     ) -> None:
         stream = ResponseStream(send, request.id)
         try:
-            meta = validate_modern_request(headers, version, request.method, request.params)
-            self.modern.check_method(request.method)
-            if request.method == "tools/call":
-                self.check_param_headers(headers, request.params)
+            method, params = request.method, request.params
+            declared = (
+                self.server.param_headers.get(params.get("name"))  # type: ignore[arg-type]  # a non-string name finds nothing
+                if method == "tools/call"
+                else None
+            )
+            meta = validate_modern_request(headers, version, method, params, declared)
+            self.modern.check_method(method)
             if self.gate is not None:
                 await self.gate.authorize(principal, request.method, request.params, headers, scope)
             if request.method == "subscriptions/listen":
@@ -417,11 +434,6 @@ class McpApp:
             await stream.finish(result_message(request.id, result))
         except Exception as error:
             await stream.fail(client_error(error, f"request {request.id!r}"))
-
-    def check_param_headers(self, headers: dict[str, str], params: dict[str, Any]) -> None:
-        declared = self.server.param_headers.get(params.get("name"))  # type: ignore[arg-type]
-        if declared:
-            check_param_headers(declared, headers, params.get("arguments"))
 
 
 def _with_id(error: ProtocolError, message: Any) -> ProtocolError:

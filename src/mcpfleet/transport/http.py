@@ -36,6 +36,11 @@ def header_map(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
+def too_large() -> HttpRejection:
+    """413, and the connection closes after it: the rest of the body is never read."""
+    return HttpRejection(413, "Request body too large", headers={"connection": "close"})
+
+
 async def read_body(
     receive: Receive, limit: int, declared: str | None, first: Message | None = None
 ) -> bytes:
@@ -46,7 +51,7 @@ async def read_body(
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise HttpRejection(413, "Request body too large")
+                raise too_large()
         except ValueError:
             raise HttpRejection(400, "Invalid Content-Length") from None
     message = first if first is not None else await receive()
@@ -55,7 +60,7 @@ async def read_body(
     body = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise HttpRejection(413, "Request body too large")
+            raise too_large()
         return bytes(body)
     chunks = [body]
     size = len(body)
@@ -66,7 +71,7 @@ async def read_body(
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HttpRejection(413, "Request body too large")
+            raise too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
