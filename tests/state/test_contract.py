@@ -286,3 +286,60 @@ async def test_handles_create_update_expire(state: FleetState) -> None:
     await state.put_handle("h2", b"v", 5, create=True)
     await state.delete_handle("h2")
     assert await state.get_handle("h2") is None
+
+
+# -- expiry ----------------------------------------------------------------------------
+
+
+async def test_a_get_stream_claim_expires_unless_renewed(make_state: Factory) -> None:
+    """A claim lapses after its TTL (so a task that died frees the session's GET stream),
+    and renewing it keeps it held."""
+    store = await make_state(listener_ttl_seconds=0.3)
+    try:
+        assert await store.claim_listener("s1", "a") is True
+        await asyncio.sleep(0.2)
+        assert await store.claim_listener("s1", "a") is True  # renewed
+        await asyncio.sleep(0.2)
+        assert await store.claim_listener("s1", "b") is False
+        await asyncio.sleep(0.3)
+        assert await store.claim_listener("s1", "b") is True
+    finally:
+        await store.aclose()
+
+
+async def test_an_open_get_stream_keeps_its_claim_past_the_ttl(make_state: Factory) -> None:
+    """While a GET stream is open its endpoint renews the claim, so no second stream can
+    open for the session however long the first stays; once it closes, one can."""
+    from mcpfleet.server.notify import NotificationHub
+    from mcpfleet.transport.get_streams import GetStreams
+
+    store = await make_state(listener_ttl_seconds=0.3)
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    try:
+        streams = GetStreams(store, NotificationHub(), keepalive=10)
+        stream = await streams.open_stream("s1", "g1", [], send, priming=False)
+        await asyncio.sleep(1.0)  # more than three TTLs
+        assert await store.claim_listener("s1", "g2") is False
+        await stream.close()
+        assert await store.claim_listener("s1", "g2") is True
+        assert sent[0]["status"] == 200
+    finally:
+        await store.aclose()
+
+
+async def test_a_stream_log_expires_with_the_session_ttl(make_state: Factory) -> None:
+    """A stream's event log is forgotten a session TTL after its last event, in both
+    states: a resumption after that finds nothing."""
+    store = await make_state(session_ttl_seconds=0.5)
+    try:
+        first = await store.append_event("s1", "p1", b"{}")
+        await store.end_stream("s1", "p1")
+        assert await store.read_events("s1", first, wait=0) is not None
+        await asyncio.sleep(0.8)
+        assert await store.read_events("s1", first, wait=0) is None
+    finally:
+        await store.aclose()

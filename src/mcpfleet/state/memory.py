@@ -66,6 +66,7 @@ class _Stream:
     next_seq: int = 1
     complete: bool = False
     changed: asyncio.Event | None = None  # made when a reader waits: most streams never wait
+    expires: float = 0.0  # the log is forgotten this long after its last event, as in Redis
 
 
 class MemoryFleetState:
@@ -77,17 +78,20 @@ class MemoryFleetState:
         session_ttl_seconds: float = 3600.0,
         max_events_per_stream: int = 1000,
         reply_ttl_seconds: float = 600.0,
+        listener_ttl_seconds: float = 45.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_ttl = session_ttl_seconds
         self.max_events = max_events_per_stream
         self.reply_ttl = reply_ttl_seconds
+        self.listener_ttl_seconds = listener_ttl_seconds
         self.clock = clock
         self._sessions: dict[str, tuple[SessionRecord, float]] = {}
         self._streams: dict[str, dict[str, _Stream]] = {}
         self._replies: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+        self._reply_expiry: dict[tuple[str, str], float] = {}
         self._subscribers = LocalSubscribers()
-        self._listeners: dict[str, str] = {}
+        self._listeners: dict[str, tuple[str, float]] = {}  # session -> (owner, expiry)
         self._handles: dict[str, tuple[bytes, float]] = {}
         self._owned: dict[str, set[str]] = {}  # principal -> its session ids
         self._buckets = TokenBuckets(clock)
@@ -112,6 +116,7 @@ class MemoryFleetState:
         self._listeners.pop(session_id, None)
         for key in [key for key in self._replies if key[0] == session_id]:
             future = self._replies.pop(key)
+            self._reply_expiry.pop(key, None)
             if not future.done():
                 future.set_result(b"")  # the session ended: waiters get no reply
 
@@ -169,7 +174,12 @@ class MemoryFleetState:
         streams = self._streams.setdefault(session_id, {})
         stream = streams.get(stream_id)
         if stream is None:
+            now = self.clock()
+            for old_id, old in list(streams.items()):  # a new stream: forget expired logs
+                if old.expires <= now:
+                    del streams[old_id]
             stream = streams[stream_id] = _Stream()
+        stream.expires = self.clock() + self.session_ttl
         return stream
 
     async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
@@ -197,7 +207,7 @@ class MemoryFleetState:
     ) -> tuple[list[StoredEvent], bool] | None:
         parts = split_event_id(last_event_id)
         stream = self._streams.get(session_id, {}).get(parts[0]) if parts else None
-        if parts is None or stream is None or not parts[1].isdigit():
+        if parts is None or stream is None or stream.expires <= self.clock():
             return None
         seq = int(parts[1])
         if seq >= stream.next_seq or seq < stream.first_seq - 1:
@@ -221,7 +231,17 @@ class MemoryFleetState:
     # -- server-to-client requests -------------------------------------------
 
     async def expect_reply(self, session_id: str, request_id: str) -> None:
-        self._replies[(session_id, request_id)] = asyncio.get_running_loop().create_future()
+        now = self.clock()
+        if len(self._reply_expiry) > 1000:  # requests nobody waits for any more expire
+            for key, expires in list(self._reply_expiry.items()):
+                if expires <= now:
+                    self._reply_expiry.pop(key, None)
+                    future = self._replies.pop(key, None)
+                    if future is not None and not future.done():
+                        future.set_result(b"")
+        key = (session_id, request_id)
+        self._replies[key] = asyncio.get_running_loop().create_future()
+        self._reply_expiry[key] = now + self.reply_ttl
 
     async def deliver_reply(self, session_id: str, request_id: str, message: bytes) -> bool:
         future = self._replies.get((session_id, request_id))
@@ -240,6 +260,7 @@ class MemoryFleetState:
             return None
         finally:
             self._replies.pop((session_id, request_id), None)
+            self._reply_expiry.pop((session_id, request_id), None)
 
     # -- messages ------------------------------------------------------------
 
@@ -252,14 +273,16 @@ class MemoryFleetState:
     # -- the GET stream of a session -----------------------------------------
 
     async def claim_listener(self, session_id: str, owner: str) -> bool:
-        holder = self._listeners.get(session_id)
-        if holder is not None and holder != owner:
+        now = self.clock()
+        held = self._listeners.get(session_id)
+        if held is not None and held[0] != owner and held[1] > now:
             return False
-        self._listeners[session_id] = owner
+        self._listeners[session_id] = (owner, now + self.listener_ttl_seconds)
         return True
 
     async def release_listener(self, session_id: str, owner: str) -> None:
-        if self._listeners.get(session_id) == owner:
+        held = self._listeners.get(session_id)
+        if held is not None and held[0] == owner:
             del self._listeners[session_id]
 
     # -- handles ---------------------------------------------------------------

@@ -92,6 +92,14 @@ class GetStream(SessionStream, Pusher):
             await self._send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
+def claim_ttl(state: FleetState) -> float:
+    """How long the state keeps a GET-stream claim without renewal, in seconds."""
+    seconds = getattr(state, "listener_ttl_seconds", None)
+    if seconds is None:
+        seconds = getattr(state, "listener_ttl_ms", 45_000) / 1000
+    return float(seconds)
+
+
 class GetStreams:
     """The open GET streams of one endpoint."""
 
@@ -102,6 +110,11 @@ class GetStreams:
         self.by_session: dict[str, GetStream] = {}  # the latest stream of each session
         self.retry_on_close: int | None = None  # set while draining: streams end with retry
         self._subscribed = False
+        # A session's claim on its GET stream expires unless renewed: renew a third of the
+        # way through, so an open stream stays the only one while it is open.
+        ttl = claim_ttl(state)
+        self.renew_every = ttl / 3
+        self._renewer: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self.open)
@@ -135,7 +148,26 @@ class GetStreams:
             await stream.close()
             raise
         stream.live = True
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_claims())
         return stream
+
+    async def _renew_claims(self) -> None:
+        """Renew the claim of every open stream while any is open. A stream whose claim
+        was taken meanwhile (it lapsed during a state outage) yields: it ends, and its
+        client resumes on the stream that holds the claim."""
+        try:
+            while self.by_session:
+                await asyncio.sleep(self.renew_every)
+                for stream in list(self.by_session.values()):
+                    try:
+                        held = await self.state.claim_listener(stream.session_id, stream.stream_id)
+                    except StateUnavailable:
+                        continue
+                    if not held:
+                        stream.end()
+        finally:
+            self._renewer = None
 
     def remove(self, stream: GetStream) -> None:
         self.open.remove(stream)
