@@ -18,12 +18,20 @@ import orjson
 from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.errors import (
     HttpRejection,
+    InternalError,
     InvalidRequest,
     ProtocolError,
     RateLimited,
     StateUnavailable,
 )
-from mcpfleet.protocol.jsonrpc import Notification, Request, Response, result_message
+from mcpfleet.protocol.jsonrpc import (
+    Notification,
+    Request,
+    Response,
+    dumps,
+    error_message,
+    result_message,
+)
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.state.base import FleetState, SessionLimitReached, SessionRecord, split_event_id
@@ -37,6 +45,7 @@ from mcpfleet.transport.http import (
     send_error,
     send_json,
 )
+from mcpfleet.transport.leases import CallLeases
 from mcpfleet.transport.push import until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
 from mcpfleet.transport.streams import DisconnectWatcher
@@ -66,12 +75,14 @@ class LegacyEndpoint:
         *,
         keepalive: float,
         disconnects: DisconnectWatcher,
+        lease_seconds: float = 10.0,
     ) -> None:
         self.dispatcher = dispatcher
         self.disconnects = disconnects
         self.server = dispatcher.server
         self.state = state
         self.keepalive = keepalive
+        self.leases = CallLeases(state, lease_seconds)
         self.running: dict[tuple[str, bytes], asyncio.Task[Any]] = {}
         self.streams = GetStreams(state, self.server.notifications, keepalive)
         self._unsubscribe: Any = None
@@ -200,6 +211,7 @@ class LegacyEndpoint:
             record.id,
             request_id=request.id,
             priming=record.protocol_version >= PRIMING_VERSION,
+            leases=self.leases,
         )
         key = _request_key(record.id, request.id)
         task = asyncio.current_task()
@@ -282,17 +294,38 @@ class LegacyEndpoint:
                     cursor = event.id
                 if complete or gone.happened:
                     break
-                found = await self.state.read_events(record.id, cursor, wait=self.keepalive)
+                wait = min(self.keepalive, self.leases.ttl)
+                found = await self.state.read_events(record.id, cursor, wait=wait)
                 if found is None:
                     break
                 events, complete = found
                 if not events and not complete:
+                    if await self._orphaned(record.id, stream_id):
+                        continue  # its error result is in the log now: the next read gets it
                     await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
         finally:
             gone.stop()
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         return None
+
+    async def _orphaned(self, session_id: str, stream_id: str) -> bool:
+        """Whether a call's stream lost its task (its lease lapsed); if so, end the stream
+        with the call's error result, so that its client gets an answer."""
+        lapsed, request_id = await self.leases.lapsed(session_id, stream_id)
+        if not lapsed:
+            return False
+        log.warning(
+            "request %r: the task running it stopped; ending its stream with an error",
+            request_id,
+            extra={"event": "call_orphaned", "sessionId": session_id},
+        )
+        error = InternalError("Internal error: the server task running this request stopped")
+        body = dumps(error_message(request_id, error))
+        await self.state.append_event(session_id, stream_id, body)
+        await self.state.end_stream(session_id, stream_id)
+        await self.leases.forget(session_id, stream_id)
+        return True
 
     async def listen(
         self,

@@ -20,6 +20,7 @@ from mcpfleet.protocol.jsonrpc import RequestId, dumps, encode_final, error_mess
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.state.base import FleetState
 from mcpfleet.transport.http import JSON_HEADERS, NO_EXTRA, SSE_HEADERS, Receive, Send, send_bytes
+from mcpfleet.transport.leases import CallLeases
 from mcpfleet.transport.streams import DisconnectWatcher
 
 PRIMING_VERSION = "2025-11-25"  # the first version whose clients expect a priming event
@@ -39,6 +40,7 @@ class SessionStream:
         "_send",
         "connected",
         "finished",
+        "leases",
         "listener",
         "priming",
         "receive",
@@ -63,8 +65,10 @@ class SessionStream:
         priming: bool,
         stream_id: str | None = None,
         extra: list[tuple[bytes, bytes]] | None = None,
+        leases: CallLeases | None = None,
     ) -> None:
         self._send = send
+        self.leases = leases  # a call's stream holds a lease while the call runs
         self.state = state
         self.session_id = session_id
         self.request_id = request_id
@@ -110,6 +114,8 @@ class SessionStream:
         await self._send(
             {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + self._extra}
         )
+        if self.leases is not None:
+            await self.leases.hold(self.session_id, self.stream_id, self.request_id)
         if self.priming:
             event_id = await self.state.append_event(self.session_id, self.stream_id, None)
             await self._write(encode_event(None, event_id=event_id))
@@ -144,7 +150,12 @@ class SessionStream:
             return
         await self.send(message, body)
         await self.state.end_stream(self.session_id, self.stream_id)
+        await self._release()
         await self._write(b"", more=False)
+
+    async def _release(self) -> None:
+        if self.leases is not None:
+            await self.leases.release(self.session_id, self.stream_id)
 
     async def fail(self, error: ProtocolError) -> None:
         await self.finish(error_message(self.request_id, error))
@@ -156,4 +167,5 @@ class SessionStream:
         self.finished = True
         await self.start()
         await self.state.end_stream(self.session_id, self.stream_id)
+        await self._release()
         await self._write(b"", more=False)
