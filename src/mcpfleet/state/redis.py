@@ -16,9 +16,16 @@ together):
 
 Messages go out with PUBLISH on ``mcpf:ch:<channel>``; every process listens to
 the whole pattern once, so subscribing in a process is a local, synchronous
-step. Any Redis failure is raised as ``StateUnavailable``, which the transport
-answers with 503 and Retry-After: a client is never told its session is gone
-because the store was unreachable.
+step (``redis_listener``: it restarts itself after any failure).
+
+Every call goes through ``RedisFaults.translated`` (``redis_faults``): Redis being
+unreachable or refusing to serve is raised as ``StateUnavailable``, which the
+transport answers with 503 and Retry-After, so a client is never told its session
+is gone because the store was unreachable; once Redis is known to be unreachable
+the circuit (``redis_circuit``) answers at once until a probe finds it again. Any
+other Redis failure is our own bug: ``InternalError``, logged, with no detail sent.
+Blocking reads (BLPOP, XREAD BLOCK) are bounded by their block time plus
+``socket_timeout``, so a half-open connection cannot hold one forever.
 """
 
 from __future__ import annotations
@@ -27,14 +34,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 
-from mcpfleet.errors import StateUnavailable
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import (
     Bucket,
@@ -46,6 +51,9 @@ from mcpfleet.state.base import (
     event_id,
     split_event_id,
 )
+from mcpfleet.state.redis_circuit import Circuit
+from mcpfleet.state.redis_faults import CAUGHT, Fault, RedisFaults, classify
+from mcpfleet.state.redis_listener import FleetListener, isolated
 
 log = logging.getLogger("mcpfleet.state")
 
@@ -113,23 +121,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
-REDIS_FAILURES = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.BusyLoadingError,
-    redis_errors.ReadOnlyError,
-    redis_errors.ClusterDownError,
-    OSError,
-)
-
-
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
-    """Redis's failures enter the project as ``StateUnavailable``, nothing else."""
-    try:
-        yield
-    except REDIS_FAILURES as exc:
-        raise StateUnavailable(f"redis unreachable: {type(exc).__name__}") from None
+T = TypeVar("T")
 
 
 def _key(session_id: str, part: str) -> str:
@@ -149,6 +141,8 @@ class RedisFleetState:
         listener_ttl_seconds: float = 45.0,
         socket_timeout: float = 2.0,
         cache_seconds: float = 1.0,
+        probe_timeout: float = 0.5,
+        listener_idle_seconds: float = 5.0,
     ) -> None:
         self.url = url
         self.session_ttl_ms = int(session_ttl_seconds * 1000)
@@ -160,8 +154,17 @@ class RedisFleetState:
             "health_check_interval": 10,
         }
         self.redis = aioredis.from_url(url, socket_timeout=socket_timeout, **options)
-        # Blocking reads (BLPOP, XREAD BLOCK) wait longer than any socket timeout.
+        # Blocking reads (BLPOP, XREAD BLOCK) wait longer than any socket timeout: each is
+        # bounded by its block time plus this margin instead (see ``_bounded``).
         self.blocking = aioredis.from_url(url, socket_timeout=None, **options)
+        self.block_margin = socket_timeout
+        # PING with a short timeout, for readiness and the circuit's probe.
+        self.prober = aioredis.from_url(
+            url, socket_timeout=probe_timeout, socket_connect_timeout=probe_timeout
+        )
+        where = _address(self.redis)
+        self.circuit = Circuit(self._answers, where=where)
+        self.faults = RedisFaults(self.circuit)
         self._append = self.redis.register_script(APPEND)
         self._end = self.redis.register_script(END)
         self._deliver = self.redis.register_script(DELIVER)
@@ -170,13 +173,21 @@ class RedisFleetState:
         self._release = self.redis.register_script(RELEASE)
         self._create = self.redis.register_script(redis_limits.CREATE)
         self._take = self.redis.register_script(redis_limits.TAKE)
-        self._subscribers = LocalSubscribers()
-        self._listener: asyncio.Task[None] | None = None
         self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
         # Session records read recently, evicted fleet-wide on every save and delete.
         self.cache_seconds = min(cache_seconds, session_ttl_seconds / 10)
         self._cache: dict[str, tuple[SessionRecord, float]] = {}
-        self._subscribers.add(EVICT, self._evict)
+        self._subscribers = LocalSubscribers()
+        self._subscribers.add(EVICT, isolated(EVICT, self._evict))
+        self.listener = FleetListener(
+            self.blocking,
+            CHANNELS + "*",
+            self._dispatch,
+            where=where,
+            answer_seconds=socket_timeout,
+            idle_seconds=listener_idle_seconds,
+            on_resubscribed=self._cache.clear,  # evictions may have been missed meanwhile
+        )
 
     # -- sessions ------------------------------------------------------------
 
@@ -192,7 +203,7 @@ class RedisFleetState:
             max_sessions,
             max_per_principal or 0,
         ]
-        with translated():
+        with self.faults.translated():
             verdict = await self._create(keys=[index, owner], args=args)
             if verdict == 1:
                 raise SessionLimitReached(f"{max_sessions} sessions are open")
@@ -219,7 +230,7 @@ class RedisFleetState:
             return cached[0]
         self._ensure_listening()
         key = _key(session_id, "s")
-        with translated():
+        with self.faults.translated():
             raw = await self.redis.getex(key, px=self.session_ttl_ms)
             if raw is None:
                 self._cache.pop(session_id, None)
@@ -252,7 +263,7 @@ class RedisFleetState:
         self._cache.pop(str(message.get("session")), None)
 
     async def save_session(self, record: SessionRecord) -> None:
-        with translated():
+        with self.faults.translated():
             await self.redis.set(
                 _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, xx=True
             )
@@ -260,7 +271,7 @@ class RedisFleetState:
 
     async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
         keys = [_key(session_id, "s"), _key(session_id, "pend"), _key(session_id, "g")]
-        with translated():
+        with self.faults.translated():
             existed = await self._delete(
                 keys=keys, args=[_key(session_id, "r:"), self.reply_ttl_ms]
             )
@@ -273,7 +284,7 @@ class RedisFleetState:
 
     async def session_count(self) -> int:
         now = time.time()
-        with translated():
+        with self.faults.translated():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zremrangebyscore(
                     redis_limits.SESSIONS, "-inf", now - self.session_ttl_ms / 1000
@@ -289,7 +300,7 @@ class RedisFleetState:
         args: list[float] = []
         for _, capacity, rate, _ in buckets:
             args += [capacity, rate / 1000]
-        with translated():
+        with self.faults.translated():
             wait_ms, short = await self._take(keys=keys, args=args)
         wait = float(wait_ms) / 1000
         return (wait, int(short) - 1) if wait > 0 else (0.0, 0)
@@ -301,12 +312,12 @@ class RedisFleetState:
 
     async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
         args = [data or b"", 0 if data is None else 1, self.max_events, self.session_ttl_ms]
-        with translated():
+        with self.faults.translated():
             seq = await self._append(keys=self._stream_keys(session_id, stream_id), args=args)
         return event_id(stream_id, str(seq))
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:
-        with translated():
+        with self.faults.translated():
             await self._end(
                 keys=self._stream_keys(session_id, stream_id), args=[self.session_ttl_ms]
             )
@@ -319,7 +330,7 @@ class RedisFleetState:
             return None
         stream_id, cursor = parts[0], int(parts[1])
         meta_key, events_key = self._stream_keys(session_id, stream_id)
-        with translated():
+        with self.faults.translated():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(meta_key, "n", "first", "done")
                 pipe.xrange(events_key, f"(0-{cursor}", "+")
@@ -327,8 +338,9 @@ class RedisFleetState:
             if last is None or cursor > int(last) or cursor < int(first or 1) - 1:
                 return None
             if not entries and not done and wait > 0:
-                found: Any = await self.blocking.xread(
-                    {events_key: f"0-{cursor}"}, block=max(1, int(wait * 1000))
+                block = max(1, int(wait * 1000))
+                found: Any = await self._bounded(
+                    self.blocking.xread({events_key: f"0-{cursor}"}, block=block), block / 1000
                 )
                 entries = found[0][1] if found else []  # [[key, entries]] (RESP2)
         return _events(stream_id, entries, bool(done))
@@ -336,7 +348,7 @@ class RedisFleetState:
     # -- server-to-client requests -------------------------------------------
 
     async def expect_reply(self, session_id: str, request_id: str) -> None:
-        with translated():
+        with self.faults.translated():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.sadd(_key(session_id, "pend"), request_id)
                 pipe.pexpire(_key(session_id, "pend"), self.reply_ttl_ms)
@@ -344,18 +356,20 @@ class RedisFleetState:
 
     async def deliver_reply(self, session_id: str, request_id: str, message: bytes) -> bool:
         keys = [_key(session_id, "pend"), _key(session_id, f"r:{request_id}")]
-        with translated():
+        with self.faults.translated():
             return bool(
                 await self._deliver(keys=keys, args=[request_id, message, self.reply_ttl_ms])
             )
 
     async def wait_reply(self, session_id: str, request_id: str, wait: float) -> bytes | None:
         reply_key = _key(session_id, f"r:{request_id}")
-        with translated():
-            try:
-                found = await self.blocking.blpop([reply_key], timeout=max(wait, 0.01))
-            finally:
-                with contextlib.suppress(*REDIS_FAILURES):
+        wait = max(wait, 0.01)
+        try:
+            with self.faults.translated():
+                found = await self._bounded(self.blocking.blpop([reply_key], timeout=wait), wait)
+        finally:
+            if not self.circuit.is_open:  # else the entry expires by itself
+                with contextlib.suppress(*CAUGHT):
                     await self.redis.srem(_key(session_id, "pend"), request_id)
         if found is None:
             return None
@@ -368,35 +382,15 @@ class RedisFleetState:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self._ensure_listening()
-        with translated():
+        with self.faults.translated():
             await self.redis.publish(CHANNELS + channel, orjson.dumps(message))
 
     def subscribe(self, channel: str, subscriber: Subscriber) -> Callable[[], Awaitable[None]]:
         self._ensure_listening()
-        return self._subscribers.add(channel, subscriber)
+        return self._subscribers.add(channel, isolated(channel, subscriber))
 
     def _ensure_listening(self) -> None:
-        if self._listener is None:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
-
-    async def _listen(self) -> None:
-        """Receive every channel's messages; reconnect by itself after an outage."""
-        while True:
-            pubsub = self.blocking.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(CHANNELS + "*")
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
-                        self._dispatch(message)
-            except asyncio.CancelledError:
-                raise
-            except REDIS_FAILURES:
-                log.warning("redis pub/sub connection lost; reconnecting")
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(*REDIS_FAILURES, RuntimeError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped upstream
+        self.listener.start()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
@@ -409,22 +403,27 @@ class RedisFleetState:
             return
         self._subscribers.deliver(name, payload)
 
+    async def _bounded(self, call: Awaitable[T], block: float) -> T:
+        """A blocking read, given up (as ``TimeoutError``: unreachable) ``block_margin``
+        seconds after Redis should have answered it."""
+        return await asyncio.wait_for(call, block + self.block_margin)
+
     # -- the GET stream of a session -----------------------------------------
 
     async def claim_listener(self, session_id: str, owner: str) -> bool:
-        with translated():
+        with self.faults.translated():
             return bool(
                 await self._claim(keys=[_key(session_id, "g")], args=[owner, self.listener_ttl_ms])
             )
 
     async def release_listener(self, session_id: str, owner: str) -> None:
-        with translated():
+        with self.faults.translated():
             await self._release(keys=[_key(session_id, "g")], args=[owner])
 
     # -- handles ---------------------------------------------------------------
 
     async def put_handle(self, handle: str, record: bytes, ttl: float, *, create: bool) -> bool:
-        with translated():
+        with self.faults.translated():
             stored = await self.redis.set(
                 f"{PREFIX}:h:{handle}",
                 record,
@@ -435,27 +434,43 @@ class RedisFleetState:
         return bool(stored)
 
     async def get_handle(self, handle: str) -> bytes | None:
-        with translated():
+        with self.faults.translated():
             value: Any = await self.redis.get(f"{PREFIX}:h:{handle}")
         return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def delete_handle(self, handle: str) -> None:
-        with translated():
+        with self.faults.translated():
             await self.redis.delete(f"{PREFIX}:h:{handle}")
 
     # -- life cycle ----------------------------------------------------------
 
     async def ping(self) -> None:
-        with translated():
-            await self.redis.ping()
+        """At once while the circuit is open; else a PING within ``probe_timeout``."""
+        with self.faults.translated():
+            await self.prober.ping()
+
+    async def _answers(self) -> bool:
+        """The circuit's probe: whether Redis answers at all (an error reply counts)."""
+        try:
+            await self.prober.ping()
+        except CAUGHT as error:
+            return classify(error) is not Fault.UNREACHABLE
+        return True
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self.redis.aclose()
-        await self.blocking.aclose()
+        await self.listener.aclose()
+        await self.circuit.aclose()
+        for client in (self.redis, self.blocking, self.prober):
+            with contextlib.suppress(*CAUGHT):
+                await client.aclose()
+
+
+def _address(client: aioredis.Redis) -> str:
+    """Where a client connects, for the log: host and port (or socket path), no password."""
+    options = client.connection_pool.connection_kwargs
+    if "path" in options:
+        return str(options["path"])
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
 
 
 def _events(

@@ -5,10 +5,17 @@ process runs: a dependency being down is no reason to restart the task.
 ``/readyz`` (readiness, for the load balancer's target health check) answers
 503 while the task drains or while the fleet state cannot be reached, so that
 traffic goes elsewhere; it comes back by itself when the state returns.
+
+Readiness never waits long on the state: a check is bounded by
+``STATE_CHECK_TIMEOUT`` (a state that cannot answer a ping that fast counts as
+unreachable), and while the state is down it is asked again at most every
+``STATE_RECHECK_SECONDS`` (the Redis state's open circuit answers those at once), so
+readiness returns as soon as the state does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,7 +24,9 @@ from mcpfleet.state.base import FleetState
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
-STATE_CHECK_SECONDS = 1.0  # readiness asks the state at most this often
+STATE_CHECK_SECONDS = 1.0  # readiness asks a reachable state at most this often
+STATE_RECHECK_SECONDS = 0.1  # ... and an unreachable one at most this often
+STATE_CHECK_TIMEOUT = 1.0  # a ping that takes longer counts as unreachable
 
 
 class Health:
@@ -32,12 +41,13 @@ class Health:
 
     async def state_reachable(self) -> bool:
         now = time.monotonic()
-        if now - self._checked >= STATE_CHECK_SECONDS:
+        every = STATE_CHECK_SECONDS if self._state_ok else STATE_RECHECK_SECONDS
+        if now - self._checked >= every:
             self._checked = now
             try:
-                await self.state.ping()
+                await asyncio.wait_for(self.state.ping(), STATE_CHECK_TIMEOUT)
                 self._state_ok = True
-            except StateUnavailable:
+            except (StateUnavailable, TimeoutError):
                 self._state_ok = False
         return self._state_ok
 
