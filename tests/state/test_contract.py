@@ -259,6 +259,30 @@ async def test_published_messages_reach_subscribers(state: FleetState) -> None:
     assert got == [{"n": 1}]
 
 
+async def test_a_subscriber_that_raises_stops_no_delivery(state: FleetState) -> None:
+    """One subscriber raising leaves the channel's other subscribers, and other channels,
+    receiving every message."""
+    got_a: list[dict[str, Any]] = []
+    got_b: list[dict[str, Any]] = []
+
+    def broken(message: dict[str, Any]) -> None:
+        raise RuntimeError("subscriber bug")
+
+    state.subscribe("a", broken)
+    state.subscribe("a", got_a.append)
+    state.subscribe("b", got_b.append)
+    await asyncio.sleep(0.05)
+    for n in range(3):
+        await state.publish("a", {"n": n})
+        await state.publish("b", {"n": n})
+    for _ in range(100):
+        if len(got_a) == 3 and len(got_b) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert [m["n"] for m in got_a] == [0, 1, 2]
+    assert [m["n"] for m in got_b] == [0, 1, 2]
+
+
 async def test_one_get_stream_per_session(state: FleetState) -> None:
     """The GET stream can be claimed by one owner at a time."""
     await state.create_session(record(), max_sessions=10)

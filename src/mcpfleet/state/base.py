@@ -17,6 +17,7 @@ What lives here, by protocol era:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 import orjson
 
 from mcpfleet.errors import McpfleetError
+
+log = logging.getLogger("mcpfleet.state")
 
 # The channel every task listens on for fleet-wide change notifications.
 BROADCAST = "broadcast"
@@ -210,8 +213,13 @@ class LocalSubscribers:
         return channel in self._channels
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        """Hand a message to each subscriber of the channel; one that raises is logged and
+        the others still get the message."""
         for subscriber in list(self._channels.get(channel, {}).values()):
-            subscriber(message)
+            try:
+                subscriber(message)
+            except Exception:
+                log.exception("a subscriber of channel %s failed", channel)
 
 
 def session_channel(session_id: str) -> str:
