@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import importlib
 import os
+import socket
 import sys
 
 import click
@@ -23,12 +25,50 @@ def load_app(target: str) -> Server:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+            raise click.ClickException(f"no module named {module_name!r}") from None
+        raise click.ClickException(f"cannot import {module_name}: {exc}") from None
     except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module_name}: {exc}") from None
+        raise click.ClickException(f"cannot import {module_name}: {exc}") from None
     app = getattr(module, attribute, None)
-    if not isinstance(app, Server):
-        raise click.BadParameter(f"{target} is not an mcpfleet Server")
-    return app
+    if isinstance(app, Server):
+        return app
+    servers = sorted(name for name, value in vars(module).items() if isinstance(value, Server))
+    found = f"its Servers: {', '.join(servers)}" if servers else "it has no mcpfleet Server"
+    if not hasattr(module, attribute):
+        message = f"module {module_name!r} has no attribute {attribute!r}"
+    else:
+        message = f"{target} is a {type(app).__name__}, not an mcpfleet Server"
+    raise click.ClickException(f"{message}; {found}")
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Fail the start in one line naming HOST:PORT when it cannot be listened on (a port in
+    use, an address not on this machine), before the app starts: uvicorn's own failure
+    there comes after the app's startup, and its shutdown then logs a drain."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # a name that does not resolve: uvicorn says so
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            # As asyncio's create_server binds: a port left in TIME_WAIT is not in use.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise click.ClickException(
+                        f"HOST:PORT {where}: the port is in use (another process listens "
+                        "there); stop it or choose another PORT"
+                    ) from None
+                raise click.ClickException(
+                    f"HOST:PORT {where}: cannot listen there: {exc.strerror or exc}"
+                ) from None
 
 
 def tune_garbage_collector() -> None:
@@ -54,7 +94,8 @@ def main() -> None:
     "--state",
     "state_url",
     default=None,
-    help="Fleet state: redis://... or rediss://... (env REDIS_URL; default: in memory).",
+    help="Fleet state: redis://... or rediss://... (env REDIS_URL; needs REQUEST_STATE_KEYS; "
+    "default: in memory).",
 )
 def serve(target: str, host: str | None, port: int | None, state_url: str | None) -> None:
     """Serve TARGET (MODULE:APP) over Streamable HTTP."""
@@ -66,7 +107,9 @@ def serve(target: str, host: str | None, port: int | None, state_url: str | None
         raise click.ClickException(str(exc)) from None
     from mcpfleet.runner import run
 
-    app = McpApp(load_app(target), config)
+    server = load_app(target)
+    check_listen_address(config.host, config.port)
+    app = McpApp(server, config)
     tune_garbage_collector()
     run(app)
 

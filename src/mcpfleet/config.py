@@ -7,7 +7,9 @@ a value that cannot be used raises ``ConfigError`` naming the setting.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,6 +18,14 @@ from mcpfleet.protocol.request_state import KeyRing
 from mcpfleet.secrets import resolve_secrets
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+# uvicorn's levels, and "notice" (logged as info).
+LOG_LEVELS = ("critical", "error", "warning", "notice", "info", "debug", "trace")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# What REQUEST_STATE_KEYS' error tells to run: one key in KeyRing.from_text's form.
+MAKE_STATE_KEY = (
+    "python -c 'import base64, secrets; "
+    'print("k1:" + base64.b64encode(secrets.token_bytes(32)).decode())\''
+)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 0) -> int:
@@ -49,6 +59,35 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     if raw is None:
         return None
     return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` is neither an IP address nor a host name (None: it is one of them)."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if host.startswith("["):
+        return "write an IPv6 address without brackets"
+    labels = host.removesuffix(".").split(".")
+    if labels[-1].isdigit():  # no top-level domain is all digits: a mistyped IPv4 address
+        return "not a valid IPv4 address"
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return "expected an IP address or a host name"
+    return None
+
+
+def _require_shared_keys(state_url: str | None) -> None:
+    """Fleet state in Redis means several tasks: each needs the same key ring, or an MRTR
+    retry that reaches another task than the one that sealed its state fails."""
+    if state_url is None or state_url.startswith("memory:"):
+        return
+    raise ConfigError(
+        "REQUEST_STATE_KEYS: required with REDIS_URL (or --state), so that every task of the "
+        "fleet seals MRTR requestState with the same key; make a key with "
+        f"{MAKE_STATE_KEY} and give every task the same REQUEST_STATE_KEYS"
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +136,9 @@ class Config:
     auth_filter_lists: bool = True  # tools/list shows a caller only what it may call
     rate_limit: str | None = None  # per caller, every request: "600/minute"
     max_sessions_per_principal: int = 100
+    # -- connections (mcpfleet.transport.uvicorn_protocol) --
+    header_timeout_seconds: float = 10.0  # a connection's request head must be complete by then
+    max_connections: int = 10_000  # open connections per process (lowered to fit ulimit -n)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -147,6 +189,8 @@ class Config:
             auth_filter_lists=env.get("AUTH_FILTER_LISTS", "1").lower() not in ("0", "false", "no"),
             rate_limit=env.get("RATE_LIMIT") or None,
             max_sessions_per_principal=_int(env, "MAX_SESSIONS_PER_PRINCIPAL", 100, low=1),
+            header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", 10.0),
+            max_connections=_int(env, "MAX_CONNECTIONS", 10_000, low=1),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:
@@ -155,9 +199,18 @@ class Config:
             if value is not None:
                 setattr(config, name, value)
         config.validate()
+        if not keys and overrides.get("request_state_keys") is None:
+            _require_shared_keys(config.state_url)
         return config
 
     def validate(self) -> None:
+        problem = _host_problem(self.host)
+        if problem is not None:
+            raise ConfigError(f"HOST: {problem}, got {self.host!r}")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
         if not self.path.startswith("/"):
             raise ConfigError(f"MCP_PATH: must start with '/', got {self.path!r}")
         if not 0 <= self.port <= 65535:

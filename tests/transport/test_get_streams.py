@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from mcpfleet.protocol.sse import Event, EventParser
-from tests.conftest import ServerProcess, serving
+from tests.conftest import STATE_KEYS, ServerProcess, serving
 from tests.wire import initialize, legacy_call, legacy_headers
 
 
@@ -78,6 +78,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     env = {"KEEPALIVE_SECONDS": "0.1", "METRICS_PROMETHEUS": "1"}
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["REQUEST_STATE_KEYS"] = STATE_KEYS
     with serving("tests.apps.behaviours:app", env) as running:
         yield running
 

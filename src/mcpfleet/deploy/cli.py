@@ -104,8 +104,16 @@ def render(target: str, app: str, out: Path, **options: Any) -> None:
 
 
 def _client(region: str | None) -> Any:
-    import boto3  # type: ignore[import-untyped]
+    """A CloudFormation client; without boto3 (the ``deploy`` extra), one line saying so.
 
+    Called before a command's ``try``: its ``except`` clause imports botocore."""
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError:
+        raise click.ClickException(
+            "this command needs boto3, which comes with the deploy extra: "
+            "pip install 'mcpfleet[deploy]'"
+        ) from None
     return boto3.client("cloudformation", region_name=region)
 
 
@@ -155,9 +163,10 @@ def up(
     """Create or update the stack through a change set, showing progress."""
     from mcpfleet.deploy import stack as ops
 
+    client = _client(region)
     try:
         status = ops.up(
-            _client(region),
+            client,
             stack,
             template.read_text(),
             _parameters(params),
@@ -181,9 +190,10 @@ def diff(
     """Show what up would change, without changing anything."""
     from mcpfleet.deploy import stack as ops
 
+    client = _client(region)
     try:
         ops.diff(
-            _client(region),
+            client,
             stack,
             template.read_text(),
             _parameters(params),
@@ -202,7 +212,8 @@ def down(stack: str, region: str | None, poll_seconds: float) -> None:
     """Delete the stack and wait until it is gone."""
     from mcpfleet.deploy import stack as ops
 
+    client = _client(region)
     try:
-        ops.down(_client(region), stack, click.echo, ops.Poll(poll_seconds))
+        ops.down(client, stack, click.echo, ops.Poll(poll_seconds))
     except (ops.StackError, ops.client_errors()) as error:
         raise _refused(error) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from jsonschema import Draft202012Validator
@@ -13,6 +14,22 @@ from jsonschema.exceptions import SchemaError
 from mcpfleet.protocol.headers import param_headers
 
 CACHE_SCOPES = ("public", "private")
+# Statuses that, without a JSON-RPC body, say no MCP endpoint is at the URL (400 and 403
+# stay out: MCP servers answer with them, some without a JSON-RPC body).
+NO_ENDPOINT_STATUSES = (404, 405, 410)
+
+
+def missing_endpoint(status: int, message: dict[str, Any] | None, url: str) -> str | None:
+    """Why the first answer says there is no MCP endpoint at ``url`` (None: there may be):
+    a 404, 405 or 410 without a JSON-RPC body; at the root path, with a hint to try /mcp."""
+    if status not in NO_ENDPOINT_STATUSES or (message or {}).get("jsonrpc") == "2.0":
+        return None
+    reason = "no MCP endpoint at this URL"
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        hint = parts._replace(path="/mcp", query="", fragment="").geturl()
+        reason += f"; MCP endpoints usually live at a path: try {hint}"
+    return reason
 
 
 def response_problems(message: dict[str, Any] | None, request_id: Any) -> list[str]:

@@ -19,6 +19,7 @@ from mcpfleet.probe.checks import (
     response_problems,
     tool_problems,
     tools_hash,
+    missing_endpoint,
 )
 from mcpfleet.probe.model import PhaseFailed, Status
 from mcpfleet.probe.session import Session, call_headers
@@ -47,9 +48,12 @@ def http_phase(session: Session, reply: Reply, elapsed: float) -> None:
         or 300 <= reply.status < 400
         or (reply.status < 300 and reply.message is None)
     )
-    if broken:
+    missing = missing_endpoint(reply.status, reply.message, session.url)
+    if broken or missing:
         if reply.snippet and reply.problem:
             detail += f": {reply.snippet[:80]!r}"
+        if missing:
+            detail += f": {missing}"
         session.record("http", Status.FAIL, detail, elapsed, httpStatus=reply.status)
         raise PhaseFailed
     session.record("http", Status.OK, detail, elapsed, httpStatus=reply.status)
