@@ -16,10 +16,10 @@ from mcpfleet.probe.bearer import parse_challenge
 from mcpfleet.probe.checks import (
     is_read_only,
     list_page_problems,
+    missing_endpoint,
     response_problems,
     tool_problems,
     tools_hash,
-    missing_endpoint,
 )
 from mcpfleet.probe.model import PhaseFailed, Status
 from mcpfleet.probe.session import Session, call_headers
