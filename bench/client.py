@@ -203,8 +203,11 @@ def session_headers(session_id: str) -> list[tuple[str, str]]:
     return [("MCP-Protocol-Version", SESSION_PROTOCOL_VERSION), ("Mcp-Session-Id", session_id)]
 
 
-def initialize_request(host: str, port: int, path: str, request_id: int) -> bytes:
-    """``initialize`` for 2025-11-25: no MCP-Protocol-Version header, no session yet."""
+def initialize_request(
+    host: str, port: int, path: str, request_id: int, headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """``initialize`` for 2025-11-25: no MCP-Protocol-Version header, no session yet
+    (``headers``: what every request of the client carries, such as its credentials)."""
     params = {
         "protocolVersion": SESSION_PROTOCOL_VERSION,
         "capabilities": {},
@@ -213,12 +216,15 @@ def initialize_request(host: str, port: int, path: str, request_id: int) -> byte
     body = orjson.dumps(
         {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
     )
-    return _post(host, port, path, _POST_HEADERS, body)
+    return _post(host, port, path, [*_POST_HEADERS, *headers], body)
 
 
-def initialized_request(host: str, port: int, path: str, session_id: str) -> bytes:
+def initialized_request(
+    host: str, port: int, path: str, session_id: str, headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
     body = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
-    return _post(host, port, path, [*_POST_HEADERS, *session_headers(session_id)], body)
+    sent = [*_POST_HEADERS, *headers, *session_headers(session_id)]
+    return _post(host, port, path, sent, body)
 
 
 def get_stream_request(host: str, port: int, path: str, session_id: str | None) -> bytes:
@@ -237,6 +243,7 @@ async def open_session(
     port: int,
     path: str,
     request_id: int,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Open a 2025-11-25 session on this keep-alive connection; its ``Mcp-Session-Id``.
 
@@ -244,7 +251,7 @@ async def open_session(
     the spec says: a JSON-RPC result with the protocol version, the session
     header, then 202 for ``notifications/initialized``.
     """
-    writer.write(initialize_request(host, port, path, request_id))
+    writer.write(initialize_request(host, port, path, request_id, headers))
     response = await read_response(reader)
     try:
         message = final_message(response, request_id)
@@ -257,7 +264,7 @@ async def open_session(
         raise ResponseError("session_no_id", "initialize answered without Mcp-Session-Id")
     if response.close:
         raise ResponseError("session_closed", "the server closed the connection")
-    writer.write(initialized_request(host, port, path, response.session_id))
+    writer.write(initialized_request(host, port, path, response.session_id, headers))
     notified = await read_response(reader)
     if notified.status != 202:
         detail = notified.body[:200].decode("utf-8", "replace")
@@ -288,8 +295,11 @@ async def open_get_stream(
         raise ResponseError(f"stream_http_{status}", head[:200].decode("latin-1", "replace"))
 
 
-def delete_request(host: str, port: int, path: str, session_id: str) -> bytes:
+def delete_request(
+    host: str, port: int, path: str, session_id: str, headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
     """The DELETE that ends a 2025-11-25 session."""
     lines = [f"DELETE {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Length: 0"]
-    lines += [f"{name}: {value}" for name, value in session_headers(session_id)]
+    sent = [*headers, *session_headers(session_id)]
+    lines += [f"{name}: {value}" for name, value in sent]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -137,6 +137,16 @@ GOALS: tuple[Goal, ...] = (
         source="server CPU per call no more than 2x that of a raw ASGI app on uvicorn",
     ),
     Goal(
+        "server CPU per call, JWT bearer token vs none",
+        "cpu_us_per_call",
+        "mcpfleet-jwt",
+        "mcpfleet",
+        "<=",
+        1.15,
+        source="JWT-authenticated tools/call at 32 connections costs at most 1.15x the "
+        "server CPU per call of unauthenticated calls",
+    ),
+    Goal(
         "2025-11-25 session throughput vs mcp 2.3.0 json_response=True (faster tool)",
         "calls_per_s",
         "mcpfleet",

@@ -14,7 +14,9 @@ For a session scenario (2025-11-25, ``Scenario.session``) each connection
 first opens a session: ``initialize`` (no ``MCP-Protocol-Version`` header), then
 ``notifications/initialized`` (202) with the session's headers; its requests
 then carry ``Mcp-Session-Id``. A connection the server closes reopens and keeps
-its session (sessions are not tied to connections). ``open_session`` and
+its session (sessions are not tied to connections). ``--header`` adds a header
+to every request of every scenario (a peer that verifies bearer tokens gets
+``Authorization: Bearer ...`` this way). ``open_session`` and
 ``open_get_stream`` are also what ``python -m bench.memory`` opens sessions with.
 
 The client is written on raw asyncio streams (uvloop when installed): an HTTP
@@ -134,6 +136,7 @@ class Load:
     port: int
     timeout: float
     path: str = "/mcp"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (--header)
     sessions: int = 0
     measuring: bool = False
     stopping: bool = False
@@ -176,9 +179,10 @@ async def _start_session(load: Load, slot: Slot, reader: asyncio.StreamReader) -
         port=load.port,
         path=load.path,
         request_id=next(load.ids),
+        headers=load.headers,
     )
     slot.started = 0.0
-    extra = [("Mcp-Session-Id", session_id)]
+    extra = [*load.headers, ("Mcp-Session-Id", session_id)]
     slot.template = RequestTemplate(load.scenario, load.host, load.port, load.path, extra)
     load.sessions += 1
 
@@ -235,14 +239,15 @@ async def _handshakes(load: Load, slot: Slot, reader: asyncio.StreamReader) -> N
             port=load.port,
             path=load.path,
             request_id=next(load.ids),
+            headers=load.headers,
         )
         load.sessions += 1
-        extra = [("Mcp-Session-Id", session_id)]
+        extra = [*load.headers, ("Mcp-Session-Id", session_id)]
         template = RequestTemplate(scenario, load.host, load.port, load.path, extra)
         request_id = next(load.ids)
         writer.write(template.build(request_id))
         listed = await read_response(reader)
-        writer.write(delete_request(load.host, load.port, load.path, session_id))
+        writer.write(delete_request(load.host, load.port, load.path, session_id, load.headers))
         deleted = await read_response(reader)
         ended = clock()
         slot.started = 0.0
@@ -272,7 +277,7 @@ async def _discovers(load: Load, slot: Slot, reader: asyncio.StreamReader) -> No
     discover = replace(
         scenario, method="server/discover", params={}, check=_discover_check, kind=CALL
     )
-    first = RequestTemplate(discover, load.host, load.port, load.path)
+    first = RequestTemplate(discover, load.host, load.port, load.path, load.headers)
     while not load.stopping:
         started = slot.started = clock()
         discover_id, list_id = next(load.ids), next(load.ids)
@@ -366,10 +371,12 @@ async def generate(
     duration: float,
     warmup: float,
     request_timeout: float,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """Run the load and return the results (what ``main`` prints)."""
-    template = RequestTemplate(scenario, host, port, path)
-    load = Load(scenario, template, host, port, request_timeout, path=path)
+    """Run the load and return the results (what ``main`` prints); ``headers`` go with
+    every request."""
+    template = RequestTemplate(scenario, host, port, path, headers)
+    load = Load(scenario, template, host, port, request_timeout, path=path, headers=tuple(headers))
     slots = [Slot() for _ in range(connections)]
     tasks = [asyncio.create_task(connection(load, slot)) for slot in slots]
     guard = asyncio.create_task(watchdog(load, slots))
@@ -425,6 +432,15 @@ def _loop_name() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
+def header(text: str) -> tuple[str, str]:
+    """``NAME: VALUE`` (``--header``) as a header pair."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or any(c in text for c in "\r\n") or " " in name:
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text[:40]!r}")
+    return name, value
+
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
@@ -435,6 +451,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument(
+        "--header",
+        type=header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a header for every request (repeatable)",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
     args = parser.parse_args(argv)
     if args.connections < 1 or args.duration <= 0 or args.warmup < 0 or args.timeout <= 0:
@@ -454,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration,
         warmup=args.warmup,
         request_timeout=args.timeout,
+        headers=args.header,
     )
     # A hard bound on the whole run, whatever the server does.
     limit = args.warmup + args.duration + 2 * args.timeout + 10.0

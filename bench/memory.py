@@ -72,8 +72,9 @@ FD_MARGIN = 64  # descriptors this process needs besides its sockets
 
 def measurable(peer: Peer) -> bool:
     """Peers this measures: with sessions in the server's memory, or the floor's streams.
-    (A peer with Redis state keeps its sessions in Redis, not in its RSS.)"""
-    return (peer.sessions and not peer.redis) or peer.name in STREAM_ONLY
+    (A peer with Redis state keeps its sessions in Redis, not in its RSS; a peer that
+    verifies bearer tokens holds the same sessions as mcpfleet.)"""
+    return (peer.sessions and not peer.redis and not peer.issuer) or peer.name in STREAM_ONLY
 
 
 # -- /proc --------------------------------------------------------------------

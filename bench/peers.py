@@ -11,6 +11,11 @@ port. Its role says what the report compares it with:
 A peer with ``sessions=False`` (the floor; the SDK in stateless mode) has no
 2025-11-25 sessions and does not run the scenarios that need them.
 
+A peer with ``issuer=True`` verifies OAuth bearer tokens: for each run the harness
+starts a token issuer on loopback (``bench.issuer``), gives the server the
+``AUTH_*`` settings that point at it and the load generator the token, which it
+sends with every request.
+
 Its runtime says what runs it: ``main`` is this interpreter; ``mcp`` (mcp 2.3.0),
 ``fastmcp`` (FastMCP 4.x) and ``node`` (the TypeScript SDK 1.x) are installed each into
 a folder of its own under ``.bench-peers/`` by ``bench.setup_peers`` (``command()``
@@ -47,6 +52,9 @@ class Peer:
     # Fleet state in a redis-server the harness starts (on the load generator's CPU) and
     # stops with the server; its URL goes to the server as REDIS_URL.
     redis: bool = False
+    # Verifies bearer tokens (AUTH_ISSUER): the harness runs a token issuer (bench.issuer)
+    # for each run and the load generator sends its one token with every request.
+    issuer: bool = False
     # Speaks 2026-07-28. A peer that does not (the TypeScript SDK 1.x) runs each 2026-07-28
     # scenario as its 2025-11-25 session equivalent (``Scenario.legacy``); the report says so.
     modern: bool = True
@@ -101,6 +109,7 @@ PEERS: dict[str, Peer] = {
             SUBJECT,
             "mcpfleet serve (uvicorn, uvloop, httptools), async echo tool",
             "bench.apps.mcpfleet_echo",
+            env={"DRAIN_DELAY_SECONDS": "0"},  # stops at once: no load balancer to wait for
         ),
         Peer(
             "mcpfleet-redis",
@@ -110,6 +119,16 @@ PEERS: dict[str, Peer] = {
             scenarios=frozenset({"session-echo"}),  # 2026-07-28 calls keep no state
             env={"REQUEST_STATE_KEYS": STATE_KEYS, "DRAIN_DELAY_SECONDS": "0"},
             redis=True,
+        ),
+        Peer(
+            "mcpfleet-jwt",
+            SUBJECT,
+            "the same mcpfleet app with AUTH_ISSUER: every request carries an RS256 bearer "
+            "token (one for the run), verified with PyJWT, then from the verified-token cache",
+            "bench.apps.mcpfleet_echo",
+            scenarios=_BOTH,  # what authentication costs a call; sessions add nothing to it
+            env={"DRAIN_DELAY_SECONDS": "0"},
+            issuer=True,
         ),
         Peer(
             "sdk-json",

@@ -10,6 +10,10 @@ socket), one call after another. The difference between two peers here is the
 difference of their application code; the rest of a server's CPU per call
 (uvicorn, httptools, uvloop, the kernel) is about the same for all of them.
 
+A peer that verifies bearer tokens (``Peer.issuer``) gets a token issuer on
+loopback (``bench.issuer``), its ``AUTH_*`` settings in the environment while its
+app is built, and the token on every call: one token throughout, as in a run.
+
 For a profile of a real server under load, use py-spy on the server's PID
 while ``python -m bench.loadgen`` runs (see bench/README.md).
 """
@@ -22,12 +26,14 @@ import contextlib
 import cProfile
 import gc
 import importlib
+import os
 import pstats
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from bench.issuer import token_issuer
 from bench.loadgen import RequestTemplate, Response, check_response
 from bench.peers import PEERS, Peer, default_names
 from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
@@ -39,14 +45,43 @@ HOST, PORT = "127.0.0.1", 3000
 IN_PROCESS = sorted(name for name, peer in PEERS.items() if peer.runtime in ("main", "mcp"))
 
 
-def build_app(peer: Peer) -> Any:
-    module = importlib.import_module(peer.module)
-    return module.asgi_app(["--host", HOST, "--port", str(PORT), *peer.args])
+@contextlib.contextmanager
+def environment(settings: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``settings`` added, restored afterwards."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def request_parts(scenario: Scenario) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
+@contextlib.contextmanager
+def peer_app(peer: Peer) -> Iterator[tuple[Any, list[tuple[str, str]]]]:
+    """The peer's ASGI app and the headers its calls carry (a token issuer's, if it needs
+    one; the issuer serves its keys until the block ends)."""
+    with contextlib.ExitStack() as stack:
+        settings = dict(peer.env)
+        headers: list[tuple[str, str]] = []
+        if peer.issuer:
+            issuer = stack.enter_context(token_issuer())
+            settings.update(issuer.server_env())
+            headers = issuer.headers()
+        with environment(settings):
+            module = importlib.import_module(peer.module)
+            app = module.asgi_app(["--host", HOST, "--port", str(PORT), *peer.args])
+        yield app, headers
+
+
+def request_parts(
+    scenario: Scenario, extra: Sequence[tuple[str, str]] = ()
+) -> tuple[list[tuple[bytes, bytes]], bytes, bytes]:
     """ASGI headers, and the body split around its id (the load generator's bytes)."""
-    wire = RequestTemplate(scenario, HOST, PORT, "/mcp").build(0)
+    wire = RequestTemplate(scenario, HOST, PORT, "/mcp", extra).build(0)
     head, body = wire.split(b"\r\n\r\n", 1)
     headers = []
     for line in head.split(b"\r\n")[1:]:
@@ -136,8 +171,19 @@ async def measure(
     peer: Peer, scenario: Scenario, calls: int, profiler: cProfile.Profile | None
 ) -> dict[str, Any]:
     """µs of wall and CPU time per call, after a warm-up; every response checked once."""
-    app = build_app(peer)
-    headers, before, after = request_parts(scenario)
+    with peer_app(peer) as (app, extra):
+        return await _measure(app, peer, scenario, calls, profiler, extra)
+
+
+async def _measure(
+    app: Any,
+    peer: Peer,
+    scenario: Scenario,
+    calls: int,
+    profiler: cProfile.Profile | None,
+    extra: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    headers, before, after = request_parts(scenario, extra)
     scope = scope_for(headers)
     async with lifespan(app):
         request_id = 1

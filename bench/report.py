@@ -175,6 +175,14 @@ def run_notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
                 )
         if peer["errors"]:
             found.append(f"{name}: {peer['errors']} errors; see the JSON results")
+        fetches = [run["jwks_fetches"] for run in peer["runs"] if "jwks_fetches" in run]
+        if fetches:
+            found.append(
+                f"{name}: one RS256 bearer token per run, sent with every request: the server "
+                "verified its signature once, then answered from its cache of verified tokens "
+                f"(JWKS fetched {max(fetches)} time{'s' if max(fetches) != 1 else ''} per run "
+                "at most)"
+            )
         if median.get("redis_cpu_us_per_call") is not None:
             found.append(
                 f"{name}: its redis-server (on the load generator's CPU, not in server CPU) "

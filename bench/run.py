@@ -217,13 +217,15 @@ def run_load(
     scenario: str,
     cpu: int | None,
     others: dict[str, int] | None = None,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Run the load generator; sample the server's CPU at its window's start and end.
 
     Several server PIDs (the tasks of a fleet): their CPU is summed, and each one's
     share is kept (``server_cpu_s_each``). ``others`` (a label -> PID; Redis,
     HAProxy) are sampled at the same moments and reported apart, for information:
-    ``{label}_cpu_util`` and ``{label}_cpu_us_per_call``.
+    ``{label}_cpu_util`` and ``{label}_cpu_us_per_call``. ``headers`` go with every
+    request (a bearer token).
     """
     pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     labels = list(others or {})
@@ -246,6 +248,7 @@ def run_load(
         str(args.warmup),
         "--timeout",
         str(args.request_timeout),
+        *(f"--header={name}: {value}" for name, value in headers),
     ]
     deadline = time.monotonic() + args.warmup + args.duration + 2 * args.request_timeout + 30
     cpu_start = cpu_end = rss = None
@@ -309,16 +312,27 @@ def run_peer(
 ) -> Any:
     port = free_port()
     scenario = peer.wire_scenario(scenario)  # a 2025-only peer runs the 2025 twin
-    if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
-        from bench.services import redis_server  # imports this module: not at the top
+    env: dict[str, str] = {}
+    others: dict[str, int] = {}
+    with contextlib.ExitStack() as stack:
+        if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
+            from bench.services import redis_server  # imports this module: not at the top
 
-        with (
-            redis_server(cpus[1]) as redis,
-            server(peer, port, cpus[0], {"REDIS_URL": redis.url}) as process,
-        ):
-            return run_load(process.pid, port, args, scenario, cpus[1], {"redis": redis.pid})
-    with server(peer, port, cpus[0]) as process:
-        return run_load(process.pid, port, args, scenario, cpus[1])
+            redis = stack.enter_context(redis_server(cpus[1]))
+            env["REDIS_URL"] = redis.url
+            others["redis"] = redis.pid
+        issuer = None
+        if peer.issuer:  # a fresh key and token; its JWKS served by a thread of this process
+            from bench.issuer import token_issuer
+
+            issuer = stack.enter_context(token_issuer())
+            env.update(issuer.server_env())
+        process = stack.enter_context(server(peer, port, cpus[0], env))
+        headers = issuer.headers() if issuer is not None else []
+        result = run_load(process.pid, port, args, scenario, cpus[1], others, headers)
+        if issuer is not None:
+            result["jwks_fetches"] = len(issuer.fetches)
+        return result
 
 
 # -- summary ------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Mode:
 _QUICK_PEERS = (
     "mcpfleet",
     "mcpfleet-redis",
+    "mcpfleet-jwt",
     "sdk-json-async",
     "sdk-sse",
     "fastmcp-json",
@@ -73,7 +74,14 @@ MODES: dict[str, Mode] = {
         scenarios=("echo", "progress", "session-echo", "discover"),
         peers=_QUICK_PEERS,
         only={
-            "echo": ("mcpfleet", "sdk-json-async", "fastmcp-json", "ts-sdk", "floor"),
+            "echo": (
+                "mcpfleet",
+                "mcpfleet-jwt",
+                "sdk-json-async",
+                "fastmcp-json",
+                "ts-sdk",
+                "floor",
+            ),
             "progress": ("mcpfleet", "sdk-sse", "fastmcp", "ts-sdk-sse"),
             "session-echo": (
                 "mcpfleet",

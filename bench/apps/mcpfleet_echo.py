@@ -36,9 +36,10 @@ def _arguments(argv: Sequence[str] | None) -> Any:
 
 
 def asgi_app(argv: Sequence[str] | None = None) -> Any:
-    """The ASGI app ``mcpfleet serve`` would serve (for in-process profiling)."""
+    """The ASGI app ``mcpfleet serve`` would serve (for in-process profiling), with its
+    settings read from the environment as ``mcpfleet serve`` reads them."""
     args = _arguments(argv)
-    return McpApp(app, Config(host=args.host, port=args.port))
+    return McpApp(app, Config.from_env(host=args.host, port=args.port))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from tests.fleet.clients import LegacySession, SseReader, steer_past
+from tests.fleet.clients import LegacySession, SseReader
 from tests.fleet.conftest import MakeFleet, MakeRedis
 
 LEASE_SECONDS = 2.0
@@ -31,7 +31,6 @@ def test_a_killed_calls_resumed_stream_ends_with_an_error(make_redis: MakeRedis,
         runner = fleet.task(first.task)
         runner.kill()
         fleet.wait_state(runner.name, "DOWN")
-        steer_past(fleet.url, runner.name, len(fleet.tasks))
         headers = session.headers(accept="text/event-stream", last_event_id=first.event_ids[-1])
         started = time.monotonic()
         with SseReader("GET", fleet.url, headers) as resumed:

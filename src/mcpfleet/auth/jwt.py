@@ -17,7 +17,6 @@ reason and never the token; PyJWT's and cryptography's exceptions stop here.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -151,10 +150,6 @@ def principal_from_claims(claims: Mapping[str, Any], scope_prefix: str | None) -
     )
 
 
-def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
 class JwtVerifier:
     """Verifies JWT access tokens of one issuer for one resource server."""
 
@@ -189,7 +184,9 @@ class JwtVerifier:
         self.leeway = leeway_seconds
         self._clock = clock
         self._cache_size = max(0, cache_size)
-        self._verified: OrderedDict[bytes, Principal] = OrderedDict()
+        # Verified tokens by their text: a dict lookup costs less than hashing the token
+        # with SHA-256, and only tokens that verified (bounded in length) are kept.
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._client = httpx.AsyncClient(timeout=http_timeout, follow_redirects=False)
         self.keys = JwksCache(
             issuer=issuer,
@@ -203,16 +200,15 @@ class JwtVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The principal a bearer token names; ``InvalidToken`` saying why not."""
-        digest = token_digest(token)
-        cached = self._verified.get(digest)
+        cached = self._verified.get(token)
         if cached is not None:
             expires = cached.expires_at or 0.0  # always set: 'exp' is required
             if self._clock() >= expires + self.leeway:
-                del self._verified[digest]
+                del self._verified[token]
                 raise InvalidToken("Unauthorized: token expired")
             return cached
         principal = await self._verify_uncached(token)
-        self._remember(digest, principal)
+        self._remember(token, principal)
         return principal
 
     async def aclose(self) -> None:
@@ -259,9 +255,9 @@ class JwtVerifier:
             raise InvalidToken("Unauthorized: malformed token") from exc
         return claims
 
-    def _remember(self, digest: bytes, principal: Principal) -> None:
+    def _remember(self, token: str, principal: Principal) -> None:
         if self._cache_size == 0:
             return
         while len(self._verified) >= self._cache_size:
             self._verified.popitem(last=False)
-        self._verified[digest] = principal
+        self._verified[token] = principal

@@ -116,6 +116,7 @@ class McpApp:
             self.state,
             keepalive=self.config.keepalive_seconds,
             disconnects=self.disconnects,
+            lease_seconds=self.config.call_lease_seconds,
         )
         self.health = Health(self.state)
         self._started = False
