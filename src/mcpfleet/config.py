@@ -137,6 +137,7 @@ class Config:
     rate_limit: str | None = None  # per caller, every request: "600/minute"
     max_sessions_per_principal: int = 100
     call_lease_seconds: float = 10.0  # a running 2025-era call's lease, renewed by its task
+    tool_threads: int = 64  # sync handlers running at once per process (they mostly wait)
     # -- connections (mcpfleet.transport.uvicorn_protocol) --
     header_timeout_seconds: float = 10.0  # a connection's request head must be complete by then
     max_connections: int = 10_000  # open connections per process (lowered to fit ulimit -n)
@@ -191,6 +192,7 @@ class Config:
             rate_limit=env.get("RATE_LIMIT") or None,
             max_sessions_per_principal=_int(env, "MAX_SESSIONS_PER_PRINCIPAL", 100, low=1),
             call_lease_seconds=_float(env, "CALL_LEASE_SECONDS", 10.0),
+            tool_threads=_int(env, "TOOL_THREADS", 64, low=1),
             header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", 10.0),
             max_connections=_int(env, "MAX_CONNECTIONS", 10_000, low=1),
         )

@@ -4,7 +4,7 @@ Every line has ``time``, ``level``, ``logger`` and ``event`` (``session_opened``
 ``session_closed``, ``drain_started``, ``tool_call``, ... or ``log`` for plain
 messages), plus the fields a call site passes in ``extra`` (``sessionId``,
 ``requestId``, ``tool``, ``protocolVersion``, ``durationMs``, ``success``,
-``status``, ``traceId``). Argument values, tokens and secrets are never logged
+``status``, ``traceId``, ``threadWaitMs``). Argument values, tokens and secrets are never logged
 by mcpfleet itself.
 """
 
@@ -28,6 +28,7 @@ FIELDS = (
     "status",
     "traceId",
     "method",
+    "threadWaitMs",
 )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from mcpfleet.server.threads import TOOL_THREADS, ToolThreads
+
 MAX_SAMPLES = 100  # duration values kept per tool and interval (EMF allows 100 per metric)
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -34,7 +36,13 @@ class Metrics:
     """The counters of one process. The request path touches only this interval's
     counters; they are added to the running totals when the interval is emitted."""
 
-    def __init__(self, namespace: str = "MCPFleet", service: str = "mcpfleet") -> None:
+    def __init__(
+        self,
+        namespace: str = "MCPFleet",
+        service: str = "mcpfleet",
+        threads: ToolThreads | None = None,
+    ) -> None:
+        self.threads = threads or TOOL_THREADS
         self.namespace = namespace
         self.service = service
         self.in_flight = 0
@@ -81,7 +89,12 @@ class Metrics:
         }
         if active_sessions is not None:
             service["ActiveSessions"] = active_sessions
+        service["ToolThreadsWaiting"] = self.threads.waiting
         counts = dict.fromkeys(service, "Count")
+        waits = self.threads.take_waits()
+        if waits:  # calls that waited for a tool thread this interval, each wait in ms
+            service["ToolThreadWait"] = waits
+            counts["ToolThreadWait"] = "Milliseconds"
         lines = [self._emf(now, ["Service"], service, counts, {})]
         for status, count in responses.items():
             if count:
@@ -146,6 +159,17 @@ class Metrics:
                 "# TYPE mcpfleet_active_sessions gauge",
                 f"mcpfleet_active_sessions {active_sessions}",
             ]
+        threads = self.threads
+        out += [
+            "# TYPE mcpfleet_tool_threads gauge",
+            f"mcpfleet_tool_threads {threads.size}",
+            "# TYPE mcpfleet_tool_threads_waiting gauge",
+            f"mcpfleet_tool_threads_waiting {threads.waiting}",
+            "# TYPE mcpfleet_tool_thread_waits_total counter",
+            f"mcpfleet_tool_thread_waits_total {threads.waited}",
+            "# TYPE mcpfleet_tool_thread_wait_seconds_total counter",
+            f"mcpfleet_tool_thread_wait_seconds_total {threads.wait_seconds:.6f}",
+        ]
         out.append("# TYPE mcpfleet_requests_total counter")
         out += [
             f'mcpfleet_requests_total{{status="{status}"}} {count}'

@@ -116,12 +116,14 @@ class Server:
         permissions: Sequence[AwsPermission] = (),
         scopes: Sequence[str] = (),
         rate_limit: str | None = None,
+        max_concurrency: int | None = None,
     ) -> Callable[[F], F]:
         """Register a tool. ``requires`` names client capabilities it cannot run without;
         ``input_schema`` replaces the generated schema (arguments are still validated
         against the signature); ``permissions`` declares the AWS actions it needs;
         ``scopes`` the OAuth scopes a caller needs for it; ``rate_limit`` (``"30/minute"``)
-        each caller's budget of calls to it."""
+        each caller's budget of calls to it; ``max_concurrency`` how many calls of it may
+        run at once in one process (the others wait their turn)."""
 
         def register(func: F) -> F:
             tool = make_tool(
@@ -140,6 +142,9 @@ class Server:
                 tool.wire["inputSchema"] = input_schema
             tool.scopes = checked_scopes(scopes, f"tool {tool.name}")
             tool.rate = checked_rate(rate_limit, f"tool {tool.name}")
+            if max_concurrency is not None and max_concurrency < 1:
+                raise ValueError(f"tool {tool.name}: max_concurrency must be at least 1")
+            tool.max_concurrency = max_concurrency
             self.add_tool(tool)
             return func
 

@@ -33,13 +33,14 @@ from mcpfleet.server.content import ToolResult, as_content_list, blob_resource, 
 from mcpfleet.server.context import Context
 from mcpfleet.server.registry import Handler, Tool
 from mcpfleet.server.signature import Signature
+from mcpfleet.server.threads import TOOL_THREADS
 
 log = logging.getLogger("mcpfleet.server")
 # One ``tool_call`` line per call, off unless LOG_CALLS is set (it costs on every call).
 calls_log = logging.getLogger("mcpfleet.calls")
 
 
-def _log_call(tool: str, duration_ms: float, failed: bool, ctx: Context) -> None:
+def _log_call(tool: str, duration_ms: float, failed: bool, ctx: Context, waited: float) -> None:
     traceparent = ctx.meta.get("traceparent") if isinstance(ctx.meta, dict) else None
     trace_id = (
         traceparent.split("-")[1]
@@ -57,6 +58,7 @@ def _log_call(tool: str, duration_ms: float, failed: bool, ctx: Context) -> None
             "sessionId": ctx.session_id,
             "protocolVersion": ctx.protocol_version,
             "traceId": trace_id,
+            "threadWaitMs": round(waited * 1000, 3),
         },
     )
 
@@ -68,12 +70,29 @@ ContextSource = Callable[[], Context]
 async def invoke(
     func: Handler, signature: Signature, kwargs: dict[str, Any], ctx: ContextSource
 ) -> Any:
-    """Call a handler: async ones on the loop, sync ones in a worker thread."""
+    """Call a handler: async ones on the loop, sync ones on a tool thread."""
     if signature.context_param is not None:
         kwargs[signature.context_param] = ctx()
     if signature.is_async:
         return await func(**kwargs)
-    return await asyncio.to_thread(func, **kwargs)
+    value, _ = await TOOL_THREADS.run(func, kwargs)
+    return value
+
+
+async def run_tool(tool: Tool, kwargs: dict[str, Any], ctx: ContextSource) -> tuple[Any, float]:
+    """Run a tool within its concurrency limit; its value, and how long it waited for a
+    thread (sync tools) in seconds."""
+    signature = tool.signature
+    if signature.context_param is not None:
+        kwargs[signature.context_param] = ctx()
+    if tool.max_concurrency is None:
+        if signature.is_async:
+            return await tool.func(**kwargs), 0.0
+        return await TOOL_THREADS.run(tool.func, kwargs)
+    async with tool.slots():
+        if signature.is_async:
+            return await tool.func(**kwargs), 0.0
+        return await TOOL_THREADS.run(tool.func, kwargs)
 
 
 def _page(items: Sequence[dict[str, Any]], cursor: Any, size: int) -> tuple[list[Any], str | None]:
@@ -174,11 +193,12 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
     started = time.perf_counter()
     failed = True
     signature = tool.signature
+    waited = 0.0
     try:
-        if signature.is_async and signature.context_param is None:
+        if signature.is_async and signature.context_param is None and tool.plain:
             value = await tool.func(**kwargs)  # the common case, without a frame between
         else:
-            value = await invoke(tool.func, signature, kwargs, ctx)
+            value, waited = await run_tool(tool, kwargs, ctx)
         failed = False
     except ToolError as exc:
         return ToolResult([text(str(exc) or "Tool failed")], is_error=True).to_wire()
@@ -194,7 +214,7 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         elapsed = (time.perf_counter() - started) * 1000
         METRICS.tool_call(tool.name, elapsed, failed)
         if calls_log.isEnabledFor(logging.INFO):
-            _log_call(tool.name, elapsed, failed, ctx())
+            _log_call(tool.name, elapsed, failed, ctx(), waited)
     return encodable_result(tool, value)
 
 

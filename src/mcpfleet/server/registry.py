@@ -6,6 +6,7 @@ description ready, so that listing costs nothing per request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,19 @@ class Tool:
     permissions: tuple[AwsPermission, ...] = ()
     scopes: tuple[str, ...] = ()  # OAuth scopes a caller needs to list and call it
     rate: Rate | None = None  # per-caller limit on calls
+    max_concurrency: int | None = None  # calls of it running at once in this process
+    _slots: asyncio.Semaphore | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Nothing to do around a call but await it (the fast path)."""
+        return self.max_concurrency is None
+
+    def slots(self) -> asyncio.Semaphore:
+        """The semaphore that bounds its concurrent calls (made on first use)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrency or 1)
+        return self._slots
 
 
 def make_tool(

@@ -44,6 +44,7 @@ from mcpfleet.server.app import Authenticator, Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.operations import calls_log
+from mcpfleet.server.threads import TOOL_THREADS
 from mcpfleet.state import open_state
 from mcpfleet.state.base import BROADCAST, FleetState
 from mcpfleet.state.memory import MemoryFleetState
@@ -128,6 +129,7 @@ class McpApp:
             await self.legacy.start()
             if not isinstance(self.state, MemoryFleetState):
                 self._share_notifications()
+            TOOL_THREADS.resize(self.config.tool_threads)
             METRICS.namespace = self.config.metrics_namespace
             METRICS.service = self.config.metrics_service or self.server.name
             if self.config.metrics_interval_seconds > 0:
