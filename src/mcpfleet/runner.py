@@ -6,6 +6,10 @@ delay); then long-lived streams end with a retry hint so their clients
 reconnect elsewhere, uvicorn stops accepting, in-flight requests finish, and the
 process exits before ``drain_deadline_seconds``. SIGINT does the same without
 the delay. A second signal stops at once.
+
+Each connection must deliver its request head within ``header_timeout_seconds``,
+and at most ``max_connections`` are open at once, lowered to fit ``ulimit -n``
+(``mcpfleet.transport.uvicorn_protocol``).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import uvicorn
 from mcpfleet.config import Config
 from mcpfleet.observe.logs import logging_config
 from mcpfleet.transport.asgi import McpApp
-from mcpfleet.transport.uvicorn_protocol import LeanHttpToolsProtocol
+from mcpfleet.transport.open_connections import OpenConnections, connection_bound
+from mcpfleet.transport.uvicorn_protocol import LeanHttpToolsProtocol, serving_protocol
 
 log = logging.getLogger("mcpfleet.runner")
 
 # How ``mcpfleet serve`` runs uvicorn, besides the address, loop, logging and timeouts.
 UVICORN_OPTIONS: dict[str, Any] = {
-    # uvicorn's httptools protocol with ~2 KB less per connection (see the module).
+    # uvicorn's httptools protocol with ~2 KB less per connection (see the module); ``run``
+    # gives each server its own subclass, with the header timeout and connection bound.
     "http": LeanHttpToolsProtocol,
     "lifespan": "on",
     "access_log": False,
@@ -71,6 +77,12 @@ def run(app: McpApp) -> None:
     """Serve ``app`` until a signal, then drain and exit."""
     settings = app.config
     grace = settings.drain_deadline_seconds - settings.drain_delay_seconds - 0.5
+    bound, bound_notice = _connection_bound(settings.max_connections)
+    protocol, refusal = serving_protocol(
+        lean=settings.lean_http,
+        header_timeout=settings.header_timeout_seconds,
+        connections=OpenConnections(bound),
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -79,6 +91,31 @@ def run(app: McpApp) -> None:
         log_level=settings.log_level if settings.log_level != "notice" else "info",
         log_config=logging_config(settings.log_level, calls=settings.log_calls),
         timeout_graceful_shutdown=max(1, int(grace)),
-        **{**UVICORN_OPTIONS, **({} if settings.lean_http else {"http": "httptools"})},
+        **{**UVICORN_OPTIONS, "http": protocol},
     )
+    for line in (refusal, bound_notice):  # logged once uvicorn.Config has set logging up
+        if line is not None:
+            log.warning(line)
     DrainingServer(config, app, settings).run()
+
+
+def _connection_bound(requested: int) -> tuple[int, str | None]:
+    """``MAX_CONNECTIONS``, lowered to fit the open-files limit (raised first if it can be),
+    and what was done about it, if anything."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to fit
+        return requested, None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    bound, wanted = connection_bound(requested, soft, hard)
+    if wanted != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            bound, wanted = connection_bound(requested, soft, soft)
+    if bound == requested:
+        return bound, None
+    return bound, (
+        f"MAX_CONNECTIONS {requested} lowered to {bound}: the open-files limit (ulimit -n) "
+        f"is {wanted}, and some files are kept for everything else"
+    )

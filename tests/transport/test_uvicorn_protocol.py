@@ -14,6 +14,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from mcpfleet.transport import uvicorn_protocol
+from mcpfleet.transport.open_connections import OpenConnections
 from mcpfleet.transport.uvicorn_protocol import LeanHttpToolsProtocol
 from tests.conftest import serving
 
@@ -62,8 +63,13 @@ async def _serve_fake(requests: bytes) -> tuple[LeanHttpToolsProtocol, FakeTrans
             if not message.get("more_body"):
                 break
         await asyncio.sleep(0.01)  # the next request arrives while this one runs
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body) + 1).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(body) + 1).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body + scope["path"][-1:].encode()})
 
     config = uvicorn.Config(app, lifespan="off", log_level="warning")
@@ -96,8 +102,7 @@ def test_pipelined_requests_are_served_in_order() -> None:
     """Requests sent back to back on one connection queue in the pipeline and are answered
     one after another, in order; flow control still pauses and resumes writing."""
     requests = b"".join(
-        f"POST /{n} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nb{n}".encode()
-        for n in range(3)
+        f"POST /{n} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nb{n}".encode() for n in range(3)
     )
     protocol, transport, seen = asyncio.run(_serve_fake(requests))
     assert seen == ["/0", "/1", "/2"]
@@ -113,9 +118,10 @@ def test_the_real_server_answers_pipelined_requests(lean: str) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     received = b""
     env = {"LEAN_HTTP": lean}
-    with serving("tests.apps.behaviours:app", env) as server, socket.create_connection(
-        ("127.0.0.1", server.port), timeout=5
-    ) as sock:
+    with (
+        serving("tests.apps.behaviours:app", env) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock,
+    ):
         sock.sendall(request * 3 + b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         while received.count(b"HTTP/1.1 ") < 4:
             chunk = sock.recv(65536)
@@ -132,3 +138,85 @@ def test_lean_http_is_on_unless_turned_off() -> None:
     assert Config.from_env({"LEAN_HTTP": "1"}).lean_http is True
     for off in ("0", "false", "No"):
         assert Config.from_env({"LEAN_HTTP": off}).lean_http is False
+
+
+@pytest.mark.parametrize(
+    ("version", "lean"),
+    [
+        ("0.55.0", True),
+        ("0.54.0", False),
+        ("0.55.1", False),
+        ("0.56.0", False),
+        ("0.55.0rc1", False),
+        ("1.0.0", False),
+        ("", False),
+    ],
+)
+def test_lean_http_is_only_for_the_tested_uvicorn(version: str, lean: bool) -> None:
+    """LEAN_HTTP serves with LeanHttpToolsProtocol only on a uvicorn release it was tested
+    with; on any other it falls back to the guarded protocol, with a reason naming both."""
+    protocol, refusal = uvicorn_protocol.serving_protocol(
+        lean=True, header_timeout=10, connections=OpenConnections(10), uvicorn_version=version
+    )
+    assert issubclass(protocol, LeanHttpToolsProtocol) is lean
+    assert issubclass(protocol, uvicorn_protocol.GuardedHttpToolsProtocol)
+    assert (refusal is None) is lean
+    if refusal is not None:
+        assert f"uvicorn {version} " in refusal
+        assert "0.55.0" in refusal
+
+
+def test_the_installed_uvicorn_is_a_tested_one() -> None:
+    """The uvicorn installed here is one LEAN_HTTP was tested with, so the suite runs it."""
+    assert uvicorn.__version__ in uvicorn_protocol.TESTED_UVICORN_VERSIONS
+
+
+def test_lean_http_off_is_the_guarded_protocol_without_a_reason() -> None:
+    """``LEAN_HTTP=0`` serves with the guarded protocol, whatever the uvicorn, and says
+    nothing; each server gets its own class with its own settings."""
+    connections: OpenConnections[Any] = OpenConnections(10)
+    protocol, refusal = uvicorn_protocol.serving_protocol(
+        lean=False, header_timeout=2.5, connections=connections
+    )
+    other, _ = uvicorn_protocol.serving_protocol(
+        lean=False, header_timeout=1, connections=OpenConnections(5)
+    )
+    assert refusal is None
+    assert not issubclass(protocol, LeanHttpToolsProtocol)
+    assert (protocol.header_timeout, protocol.open_connections) == (2.5, connections)
+    assert other.header_timeout == 1
+    assert uvicorn_protocol.GuardedHttpToolsProtocol.header_timeout is None
+
+
+async def _late_pipelined_head() -> tuple[FakeTransport, bytes]:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.3)  # the next head's deadline passes meanwhile
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    protocol_class, _ = uvicorn_protocol.serving_protocol(
+        lean=True, header_timeout=0.05, connections=OpenConnections(10)
+    )
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHo")
+    for _ in range(200):
+        if transport.closed:
+            break
+        await asyncio.sleep(0.01)
+    return transport, bytes(transport.written)
+
+
+def test_a_late_pipelined_head_ends_the_connection_after_the_answer_in_progress() -> None:
+    """A pipelined head still incomplete at its deadline does not cut the response in
+    progress: that one is sent whole, then the connection closes."""
+    transport, written = asyncio.run(_late_pipelined_head())
+    assert transport.closed
+    assert written.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"connection: close\r\n" in written
+    assert written.endswith(b"\r\n\r\nok")
