@@ -78,21 +78,127 @@ def record(session_id: str = "s1", **fields: Any) -> SessionRecord:
 
 
 async def test_session_round_trip(state: FleetState) -> None:
-    """A stored session comes back with every field, and changes are saved."""
+    """A stored session comes back with every field, and each change is stored."""
     await state.create_session(
-        record(client_capabilities={"elicitation": {}}, client_info={"name": "c"},
-               principal="alice"), max_sessions=10)
+        record(
+            client_capabilities={"elicitation": {}},
+            client_info={"name": "c"},
+            principal="alice",
+            log_level="info",
+        ),
+        max_sessions=10,
+    )
     got = await state.get_session("s1")
     assert got is not None
     assert got.client_capabilities == {"elicitation": {}}
     assert got.principal == "alice"
-    got.log_level = "debug"
-    got.subscriptions.append("x://a")
-    await state.save_session(got)
+    assert (got.log_level, got.initialized, got.subscriptions) == ("info", False, [])
+    await state.set_log_level("s1", "debug")
+    await state.mark_initialized("s1")
+    assert await state.subscribe_resource("s1", "x://a") is True
+    assert await state.subscribe_resource("s1", "x://b") is True
+    await state.unsubscribe_resource("s1", "x://b")
     again = await state.get_session("s1")
     assert again is not None
-    assert again.log_level == "debug"
-    assert again.subscriptions == ["x://a"]
+    assert (again.log_level, again.initialized, again.subscriptions) == ("debug", True, ["x://a"])
+    assert again.client_info == {"name": "c"}
+
+
+async def test_changes_to_an_ended_session_change_nothing(state: FleetState) -> None:
+    """Changing a session that does not exist (or no longer) stores nothing and raises
+    nothing: the next request of that session is refused anyway."""
+    await state.set_log_level("gone", "debug")
+    await state.mark_initialized("gone")
+    assert await state.subscribe_resource("gone", "x://a") is True
+    await state.unsubscribe_resource("gone", "x://a")
+    assert await state.get_session("gone") is None
+
+
+async def other_task(store: FleetState) -> FleetState:
+    """The same fleet state as another task sees it: in memory, the same object (only one
+    process shares it); in Redis, another client of the same server, with its own cache."""
+    if isinstance(store, RedisFleetState):
+        return RedisFleetState(store.url)
+    return store
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 2.0) -> bool:
+    """Whether ``check`` turned true within ``seconds`` (another task's cached copy of a
+    session is evicted when the eviction message reaches it)."""
+    for _ in range(int(seconds / 0.02)):
+        if await check():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_changes_made_at_once_on_two_tasks_all_survive(state: FleetState) -> None:
+    """Two tasks, each holding the session, change it at the same moment (subscriptions to
+    different URIs, the log level, initialized): every change survives, on both tasks."""
+    await state.create_session(record(), max_sessions=10)
+    peer = await other_task(state)
+    try:
+        assert await state.get_session("s1") is not None  # both hold (and cache) it
+        assert await peer.get_session("s1") is not None
+        mine = [f"x://mine/{n}" for n in range(10)]
+        theirs = [f"x://theirs/{n}" for n in range(10)]
+        await asyncio.gather(
+            *(state.subscribe_resource("s1", uri) for uri in mine),
+            *(peer.subscribe_resource("s1", uri) for uri in theirs),
+            state.set_log_level("s1", "error"),
+            peer.mark_initialized("s1"),
+        )
+        expected = sorted(mine + theirs)
+
+        async def complete(task: FleetState) -> bool:
+            seen = await task.get_session("s1")
+            assert seen is not None
+            got = (sorted(seen.subscriptions), seen.log_level, seen.initialized)
+            return got == (expected, "error", True)
+
+        assert await eventually(lambda: complete(state))
+        assert await eventually(lambda: complete(peer))
+    finally:
+        if peer is not state:
+            await peer.aclose()
+
+
+async def test_changing_a_record_one_got_changes_nothing_stored(state: FleetState) -> None:
+    """A handler that changes the record ``get_session`` gave it changes neither the
+    stored session nor what the next ``get_session`` (cached or not) returns."""
+    await state.create_session(record(log_level="info"), max_sessions=10)
+    await state.subscribe_resource("s1", "x://a")
+    got = await state.get_session("s1")
+    assert got is not None
+    got.log_level = "debug"
+    got.initialized = True
+    got.subscriptions.append("x://evil")
+    got.subscriptions.remove("x://a")
+    again = await state.get_session("s1")
+    assert again is not None
+    assert (again.log_level, again.initialized, again.subscriptions) == ("info", False, ["x://a"])
+    again.subscriptions.clear()
+    third = await state.get_session("s1")
+    assert third is not None
+    assert third.subscriptions == ["x://a"]
+
+
+async def test_subscriptions_per_session_are_capped(state: FleetState) -> None:
+    """A session holds at most ``max_subscriptions`` subscriptions: one more is refused and
+    not stored, one it already holds is still fine, and unsubscribing makes room."""
+    await state.create_session(record(), max_sessions=10)
+    for n in range(3):
+        assert await state.subscribe_resource("s1", f"x://{n}", max_subscriptions=3) is True
+    assert await state.subscribe_resource("s1", "x://3", max_subscriptions=3) is False
+    assert await state.subscribe_resource("s1", "x://0", max_subscriptions=3) is True
+    got = await state.get_session("s1")
+    assert got is not None
+    assert sorted(got.subscriptions) == ["x://0", "x://1", "x://2"]
+    await state.unsubscribe_resource("s1", "x://1")
+    assert await state.subscribe_resource("s1", "x://3", max_subscriptions=3) is True
+    got = await state.get_session("s1")
+    assert got is not None
+    assert sorted(got.subscriptions) == ["x://0", "x://2", "x://3"]
 
 
 async def test_unknown_and_deleted_sessions_are_none(state: FleetState) -> None:
@@ -227,6 +333,20 @@ async def test_wait_times_out(state: FleetState) -> None:
     await state.create_session(record(), max_sessions=10)
     await state.expect_reply("s1", "r1")
     assert await state.wait_reply("s1", "r1", wait=0.05) is None
+
+
+async def test_ending_a_session_forgets_its_stream_logs(state: FleetState) -> None:
+    """After DELETE no stream of the session can be resumed, complete or not."""
+    await state.create_session(record(), max_sessions=10)
+    finished = await state.append_event("s1", "p1", b"{}")
+    await state.end_stream("s1", "p1")
+    running = await state.append_event("s1", "p2", None)
+    other = await state.append_event("s2", "p1", b"{}")
+    assert await state.read_events("s1", finished, wait=0) is not None
+    assert await state.delete_session("s1") is True
+    assert await state.read_events("s1", finished, wait=0) is None
+    assert await state.read_events("s1", running, wait=0) is None
+    assert await state.read_events("s2", other, wait=0) is not None
 
 
 async def test_ending_a_session_releases_its_waiters(state: FleetState) -> None:

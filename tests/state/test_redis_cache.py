@@ -37,7 +37,8 @@ async def eventually(check: object, seconds: float = 2.0) -> bool:
 
 
 async def test_changes_on_one_task_reach_another_tasks_cache(redis_url: str) -> None:
-    """A save or a delete on task A evicts task B's cached copy of the session."""
+    """A change (log level, subscription, initialized) or a delete on task A evicts task
+    B's cached copy of the session."""
     task_a, task_b = RedisFleetState(redis_url), RedisFleetState(redis_url)
     try:
         record = SessionRecord(id="cached", protocol_version="2025-11-25")
@@ -46,14 +47,34 @@ async def test_changes_on_one_task_reach_another_tasks_cache(redis_url: str) -> 
         assert cached is not None
         assert cached.log_level is None
         await asyncio.sleep(0.1)  # both listen for evictions by now
-        record.log_level = "error"
-        await task_a.save_session(record)
+        await task_a.set_log_level("cached", "error")
 
         async def saved() -> bool:
             seen = await task_b.get_session("cached")
             return seen is not None and seen.log_level == "error"
 
-        assert await eventually(saved)
+        assert await eventually(saved, seconds=0.5)
+        await task_a.subscribe_resource("cached", "x://a")
+
+        async def subscribed() -> bool:
+            seen = await task_b.get_session("cached")
+            return seen is not None and seen.subscriptions == ["x://a"]
+
+        assert await eventually(subscribed, seconds=0.5)
+        await task_a.mark_initialized("cached")
+
+        async def initialized() -> bool:
+            seen = await task_b.get_session("cached")
+            return seen is not None and seen.initialized
+
+        assert await eventually(initialized, seconds=0.5)
+        await task_a.unsubscribe_resource("cached", "x://a")
+
+        async def unsubscribed() -> bool:
+            seen = await task_b.get_session("cached")
+            return seen is not None and seen.subscriptions == []
+
+        assert await eventually(unsubscribed, seconds=0.5)
         await task_a.delete_session("cached")
 
         async def gone() -> bool:
@@ -63,6 +84,26 @@ async def test_changes_on_one_task_reach_another_tasks_cache(redis_url: str) -> 
     finally:
         await task_a.aclose()
         await task_b.aclose()
+
+
+async def test_a_change_is_seen_at_once_by_the_task_that_made_it(redis_url: str) -> None:
+    """The task that changes a session reads the change back at once, even with a long
+    cache and a read of the old record under way meanwhile."""
+    store = RedisFleetState(redis_url, cache_seconds=60)
+    try:
+        record = SessionRecord(id="mine", protocol_version="2025-11-25")
+        await store.create_session(record, max_sessions=10)
+        assert await store.get_session("mine") is not None
+        await asyncio.sleep(0.1)  # it listens for evictions by now
+        for n in range(20):
+            reading = asyncio.create_task(store.get_session("mine"))
+            await store.subscribe_resource("mine", f"x://{n}")
+            await reading
+            seen = await store.get_session("mine")
+            assert seen is not None
+            assert f"x://{n}" in seen.subscriptions
+    finally:
+        await store.aclose()
 
 
 async def test_cache_is_bounded_by_the_idle_ttl(redis_url: str) -> None:

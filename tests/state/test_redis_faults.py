@@ -148,7 +148,9 @@ def writes(state: RedisFleetState) -> dict[str, Call]:
     """A call of each method that writes (each allocates memory, so OOM refuses it)."""
     return {
         "create_session": lambda: state.create_session(record("new"), max_sessions=100),
-        "save_session": lambda: state.save_session(record()),
+        "set_log_level": lambda: state.set_log_level("s1", "debug"),
+        "mark_initialized": lambda: state.mark_initialized("s1"),
+        "subscribe_resource": lambda: state.subscribe_resource("s1", "x://new"),
         "append_event": lambda: state.append_event("s1", "st", b"{}"),
         "end_stream": lambda: state.end_stream("s1", "st2"),
         "expect_reply": lambda: state.expect_reply("s1", "r9"),
@@ -164,6 +166,7 @@ def every_call(state: RedisFleetState) -> dict[str, Call]:
         **writes(state),
         "get_session": lambda: state.get_session("s1"),
         "delete_session": lambda: state.delete_session("gone"),
+        "unsubscribe_resource": lambda: state.unsubscribe_resource("s1", "x://a"),
         "session_count": state.session_count,
         "read_events": lambda: state.read_events("s1", "st_0", wait=0.2),
         "deliver_reply": lambda: state.deliver_reply("s1", "r1", b"{}"),
@@ -607,7 +610,7 @@ async def test_missing_acl_permissions_are_unavailable(server: FaultyRedis) -> N
         await admin.redis.execute_command("ACL", "SETUSER", "app", "+set", "+hincrby")
 
     calls = {
-        "save_session": lambda: state.save_session(record()),
+        "create_session": lambda: state.create_session(record("new"), max_sessions=100),
         "put_handle": lambda: state.put_handle("h2", b"x", 60, create=True),
         "append_event": lambda: state.append_event("s1", "st", b"{}"),
     }

@@ -30,7 +30,7 @@ from mcpfleet.protocol.versions import negotiate_legacy
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context, LazyContext
 from mcpfleet.server.operations import OPERATIONS
-from mcpfleet.state.base import FleetState, SessionRecord
+from mcpfleet.state.base import MAX_SUBSCRIPTIONS, FleetState, SessionRecord
 
 INPUT_CAPABILITY = {
     "elicitation/create": "elicitation",
@@ -129,6 +129,7 @@ class LegacyDispatcher:
         max_sessions_per_principal: int | None = None,
         reply_timeout: float = 300.0,
         default_log_level: str | None = "info",
+        max_subscriptions: int = MAX_SUBSCRIPTIONS,
     ) -> None:
         self.server = server
         self.state = state
@@ -136,6 +137,7 @@ class LegacyDispatcher:
         self.max_sessions_per_principal = max_sessions_per_principal
         self.reply_timeout = reply_timeout
         self.default_log_level = default_log_level
+        self.max_subscriptions = max_subscriptions
 
     async def initialize(
         self, request: Request, principal: Principal | None
@@ -218,6 +220,8 @@ class LegacyDispatcher:
         )
 
     # -- methods that only touch the session ------------------------------------
+    # Each changes one field in the state (never the record, which is this request's own
+    # copy), so that changes made at once by requests on different tasks all survive.
 
     async def _ping(self, record: SessionRecord, params: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -226,22 +230,20 @@ class LegacyDispatcher:
         level = params.get("level")
         if not isinstance(level, str) or level not in LOG_LEVELS:
             raise InvalidParams("Invalid params: unknown log level")
-        record.log_level = level
-        await self.state.save_session(record)
+        await self.state.set_log_level(record.id, level)
         return {}
 
     async def _subscribe(self, record: SessionRecord, params: dict[str, Any]) -> dict[str, Any]:
-        uri = _uri(params)
-        if uri not in record.subscriptions:
-            record.subscriptions.append(uri)
-            await self.state.save_session(record)
+        uri, limit = _uri(params), self.max_subscriptions
+        if not await self.state.subscribe_resource(record.id, uri, max_subscriptions=limit):
+            raise InvalidParams(
+                f"Invalid params: a session may subscribe to at most {limit} resources; "
+                "unsubscribe from one first"
+            )
         return {}
 
     async def _unsubscribe(self, record: SessionRecord, params: dict[str, Any]) -> dict[str, Any]:
-        uri = _uri(params)
-        if uri in record.subscriptions:
-            record.subscriptions.remove(uri)
-            await self.state.save_session(record)
+        await self.state.unsubscribe_resource(record.id, _uri(params))
         return {}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
@@ -35,6 +35,9 @@ Subscriber = Callable[[dict[str, Any]], None]
 
 # A token bucket: its key, capacity, refill per second, and the limit's name for errors.
 Bucket = tuple[str, int, float, str]
+
+# The most resources one session may subscribe to, unless the server says otherwise.
+MAX_SUBSCRIPTIONS = 1000
 
 
 class SessionLimitReached(McpfleetError):
@@ -60,6 +63,11 @@ class SessionRecord:
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
+
+    def copy(self) -> SessionRecord:
+        """A copy whose changeable fields a request may change without touching the
+        stored record (what a state hands out; the two dicts are never changed)."""
+        return replace(self, subscriptions=list(self.subscriptions))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> SessionRecord:
@@ -107,14 +115,28 @@ class FleetState(Protocol):
         ``max_per_principal`` of the record's principal (checked and counted in one step)."""
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session, with its idle expiry refreshed; ``None`` if ended or expired."""
+        """The session, with its idle expiry refreshed; ``None`` if ended or expired.
+        The record is the caller's own copy: changing it changes nothing stored (the
+        methods below do, each one field, so changes made at once all survive)."""
 
-    async def save_session(self, record: SessionRecord) -> None:
-        """Store changed fields of an existing session."""
+    async def set_log_level(self, session_id: str, level: str) -> None:
+        """Set a live session's log level (``logging/setLevel``)."""
+
+    async def mark_initialized(self, session_id: str) -> None:
+        """Note that a live session's client sent ``notifications/initialized``."""
+
+    async def subscribe_resource(
+        self, session_id: str, uri: str, *, max_subscriptions: int = MAX_SUBSCRIPTIONS
+    ) -> bool:
+        """Subscribe a live session to a resource's updates; ``False`` (and nothing
+        changed) when it already holds ``max_subscriptions`` others."""
+
+    async def unsubscribe_resource(self, session_id: str, uri: str) -> None:
+        """Unsubscribe a live session from a resource's updates."""
 
     async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
-        """End a session everywhere (``principal``: its owner, to uncount it); whether it
-        existed."""
+        """End a session everywhere, its stream logs included (``principal``: its owner, to
+        uncount it); whether it existed."""
 
     async def session_count(self) -> int:
         """How many sessions are open."""

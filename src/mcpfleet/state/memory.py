@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcpfleet.state.base import (
+    MAX_SUBSCRIPTIONS,
     Bucket,
     LocalSubscribers,
     SessionLimitReached,
@@ -134,11 +135,12 @@ class MemoryFleetState:
                 raise SessionLimitReached(
                     f"{max_per_principal} sessions of this caller are open", per_principal=True
                 )
-        self._sessions[record.id] = (record, self.clock() + self.session_ttl)
+        self._sessions[record.id] = (record.copy(), self.clock() + self.session_ttl)
         if owner is not None:
             self._owned.setdefault(owner, set()).add(record.id)
 
-    async def get_session(self, session_id: str) -> SessionRecord | None:
+    def _live(self, session_id: str) -> SessionRecord | None:
+        """The stored record of a live session, its idle expiry refreshed."""
         entry = self._sessions.get(session_id)
         if entry is None:
             return None
@@ -150,9 +152,35 @@ class MemoryFleetState:
         self._sessions[session_id] = (record, now + self.session_ttl)
         return record
 
-    async def save_session(self, record: SessionRecord) -> None:
-        if record.id in self._sessions:
-            self._sessions[record.id] = (record, self.clock() + self.session_ttl)
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        record = self._live(session_id)
+        return None if record is None else record.copy()
+
+    async def set_log_level(self, session_id: str, level: str) -> None:
+        record = self._live(session_id)
+        if record is not None:
+            record.log_level = level
+
+    async def mark_initialized(self, session_id: str) -> None:
+        record = self._live(session_id)
+        if record is not None:
+            record.initialized = True
+
+    async def subscribe_resource(
+        self, session_id: str, uri: str, *, max_subscriptions: int = MAX_SUBSCRIPTIONS
+    ) -> bool:
+        record = self._live(session_id)
+        if record is None or uri in record.subscriptions:
+            return True
+        if len(record.subscriptions) >= max_subscriptions:
+            return False
+        record.subscriptions.append(uri)
+        return True
+
+    async def unsubscribe_resource(self, session_id: str, uri: str) -> None:
+        record = self._live(session_id)
+        if record is not None and uri in record.subscriptions:
+            record.subscriptions.remove(uri)
 
     async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
         existed = session_id in self._sessions

@@ -4,7 +4,10 @@ Keys (every one expires; the keys of one session share the hash tag ``{id}``,
 so that Redis Cluster keeps them in one slot and the scripts may touch them
 together):
 
-    mcpf:{sid}:s             the session record (JSON), idle TTL refreshed on use
+    mcpf:{sid}:s             the session record as created (JSON), idle TTL refreshed on use
+    mcpf:{sid}:f             its changeable fields: log level, initialized (see
+    mcpf:{sid}:sub           its subscriptions                           ``redis_sessions``)
+    mcpf:{sid}:st            its streams by last event, so that DELETE removes their logs
     mcpf:{sid}:m:<stream>    an SSE stream's counters: n (last sequence), first, done
     mcpf:{sid}:x:<stream>    the stream's events (a Redis Stream, entry ids 0-<seq>)
     mcpf:{sid}:pend          server-to-client requests awaiting a reply
@@ -33,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -42,9 +44,9 @@ import redis.asyncio as aioredis
 
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import (
+    MAX_SUBSCRIPTIONS,
     Bucket,
     LocalSubscribers,
-    SessionLimitReached,
     SessionRecord,
     StoredEvent,
     Subscriber,
@@ -53,36 +55,52 @@ from mcpfleet.state.base import (
 )
 from mcpfleet.state.redis_circuit import Circuit
 from mcpfleet.state.redis_faults import CAUGHT, Fault, RedisFaults, classify
+from mcpfleet.state.redis_keys import CHANNELS, EVICT, PREFIX
+from mcpfleet.state.redis_keys import session_key as _key
 from mcpfleet.state.redis_listener import FleetListener, isolated
+from mcpfleet.state.redis_sessions import RedisSessions
 
 log = logging.getLogger("mcpfleet.state")
 
-PREFIX = "mcpf"
-CHANNELS = f"{PREFIX}:ch:"
-EVICT = "_sessions-changed"  # the state's own channel: a session was saved or deleted
-
-# KEYS[1] stream counters, KEYS[2] stream events; ARGV data, has-data flag, cap, ttl ms.
-# Appends one event with the next sequence number and trims the log to the cap.
-APPEND = """
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. n, 'd', ARGV[1], 'h', ARGV[2])
-local first = n - tonumber(ARGV[3]) + 1
-if first > 1 then redis.call('HSET', KEYS[1], 'first', first) end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+# The end of APPEND and END (KEYS[3] the session's streams, ARGV[1] ttl ms, ARGV[2]
+# stream id): refreshes the expiry of the stream's keys (written above, so they exist),
+# notes the stream among the session's by the time of its last event, forgetting those
+# whose logs have expired, and returns ``n``, the sequence number the script took.
+_TOUCH = """
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[1]))
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
 return n
 """
 
-# KEYS[1] stream counters, KEYS[2] stream events; ARGV ttl ms.
+# KEYS[1] stream counters, KEYS[2] stream events, KEYS[3] the session's streams; ARGV ttl
+# ms, stream id, data, has-data flag, cap.
+# Appends one event with the next sequence number and trims the log to the cap.
+APPEND = (
+    """
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], '0-' .. n, 'd', ARGV[3], 'h', ARGV[4])
+local first = n - tonumber(ARGV[5]) + 1
+if first > 1 then redis.call('HSET', KEYS[1], 'first', first) end
+"""
+    + _TOUCH
+)
+
+# KEYS[1] stream counters, KEYS[2] stream events, KEYS[3] the session's streams; ARGV ttl
+# ms, stream id.
 # Marks the stream complete and wakes blocked readers with an end entry.
-END = """
+END = (
+    """
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('HSET', KEYS[1], 'done', 1)
 redis.call('XADD', KEYS[2], '0-' .. n, 'end', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return n
 """
+    + _TOUCH
+)
 
 # KEYS[1] pending set, KEYS[2] reply list; ARGV request id, message, ttl ms.
 # Hands over a reply only if that request of that session is still awaited.
@@ -93,18 +111,6 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
   return 1
 end
 return 0
-"""
-
-# KEYS[1] session, KEYS[2] pending set, KEYS[3] GET claim; ARGV reply-key prefix, ttl ms.
-# Ends a session: its record, its claim, and an empty reply for every waiter.
-DELETE = """
-local existed = redis.call('DEL', KEYS[1])
-for _, request in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  redis.call('RPUSH', ARGV[1] .. request, '')
-  redis.call('PEXPIRE', ARGV[1] .. request, ARGV[2])
-end
-redis.call('DEL', KEYS[2], KEYS[3])
-return existed
 """
 
 # KEYS[1] claim; ARGV owner, ttl ms. Claims, or renews one's own claim.
@@ -122,10 +128,6 @@ return 1
 """
 
 T = TypeVar("T")
-
-
-def _key(session_id: str, part: str) -> str:
-    return f"{PREFIX}:{{{session_id}}}:{part}"
 
 
 class RedisFleetState:
@@ -168,17 +170,20 @@ class RedisFleetState:
         self._append = self.redis.register_script(APPEND)
         self._end = self.redis.register_script(END)
         self._deliver = self.redis.register_script(DELIVER)
-        self._delete = self.redis.register_script(DELETE)
         self._claim = self.redis.register_script(CLAIM)
         self._release = self.redis.register_script(RELEASE)
-        self._create = self.redis.register_script(redis_limits.CREATE)
         self._take = self.redis.register_script(redis_limits.TAKE)
-        self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
-        # Session records read recently, evicted fleet-wide on every save and delete.
-        self.cache_seconds = min(cache_seconds, session_ttl_seconds / 10)
-        self._cache: dict[str, tuple[SessionRecord, float]] = {}
+        self.sessions = RedisSessions(
+            self.redis,
+            self.faults,
+            session_ttl_ms=self.session_ttl_ms,
+            reply_ttl_ms=self.reply_ttl_ms,
+            cache_seconds=cache_seconds,
+            listen=self._ensure_listening,
+        )
+        self.cache_seconds = self.sessions.cache_seconds
         self._subscribers = LocalSubscribers()
-        self._subscribers.add(EVICT, isolated(EVICT, self._evict))
+        self._subscribers.add(EVICT, isolated(EVICT, self.sessions.evict))
         self.listener = FleetListener(
             self.blocking,
             CHANNELS + "*",
@@ -186,7 +191,7 @@ class RedisFleetState:
             where=where,
             answer_seconds=socket_timeout,
             idle_seconds=listener_idle_seconds,
-            on_resubscribed=self._cache.clear,  # evictions may have been missed meanwhile
+            on_resubscribed=self.sessions.forget_cached,  # evictions may have been missed
         )
 
     # -- sessions ------------------------------------------------------------
@@ -194,104 +199,32 @@ class RedisFleetState:
     async def create_session(
         self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None = None
     ) -> None:
-        index = redis_limits.SESSIONS
-        owner = redis_limits.principal_index(record.principal)
-        args: list[str | float] = [
-            record.id,
-            time.time(),
-            self.session_ttl_ms / 1000,
-            max_sessions,
-            max_per_principal or 0,
-        ]
-        with self.faults.translated():
-            verdict = await self._create(keys=[index, owner], args=args)
-            if verdict == 1:
-                raise SessionLimitReached(f"{max_sessions} sessions are open")
-            if verdict == 2:
-                raise SessionLimitReached(
-                    f"{max_per_principal} sessions of this caller are open", per_principal=True
-                )
-            await self.redis.set(
-                _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, nx=True
-            )
+        await self.sessions.create(
+            record, max_sessions=max_sessions, max_per_principal=max_per_principal
+        )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        """The session, from this process's short-lived cache or with one round trip.
+        return await self.sessions.get(session_id)
 
-        A record read from Redis (with its idle expiry refreshed in the same command)
-        is reused for up to ``cache_seconds``; every save or delete on any task
-        evicts it fleet-wide, so a busy session costs one round trip a second, not
-        one a request. The session index (for the limit) is refreshed at most every
-        tenth of the idle TTL.
-        """
-        now = time.monotonic()
-        cached = self._cache.get(session_id)
-        if cached is not None and now - cached[1] < self.cache_seconds:
-            return cached[0]
-        self._ensure_listening()
-        key = _key(session_id, "s")
-        with self.faults.translated():
-            raw = await self.redis.getex(key, px=self.session_ttl_ms)
-            if raw is None:
-                self._cache.pop(session_id, None)
-                return None
-            record = SessionRecord.from_json(raw)
-            now = time.monotonic()
-            if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
-                if len(self._indexed) > 100_000:
-                    self._indexed.clear()
-                self._indexed[session_id] = now
-                await self._reindex(record)
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[session_id] = (record, now)
-        return record
+    async def set_log_level(self, session_id: str, level: str) -> None:
+        await self.sessions.set_field(session_id, "level", level)
 
-    async def _reindex(self, record: SessionRecord) -> None:
-        """Mark a session as used in the fleet's and its caller's session counts."""
-        used = {record.id: time.time()}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(redis_limits.SESSIONS, used, xx=True)
-            pipe.pexpire(redis_limits.SESSIONS, self.session_ttl_ms)
-            if record.principal is not None:
-                owner = redis_limits.principal_index(record.principal)
-                pipe.zadd(owner, used, xx=True)
-                pipe.pexpire(owner, self.session_ttl_ms)
-            await pipe.execute()
+    async def mark_initialized(self, session_id: str) -> None:
+        await self.sessions.set_field(session_id, "init", "1")
 
-    def _evict(self, message: dict[str, Any]) -> None:
-        self._cache.pop(str(message.get("session")), None)
+    async def subscribe_resource(
+        self, session_id: str, uri: str, *, max_subscriptions: int = MAX_SUBSCRIPTIONS
+    ) -> bool:
+        return await self.sessions.subscribe(session_id, uri, max_subscriptions)
 
-    async def save_session(self, record: SessionRecord) -> None:
-        with self.faults.translated():
-            await self.redis.set(
-                _key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, xx=True
-            )
-            await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": record.id}))
+    async def unsubscribe_resource(self, session_id: str, uri: str) -> None:
+        await self.sessions.unsubscribe(session_id, uri)
 
     async def delete_session(self, session_id: str, principal: str | None = None) -> bool:
-        keys = [_key(session_id, "s"), _key(session_id, "pend"), _key(session_id, "g")]
-        with self.faults.translated():
-            existed = await self._delete(
-                keys=keys, args=[_key(session_id, "r:"), self.reply_ttl_ms]
-            )
-            await self.redis.zrem(redis_limits.SESSIONS, session_id)
-            if principal is not None:
-                await self.redis.zrem(redis_limits.principal_index(principal), session_id)
-            await self.redis.publish(CHANNELS + EVICT, orjson.dumps({"session": session_id}))
-        self._cache.pop(session_id, None)
-        return bool(existed)
+        return await self.sessions.delete(session_id, principal)
 
     async def session_count(self) -> int:
-        now = time.time()
-        with self.faults.translated():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(
-                    redis_limits.SESSIONS, "-inf", now - self.session_ttl_ms / 1000
-                )
-                pipe.zcard(redis_limits.SESSIONS)
-                _, count = await pipe.execute()
-        return int(count)
+        return await self.sessions.count()
 
     # -- per-caller limits -----------------------------------------------------
 
@@ -308,19 +241,24 @@ class RedisFleetState:
     # -- SSE event logs ------------------------------------------------------
 
     def _stream_keys(self, session_id: str, stream_id: str) -> list[str]:
-        return [_key(session_id, f"m:{stream_id}"), _key(session_id, f"x:{stream_id}")]
+        return [
+            _key(session_id, f"m:{stream_id}"),
+            _key(session_id, f"x:{stream_id}"),
+            _key(session_id, "st"),
+        ]
 
     async def append_event(self, session_id: str, stream_id: str, data: bytes | None) -> str:
-        args = [data or b"", 0 if data is None else 1, self.max_events, self.session_ttl_ms]
+        flag = 0 if data is None else 1
+        args: list[bytes | str | int] = [self.session_ttl_ms, stream_id, data or b"", flag]
+        args.append(self.max_events)
         with self.faults.translated():
             seq = await self._append(keys=self._stream_keys(session_id, stream_id), args=args)
         return event_id(stream_id, str(seq))
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:
+        keys = self._stream_keys(session_id, stream_id)
         with self.faults.translated():
-            await self._end(
-                keys=self._stream_keys(session_id, stream_id), args=[self.session_ttl_ms]
-            )
+            await self._end(keys=keys, args=[self.session_ttl_ms, stream_id])
 
     async def read_events(
         self, session_id: str, last_event_id: str, *, wait: float
@@ -329,7 +267,7 @@ class RedisFleetState:
         if parts is None or not parts[1].isdigit():
             return None
         stream_id, cursor = parts[0], int(parts[1])
-        meta_key, events_key = self._stream_keys(session_id, stream_id)
+        meta_key, events_key, _ = self._stream_keys(session_id, stream_id)
         with self.faults.translated():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(meta_key, "n", "first", "done")

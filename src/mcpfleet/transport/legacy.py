@@ -178,8 +178,7 @@ class LegacyEndpoint:
 
     async def notification(self, record: SessionRecord, message: Notification) -> None:
         if message.method == "notifications/initialized" and not record.initialized:
-            record.initialized = True
-            await self.state.save_session(record)
+            await self.state.mark_initialized(record.id)
         elif message.method == "notifications/cancelled":
             request_id = message.params.get("requestId")
             if isinstance(request_id, int | str) and not isinstance(request_id, bool):
