@@ -106,6 +106,10 @@ def split_event_id(value: str) -> tuple[str, str] | None:
 class FleetState(Protocol):
     """Shared state for the tasks of a fleet; every method may raise ``StateUnavailable``."""
 
+    # Whether other processes share this state: then change notifications are published
+    # through it, so that every task delivers them to its own streams.
+    shared: bool
+
     # -- sessions ------------------------------------------------------------
 
     async def create_session(

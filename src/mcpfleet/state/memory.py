@@ -73,6 +73,8 @@ class _Stream:
 class MemoryFleetState:
     """Fleet state held in this process's memory."""
 
+    shared = False  # one process: its own hub delivers every notification
+
     def __init__(
         self,
         *,

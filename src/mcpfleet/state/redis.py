@@ -133,6 +133,8 @@ T = TypeVar("T")
 class RedisFleetState:
     """Fleet state in Redis, shared by every task of a fleet."""
 
+    shared = True
+
     def __init__(
         self,
         url: str,

@@ -47,7 +47,6 @@ from mcpfleet.server.operations import calls_log
 from mcpfleet.server.threads import TOOL_THREADS
 from mcpfleet.state import open_state
 from mcpfleet.state.base import BROADCAST, FleetState
-from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
@@ -127,7 +126,7 @@ class McpApp:
         if not self._started:
             self._started = True
             await self.legacy.start()
-            if not isinstance(self.state, MemoryFleetState):
+            if self.state.shared:
                 self._share_notifications()
             TOOL_THREADS.resize(self.config.tool_threads)
             METRICS.namespace = self.config.metrics_namespace
