@@ -234,6 +234,23 @@ def test_any_answer_before_the_body_closes_the_connection() -> None:
     assert sent < HUGE // 4
 
 
+@pytest.mark.parametrize("lean", ["1", "0"])
+def test_an_early_answer_reaches_a_client_that_sends_its_whole_body_first(lean: str) -> None:
+    """A client that writes a 6 MiB body in full before it reads (as most HTTP clients do)
+    still gets its 413: the server closes gently, reading and dropping the rest of the body
+    for a bounded time, instead of resetting the connection under the unread answer."""
+    size = 6 * 1024 * 1024
+    message = request("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
+    with serving("tests.apps.behaviours:app", {"LEAN_HTTP": lean}) as server:
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(post_head(server, message, size))
+                sock.sendall(b"x" * size)
+                reply = sock.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 413 "), reply[:80]
+        assert still_serving(server)
+
+
 def test_the_connection_bound_makes_room_and_says_so_once() -> None:
     """Past MAX_CONNECTIONS, the connections idle the longest are closed to make room, so
     callers keep being answered; one notice says so (rate-limited)."""

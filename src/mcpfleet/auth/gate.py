@@ -185,7 +185,8 @@ class Gate:
             if method not in TARGETED:
                 return
             if method == "tools/call":
-                tool = self.server.tools.get(params.get("name"))  # type: ignore[arg-type]  # a non-string name finds nothing
+                name = params.get("name")
+                tool = self.server.tools.get(name) if isinstance(name, str) else None
                 if tool is not None and not tool.scopes and tool.rate is None:
                     return
         needed, what = self.target_scopes(method, params)

@@ -262,6 +262,9 @@ class McpApp:
             if method == "POST":
                 await self.post(headers, receive, send, principal, scope)
             elif method in ("GET", "DELETE") and self.is_legacy_stream_request(headers):
+                version = headers.get("mcp-protocol-version")
+                if version is not None and version.strip() not in LEGACY_VERSIONS:
+                    raise unsupported_version(version)
                 await self.startup()
                 if method == "GET":
                     if not accepts(headers.get("accept"), "text/event-stream"):
@@ -375,7 +378,10 @@ class McpApp:
             if isinstance(message, Notification):
                 await send_empty(send, 202)
                 return
-            raise InvalidRequest("Invalid request: this protocol version has no client replies")
+            raise _with_id(
+                InvalidRequest("Invalid request: this protocol version has no client replies"),
+                message,
+            )
         await self.modern_request(headers, version, message, receive, send, principal, scope)
 
     async def legacy_post(
@@ -410,11 +416,8 @@ class McpApp:
         stream = ResponseStream(send, request.id)
         try:
             method, params = request.method, request.params
-            declared = (
-                self.server.param_headers.get(params.get("name"))  # type: ignore[arg-type]  # a non-string name finds nothing
-                if method == "tools/call"
-                else None
-            )
+            name = params.get("name") if method == "tools/call" else None
+            declared = self.server.param_headers.get(name) if isinstance(name, str) else None
             meta = validate_modern_request(headers, version, method, params, declared)
             self.modern.check_method(method)
             if self.gate is not None:

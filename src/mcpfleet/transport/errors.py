@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import orjson
-
 from mcpfleet.errors import (
     ConfigError,
     HttpRejection,
@@ -62,7 +60,6 @@ ERROR_MAP: list[tuple[type[BaseException], Callable[[BaseException], ProtocolErr
     (StateUnavailable, lambda error: unavailable(getattr(error, "retry_after", 1))),
     (SessionLimitReached, _session_limit),
     (RequestStateInvalid, lambda error: InvalidParams("Invalid params: invalid requestState")),
-    (orjson.JSONEncodeError, lambda error: InternalError("Internal error: unencodable result")),
     # Handled before the transport: a tool error is an isError result, input required an
     # MRTR result; reaching this map, either is a bug, answered as one.
     (ToolError, _internal),
@@ -78,7 +75,7 @@ def client_error(error: BaseException, context: str = "request") -> ProtocolErro
     """The error response for ``error``; anything unmapped is logged as a server fault."""
     for kind, make in ERROR_MAP:
         if isinstance(error, kind):
-            if make is _internal or kind is orjson.JSONEncodeError:
+            if make is _internal:
                 log.error("%s failed: %s", context, type(error).__name__, exc_info=error)
             return make(error)
     if isinstance(error, McpfleetError):  # a new exception of ours with no row: a bug

@@ -37,8 +37,9 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 
 def too_large() -> HttpRejection:
-    """413, and the connection closes after it: the rest of the body is never read."""
-    return HttpRejection(413, "Request body too large", headers={"connection": "close"})
+    """413; the connection then closes gently (``GuardedHttpToolsProtocol``): the rest of
+    the body is not read beyond what lets the answer reach the client."""
+    return HttpRejection(413, "Request body too large")
 
 
 async def read_body(

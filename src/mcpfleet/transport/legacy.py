@@ -161,10 +161,8 @@ class LegacyEndpoint:
             limit = f"{self.dispatcher.max_sessions_per_principal} open sessions per caller"
             await send_error(send, RateLimited(limit, 30), request.id)
             return
-        except ProtocolError as error:
-            await send_json(
-                send, 200, {"jsonrpc": "2.0", "id": request.id, "error": error.to_error()}
-            )
+        except ProtocolError as error:  # with its status, as every request's error
+            await send_error(send, error, request.id)
             return
         log.info(
             "session opened",

@@ -57,6 +57,11 @@ log = logging.getLogger("mcpfleet.transport.connections")
 # The uvicorn releases LeanHttpToolsProtocol was read against and tested with.
 TESTED_UVICORN_VERSIONS = frozenset({"0.55.0"})
 
+# After an answer sent before its request's body was read, what of the body is still read
+# (and dropped) before the connection closes: enough for the answer to reach the client.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 8 * 1024 * 1024  # twice the default MAX_BODY_BYTES
+
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n"
@@ -76,6 +81,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # 0.3 to 1.6 KB with one more.
     _head_timers: ClassVar[dict[GuardedHttpToolsProtocol, TimerHandle]] = {}
     _heads_begun: ClassVar[set[GuardedHttpToolsProtocol]] = set()
+    # Connections closing gently after an early answer: the request bytes dropped so far.
+    _lingering: ClassVar[dict[GuardedHttpToolsProtocol, int]] = {}
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -93,6 +100,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lingering.pop(self, None)
         if self.header_timeout is not None:
             self._disarm_head_timer()
             self._heads_begun.discard(self)
@@ -101,6 +109,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        dropped = self._lingering.get(self)
+        if dropped is not None:  # the rest of an answered request: read, and dropped
+            dropped += len(data)
+            self._lingering[self] = dropped
+            if dropped > LINGER_BYTES:
+                self.transport.close()
+            return
         super().data_received(data)
         # A head begun and left incomplete by this data, on a connection past its first
         # head (that one's deadline runs from the connection): its deadline runs from now.
@@ -130,12 +145,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.response_complete and cycle.more_body:
             # Answered before its body was read (a 413, a 401): uvicorn would read the
             # rest only to discard it, however long it is.
-            self.transport.close()
+            self._linger()
         super().on_response_complete()
         if self.open_connections is not None and not self.transport.is_closing():
             current: RequestResponseCycle | None = self.cycle
             if current is None or current.response_complete:
                 self.open_connections.idle(self)
+
+    def _linger(self) -> None:
+        """Close gently: end our side (the client reads the answer, then end of stream),
+        drop what the client still sends for a bounded time and size, then close. Closing
+        at once, with the client's bytes unread, would reset the connection, and a reset
+        can destroy the answer before the client reads it."""
+        if self.transport.is_closing() or self in self._lingering:
+            return
+        self._lingering[self] = 0
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self._stop_lingering)
+
+    def _stop_lingering(self) -> None:
+        if self._lingering.pop(self, None) is not None and not self.transport.is_closing():
+            self.transport.close()
 
     def let_go(self) -> None:
         """Close this idle connection to make room for a new one."""
@@ -249,5 +280,6 @@ def serving_protocol(
         "open_connections": connections,
         "_head_timers": {},
         "_heads_begun": set(),
+        "_lingering": {},
     }
     return cast("type[GuardedHttpToolsProtocol]", type(base.__name__, (base,), attributes)), refusal
