@@ -8,6 +8,7 @@ bash scripts/bootstrap.sh test
 bash scripts/install-tools.sh
 echo "== ruff"
 .venv/bin/ruff check src tests examples bench
+.venv/bin/ruff format --check src
 echo "== mypy --strict"
 .venv/bin/mypy src
 echo "== pytest"

@@ -74,17 +74,22 @@ class _Client:
         # leaves boto3's default session to the app.
         self._session = boto3.session.Session()
         # Bounded: a start that cannot reach Secrets Manager fails in seconds, not minutes.
-        self._config = BotoConfig(connect_timeout=5, read_timeout=10,
-                                  retries={"mode": "standard", "max_attempts": 3})
-        self._endpoint = (env.get("AWS_ENDPOINT_URL_SECRETSMANAGER")
-                          or env.get("AWS_ENDPOINT_URL") or None)
+        self._config = BotoConfig(
+            connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
+        )
+        self._endpoint = (
+            env.get("AWS_ENDPOINT_URL_SECRETSMANAGER") or env.get("AWS_ENDPOINT_URL") or None
+        )
         self._clients: dict[str | None, Any] = {}
 
     def _client(self, region: str | None) -> Any:
         if region not in self._clients:
             self._clients[region] = self._session.client(
-                "secretsmanager", region_name=region, endpoint_url=self._endpoint,
-                config=self._config)
+                "secretsmanager",
+                region_name=region,
+                endpoint_url=self._endpoint,
+                config=self._config,
+            )
         return self._clients[region]
 
     def read(self, variable: str, arn: str) -> str:
