@@ -85,14 +85,27 @@ def legacy_headers(session_id: str | None = None, version: str | None = LEGACY,
     return headers
 
 
+def initialize_message(version: str = LEGACY, capabilities: dict[str, Any] | None = None,
+                       request_id: Any = 0) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": capabilities or {},
+                       "clientInfo": {"name": "tests", "version": "1"}}}
+
+
+def open_session(url: str, **headers: str) -> str:
+    """``initialize`` with extra headers (credentials, say); the new session's id."""
+    response = httpx.post(url, content=orjson.dumps(initialize_message()), timeout=10,
+                          headers=legacy_headers(version=None, **headers))
+    assert response.status_code == 200, response.text
+    session_id: str = response.headers["mcp-session-id"]
+    return session_id
+
+
 def initialize(url: str, version: str = LEGACY, capabilities: dict[str, Any] | None = None,
                ) -> tuple[str, dict[str, Any]]:
     """Open a session; returns its id and the initialize result."""
-    message = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-               "params": {"protocolVersion": version, "capabilities": capabilities or {},
-                          "clientInfo": {"name": "tests", "version": "1"}}}
-    response = httpx.post(url, content=orjson.dumps(message), timeout=10,
-                          headers=legacy_headers(version=None))
+    response = httpx.post(url, content=orjson.dumps(initialize_message(version, capabilities)),
+                          timeout=10, headers=legacy_headers(version=None))
     response.raise_for_status()
     session_id = response.headers["mcp-session-id"]
     result: dict[str, Any] = response.json()["result"]

@@ -16,11 +16,23 @@
     │   │   └── InvalidToken             -32001  a bearer token that does not verify
     │   ├── InsufficientScope            -32003  the token lacks a scope (HTTP 403, a challenge)
     │   └── RateLimited                  -32005  over a per-caller limit (HTTP 429, Retry-After)
+    │   (also: MessageError, a protocol error tied to a message's id; ResourceGone, the
+    │   2025-era -32002; HandleNotFound, an unknown handle)
     ├── ToolError                        a tool's failure, returned as an ``isError`` result
+    │   └── ClientRequestFailed          a 2025-era question the client could not answer
     ├── InputRequired                    a handler needs client input (MRTR); not an error
     ├── RequestStateInvalid              a forged, expired or foreign ``requestState``
     ├── ConfigError                      a bad setting, named, found at start
-    └── StateUnavailable                 the fleet state cannot be reached (HTTP 503)
+    ├── StateUnavailable                 the fleet state cannot be reached (HTTP 503)
+    ├── SessionLimitReached              no session can open (503; 429 for one caller's cap)
+    ├── ClientDisconnected               the client left before its request body arrived
+    ├── BadHeaderValue                   an Mcp-Param header value that does not decode
+    ├── FetchFailed                      an issuer's signing keys could not be fetched
+    └── CommandError                     raised and handled by a CLI command, never a request
+        ├── SettingsError, DeclarationError, StackError    ``mcpfleet deploy`` refusing
+        └── PhaseFailed, NeedsAuth, StepFailed             ``mcpfleet probe``'s own flow
+
+The transport's map (``mcpfleet.transport.errors``) has a row for every class here.
 
 Every ``ProtocolError`` knows its JSON-RPC code and its HTTP status, and carries a
 message written for clients: exception text from lower layers never reaches a
@@ -217,6 +229,10 @@ class RequestStateInvalid(McpfleetError):
 
 class ConfigError(McpfleetError):
     """A setting that cannot be used; the message names the setting."""
+
+
+class CommandError(McpfleetError):
+    """Raised and handled within a CLI command (deploy, probe): never by a request."""
 
 
 class StateUnavailable(McpfleetError):

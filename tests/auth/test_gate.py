@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from tests import wire
 from tests.conftest import STATE_KEYS, ServerProcess, serving
 from tests.wire import LEGACY, headers_for, legacy_headers, meta, request
 
@@ -81,24 +82,7 @@ def modern(
 
 
 def open_session(url: str, key: str) -> str:
-    message = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY,
-            "capabilities": {},
-            "clientInfo": {"name": "tests", "version": "1"},
-        },
-    }
-    response = httpx.post(
-        url,
-        content=orjson.dumps(message),
-        timeout=10,
-        headers=legacy_headers(version=None, x_api_key=key),
-    )
-    assert response.status_code == 200, response.text
-    return response.headers["mcp-session-id"]
+    return wire.open_session(url, x_api_key=key)
 
 
 def legacy(

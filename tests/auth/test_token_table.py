@@ -15,10 +15,11 @@ import httpx
 import orjson
 import pytest
 
+from tests import wire
 from tests.auth.test_gate import LEGACY_CALLS, MODERN_CALLS
 from tests.auth_support.oauth_server import OAuthServer
 from tests.conftest import STATE_KEYS, ServerProcess, serving
-from tests.wire import LEGACY, headers_for, legacy_headers, meta, request
+from tests.wire import headers_for, legacy_headers, meta, request
 
 PUBLIC = "https://mcp.example.test"
 AUDIENCE = PUBLIC + "/mcp"
@@ -112,24 +113,7 @@ def modern(
 
 
 def open_session(url: str, token: str) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY,
-            "capabilities": {},
-            "clientInfo": {"name": "tests", "version": "1"},
-        },
-    }
-    response = httpx.post(
-        url,
-        content=orjson.dumps(init),
-        timeout=10,
-        headers=legacy_headers(version=None, authorization=f"Bearer {token}"),
-    )
-    assert response.status_code == 200, response.text
-    return response.headers["mcp-session-id"]
+    return wire.open_session(url, authorization=f"Bearer {token}")
 
 
 def legacy(

@@ -68,6 +68,7 @@ from tests.wire import (
     initialize,
     legacy_headers,
     meta,
+    open_session,
     request,
     sse_messages,
 )
@@ -186,23 +187,7 @@ def session_of(server: ServerProcess, user: str | None = None) -> str:
         return str(server.session_id)
     if user is None:
         return initialize(server.url)[0]
-    message = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY,
-            "capabilities": {},
-            "clientInfo": {"name": "table", "version": "1"},
-        },
-    }
-    response = httpx.post(
-        server.url,
-        content=orjson.dumps(message),
-        timeout=10,
-        headers={**legacy_headers(version=None), "x-user": user},
-    )
-    return response.headers["mcp-session-id"]
+    return open_session(server.url, x_user=user)
 
 
 def modern(

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt as pyjwt
 
-from mcpfleet.errors import HttpRejection
+from mcpfleet.errors import HttpRejection, McpfleetError
 
 log = logging.getLogger("mcpfleet.auth")
 
@@ -43,7 +43,7 @@ RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 
 
-class FetchFailed(Exception):
+class FetchFailed(McpfleetError):
     """A key or metadata fetch that did not yield a usable document (internal)."""
 
 

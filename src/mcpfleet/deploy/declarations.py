@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from mcpfleet.deploy.model import Json, sub
+from mcpfleet.errors import CommandError
 from mcpfleet.server.app import Server
 from mcpfleet.server.permissions import AwsPermission
 
@@ -29,7 +30,7 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 STATE_KEYS_SECRET = "REQUEST_STATE_KEYS"  # every task of a fleet must seal requestState alike
 
 
-class DeclarationError(ValueError):
+class DeclarationError(CommandError, ValueError):
     """A declaration that cannot be turned into IAM (or Cognito); the message names who
     declared it."""
 

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mcpfleet.errors import CommandError
+
 Target = Literal["ecs-fargate", "ecs-express", "apprunner", "lambda"]
 TARGETS: tuple[Target, ...] = ("ecs-fargate", "ecs-express", "apprunner", "lambda")
 State = Literal["memory", "redis"]
@@ -42,7 +44,7 @@ FARGATE_SIZES = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(CommandError, ValueError):
     """Settings that contradict each other; the message says which and why."""
 
 

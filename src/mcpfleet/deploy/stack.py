@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mcpfleet.errors import CommandError
+
 Echo = Callable[[str], None]
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
 
-class StackError(RuntimeError):
+class StackError(CommandError, RuntimeError):
     """CloudFormation refused or rolled back; the message says what and why."""
 
 

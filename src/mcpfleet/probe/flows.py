@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from mcpfleet.errors import CommandError
 from mcpfleet.probe.bearer import parse_challenge
 from mcpfleet.probe.checks import (
     is_read_only,
@@ -28,7 +29,7 @@ from mcpfleet.probe.wire import Reply
 MODERN_ERRORS = (-32020, -32021, -32022)
 
 
-class NeedsAuth(Exception):
+class NeedsAuth(CommandError):
     """The endpoint answered 401: the auth phase takes over."""
 
     def __init__(self, reply: Reply) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mcpfleet.errors import CommandError
 from mcpfleet.probe.auth import authorization_server_metadata, fetch_json, well_known
 from mcpfleet.probe.bearer import (
     Challenge,
@@ -39,7 +40,7 @@ from mcpfleet.probe.wire import exchange
 PHASE = "auth"
 
 
-class StepFailed(Exception):
+class StepFailed(CommandError):
     """A step of the discovery or the grant failed; ``detail`` says which and why."""
 
     def __init__(self, detail: str, **data: Any) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from mcpfleet.errors import CommandError
 from mcpfleet.probe.bearer import redact
 
 
@@ -157,5 +158,5 @@ class Clock:
         return (time.perf_counter() - self._start) * 1000.0
 
 
-class PhaseFailed(Exception):
+class PhaseFailed(CommandError):
     """A phase that ends the probe; the phase is already recorded."""

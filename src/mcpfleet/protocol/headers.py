@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mcpfleet.errors import HeaderMismatch
+from mcpfleet.errors import HeaderMismatch, McpfleetError
 
 _PREFIX = "=?base64?"
 _SUFFIX = "?="
@@ -28,7 +28,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 NAME_SOURCE = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
-class BadHeaderValue(ValueError):
+class BadHeaderValue(McpfleetError, ValueError):
     """A header value that is not valid plain text nor a valid sentinel."""
 
 

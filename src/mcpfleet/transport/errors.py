@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from mcpfleet.auth.jwks import FetchFailed
 from mcpfleet.errors import (
+    CommandError,
     ConfigError,
     HttpRejection,
     InputRequired,
@@ -25,7 +27,9 @@ from mcpfleet.errors import (
     StateUnavailable,
     ToolError,
 )
+from mcpfleet.protocol.headers import BadHeaderValue
 from mcpfleet.state.base import SessionLimitReached
+from mcpfleet.transport.http import ClientDisconnected
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -65,6 +69,12 @@ ERROR_MAP: list[tuple[type[BaseException], Callable[[BaseException], ProtocolErr
     (ToolError, _internal),
     (InputRequired, _internal),
     (ConfigError, _internal),
+    # Raised and handled elsewhere (the CLI's commands, the probe, the verifier, the
+    # body reader): reaching this map, each is a bug, answered as one.
+    (ClientDisconnected, _internal),
+    (BadHeaderValue, _internal),
+    (FetchFailed, _internal),
+    (CommandError, _internal),
 ]
 
 # Kept apart so the test can check that every exception of ours has a row.

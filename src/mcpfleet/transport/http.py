@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mcpfleet.errors import HttpRejection, ProtocolError
+from mcpfleet.errors import HttpRejection, McpfleetError, ProtocolError
 from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import RequestId, dumps, error_message
 
@@ -27,7 +27,7 @@ SSE_HEADERS = [
 ]
 
 
-class ClientDisconnected(Exception):
+class ClientDisconnected(McpfleetError):
     """The client went away before the request body arrived in full."""
 
 
