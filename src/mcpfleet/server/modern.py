@@ -24,7 +24,7 @@ from mcpfleet.errors import (
     RequestStateInvalid,
 )
 from mcpfleet.protocol.jsonrpc import Request
-from mcpfleet.protocol.methods import method_exists
+from mcpfleet.protocol.methods import METHODS
 from mcpfleet.protocol.modern import RequestMeta
 from mcpfleet.protocol.request_state import (
     KeyRing,
@@ -59,6 +59,9 @@ CACHEABLE = frozenset(
     )
 )
 MRTR_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+MODERN_METHODS = METHODS[Era.MODERN]  # looked up once: this check runs on every request
 
 
 class MrtrExchange:
@@ -154,7 +157,7 @@ class ModernDispatcher:
         self._server_meta = {META_SERVER_INFO: server.server_info}
 
     def check_method(self, method: str) -> None:
-        if not method_exists(Era.MODERN, method):
+        if method not in MODERN_METHODS:
             raise MethodNotFound(f"Method not found: {method}")
 
     def discover(self) -> dict[str, Any]:

@@ -174,16 +174,21 @@ def _require_capabilities(required: dict[str, Any], declared: dict[str, Any]) ->
         raise MissingClientCapability(missing)
 
 
+def _arguments(params: dict[str, Any]) -> dict[str, Any]:
+    arguments = params.get("arguments")
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict):
+        raise InvalidParams("Invalid params: arguments must be an object")
+    return arguments
+
+
 async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) -> dict[str, Any]:
     name = params.get("name")
     tool = server.tools.get(name) if isinstance(name, str) else None
     if tool is None:
         raise InvalidParams(f"Unknown tool: {name}")
-    arguments = params.get("arguments")
-    if arguments is None:
-        arguments = {}
-    elif not isinstance(arguments, dict):
-        raise InvalidParams("Invalid params: arguments must be an object")
+    arguments = _arguments(params)
     if tool.required_capabilities:
         _require_capabilities(tool.required_capabilities, ctx().client_capabilities)
     try:
@@ -215,6 +220,8 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
         METRICS.tool_call(tool.name, elapsed, failed)
         if calls_log.isEnabledFor(logging.INFO):
             _log_call(tool.name, elapsed, failed, ctx(), waited)
+    if type(value) is str and signature.output_adapter is None:
+        return {"content": [{"type": "text", "text": value}]}  # the common case, at once
     return encodable_result(tool, value)
 
 

@@ -143,7 +143,10 @@ class SessionStream:
         if self.finished:
             return
         self.finished = True
-        body = encode_final(message)
+        try:
+            body = dumps(message)
+        except TypeError:  # a value JSON cannot hold: see encode_final
+            body = encode_final(message)
         if not self.started:
             await send_bytes(self._send, 200, body, JSON_HEADERS + self._extra)
             self.connected = False

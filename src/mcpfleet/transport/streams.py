@@ -99,7 +99,10 @@ class ResponseStream:
         if self.closed:
             return
         self.closed = True
-        body = encode_final(message)
+        try:
+            body = dumps(message)
+        except TypeError:  # a value JSON cannot hold: see encode_final
+            body = encode_final(message)
         if self.streaming:
             await self._send(
                 {"type": "http.response.body", "body": encode_event(body), "more_body": False}
