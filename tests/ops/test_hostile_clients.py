@@ -252,7 +252,7 @@ def test_an_early_answer_reaches_a_client_that_sends_its_whole_body_first(lean: 
 
 
 def test_the_connection_bound_makes_room_and_says_so_once() -> None:
-    """Past MAX_CONNECTIONS, the connections idle the longest are closed to make room, so
+    """Past MAX_CONNECTIONS, the oldest idle connections are closed to make room, so
     callers keep being answered; one notice says so (rate-limited)."""
     env = {"MAX_CONNECTIONS": "5", "HEADER_TIMEOUT_SECONDS": "60"}
     with serving("tests.apps.behaviours:app", env) as server:

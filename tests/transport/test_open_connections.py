@@ -24,53 +24,97 @@ class Clock:
         return self.now
 
 
+class Busy(set[str]):
+    """The connections answering a request: the rest are idle (``is_idle``)."""
+
+    def is_idle(self, connection: object) -> bool:
+        return connection not in self
+
+
 def test_connections_under_the_bound_are_admitted() -> None:
     """Up to the bound, every connection is admitted and nothing is closed or logged."""
     connections: OpenConnections[str] = OpenConnections(3)
-    assert [connections.opened(name) for name in "abc"] == [Admission(True)] * 3
+    assert [connections.opened(name, Busy().is_idle) for name in "abc"] == [Admission(True)] * 3
     assert len(connections) == 3
 
 
-def test_past_the_bound_the_longest_idle_makes_room() -> None:
-    """A connection past the bound takes the place of the one idle the longest: a busy
-    connection is never chosen, and one that answered its request idles anew."""
+def test_past_the_bound_the_oldest_idle_makes_room() -> None:
+    """A connection past the bound takes the place of the oldest idle one: a busy
+    connection is never chosen, and one found busy goes behind the others."""
+    connections: OpenConnections[str] = OpenConnections(3, clock=Clock())
+    busy = Busy("a")
+    for name in "abc":
+        connections.opened(name, busy.is_idle)
+    first = connections.opened("d", busy.is_idle)
+    assert (first.admitted, first.evicted) == (True, "b")
+    busy.clear()  # a answered and waits: found busy after c was opened, so behind c
+    second = connections.opened("e", busy.is_idle)
+    assert (second.admitted, second.evicted) == (True, "c")
+    third = connections.opened("f", busy.is_idle)
+    assert (third.admitted, third.evicted) == (True, "a")
+    assert len(connections) == 3
+
+
+def test_idleness_is_asked_only_at_the_bound() -> None:
+    """Under the bound nobody is asked whether it is idle; at the bound, only the oldest
+    connections up to the first idle one."""
+    asked: list[str] = []
+
+    def is_idle(connection: str) -> bool:
+        asked.append(connection)
+        return connection != "a"
+
     connections: OpenConnections[str] = OpenConnections(3, clock=Clock())
     for name in "abc":
-        connections.opened(name)
-    connections.busy("a")
-    connections.busy("b")
-    connections.idle("b")  # b answered and waits: idle since after c
-    first = connections.opened("d")
-    assert (first.admitted, first.evicted) == (True, "c")
-    second = connections.opened("e")
-    assert (second.admitted, second.evicted) == (True, "b")
-    assert len(connections) == 3
+        connections.opened(name, is_idle)
+    assert asked == []
+    assert connections.opened("d", is_idle).evicted == "b"
+    assert asked == ["a", "b"]
 
 
 def test_past_the_bound_with_every_connection_busy_the_new_one_is_refused() -> None:
     """When no connection is idle, the new one is refused and nothing is closed."""
     connections: OpenConnections[str] = OpenConnections(2, clock=Clock())
+    busy = Busy("ab")
     for name in "ab":
-        connections.opened(name)
-        connections.busy(name)
-    refused = connections.opened("c")
+        connections.opened(name, busy.is_idle)
+    refused = connections.opened("c", busy.is_idle)
     assert (refused.admitted, refused.evicted) == (False, None)
     connections.closed("a")
-    assert connections.opened("c").admitted
+    assert connections.opened("c", busy.is_idle).admitted
+
+
+def test_a_full_bound_of_busy_connections_is_not_looked_at_again_at_once() -> None:
+    """After a look finds every connection busy, new connections are refused without
+    another look for ``rescan_after``; then the connections are looked at again."""
+    clock = Clock()
+    connections: OpenConnections[str] = OpenConnections(2, clock=clock, rescan_after=0.1)
+    busy = Busy("ab")
+    for name in "ab":
+        connections.opened(name, busy.is_idle)
+    assert not connections.opened("c", busy.is_idle).admitted
+    busy.clear()
+
+    def not_asked(connection: str) -> bool:
+        raise AssertionError(f"asked about {connection}")
+
+    assert not connections.opened("d", not_asked).admitted
+    clock.now += 0.1
+    assert connections.opened("e", busy.is_idle).evicted == "a"
 
 
 def test_closed_connections_leave_no_trace() -> None:
-    """A closed connection is neither counted nor chosen to make room, even if it idled;
-    a closed or unknown one reported idle is ignored."""
+    """A closed connection is neither counted nor chosen to make room; closing an unknown
+    one is ignored."""
     connections: OpenConnections[str] = OpenConnections(2, clock=Clock())
-    connections.opened("a")
-    connections.opened("b")
+    idle = Busy().is_idle
+    connections.opened("a", idle)
+    connections.opened("b", idle)
     connections.closed("a")
-    connections.idle("a")
-    connections.idle("stranger")
+    connections.closed("stranger")
     assert len(connections) == 1
-    assert connections.opened("c") == Admission(True)
-    assert connections.opened("d").evicted == "b"
+    assert connections.opened("c", idle) == Admission(True)
+    assert connections.opened("d", idle).evicted == "b"
 
 
 def test_the_notice_is_rate_limited_and_counts_what_happened() -> None:
@@ -78,15 +122,20 @@ def test_the_notice_is_rate_limited_and_counts_what_happened() -> None:
     counting the connections closed and refused since the last one."""
     clock = Clock()
     connections: OpenConnections[int] = OpenConnections(1, clock=clock, notice_every=60)
-    connections.opened(0)
-    notices = [connections.opened(n).notice for n in range(1, 4)]
+    busy: set[int] = set()
+
+    def is_idle(connection: int) -> bool:
+        return connection not in busy
+
+    connections.opened(0, is_idle)
+    notices = [connections.opened(n, is_idle).notice for n in range(1, 4)]
     assert notices[0] is not None
     assert "1 idle connections closed" in notices[0]
     assert notices[1:] == [None, None]
-    connections.busy(3)
-    assert connections.opened(4).notice is None  # refused, within the interval
+    busy.add(3)
+    assert connections.opened(4, is_idle).notice is None  # refused, within the interval
     clock.now += 60
-    later = connections.opened(5).notice
+    later = connections.opened(5, is_idle).notice
     assert later is not None
     assert "2 idle connections closed" in later
     assert "2 new ones refused" in later

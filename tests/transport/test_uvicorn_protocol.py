@@ -27,6 +27,8 @@ class FakeTransport(asyncio.Transport):
         self.written = bytearray()
         self.closed = False
         self.reading = True
+        self.eof_written = False
+        self.protocol: asyncio.BaseProtocol | None = None
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 3000), "peername": ("127.0.0.1", 40000)}.get(
@@ -41,6 +43,15 @@ class FakeTransport(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self.closed
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof_written = True
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
 
     def pause_reading(self) -> None:
         self.reading = False
@@ -190,7 +201,7 @@ def test_lean_http_off_is_the_guarded_protocol_without_a_reason() -> None:
 
 async def _late_pipelined_head() -> tuple[FakeTransport, bytes]:
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(0.3)  # the next head's deadline passes meanwhile
+        await asyncio.sleep(0.8)  # the next head's deadline passes meanwhile (swept 4/s)
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
         )
@@ -220,3 +231,92 @@ def test_a_late_pipelined_head_ends_the_connection_after_the_answer_in_progress(
     assert written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"connection: close\r\n" in written
     assert written.endswith(b"\r\n\r\nok")
+
+
+def test_requests_run_through_uvicorns_own_callbacks() -> None:
+    """The guards cost a request nothing: of uvicorn's per-request callbacks, only
+    ``on_response_complete`` is overridden (``on_headers_complete`` by the lean protocol,
+    to lighten the request's Event)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    for name in ("data_received", "on_message_begin", "on_url", "on_header", "on_body"):
+        for guarded in (uvicorn_protocol.GuardedHttpToolsProtocol, LeanHttpToolsProtocol):
+            assert getattr(guarded, name) is getattr(HttpToolsProtocol, name), name
+    guarded_class = uvicorn_protocol.GuardedHttpToolsProtocol
+    assert guarded_class.on_headers_complete is HttpToolsProtocol.on_headers_complete
+
+
+def _guarded(app: Any, header_timeout: float = 10) -> tuple[Any, FakeTransport]:
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    protocol_class, _ = uvicorn_protocol.serving_protocol(
+        lean=True, header_timeout=header_timeout, connections=OpenConnections(10)
+    )
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def _answer(scope: Any, receive: Any, send: Any) -> None:
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _late_heads() -> dict[str, FakeTransport]:
+    connections = {name: _guarded(_answer, header_timeout=0.1) for name in ("silent", "half")}
+    connections["half"][0].data_received(b"POST /mcp HTTP/1.1\r\nHo")
+    for name in ("kept", "kept-half"):
+        connections[name] = _guarded(_answer, header_timeout=0.1)
+        connections[name][0].data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.05)
+    connections["kept-half"][0].data_received(b"GET / HTTP/1.1\r\n")
+    await asyncio.sleep(0.8)  # past the timeout, noted and swept (4/s)
+    return {name: transport for name, (_, transport) in connections.items()}
+
+
+def test_the_sweep_closes_connections_whose_head_is_late() -> None:
+    """Once the header timeout has passed, a connection that sent nothing is closed, one
+    with half a first head or half a next head gets a 408 and is closed, and one waiting
+    between requests is left to uvicorn's keep-alive timeout."""
+    transports = asyncio.run(_late_heads())
+    closed = {name: transport.closed for name, transport in transports.items()}
+    assert closed == {"silent": True, "half": True, "kept": False, "kept-half": True}
+    assert transports["silent"].written == b""
+    assert transports["half"].written.startswith(b"HTTP/1.1 408 ")
+    assert transports["kept"].written.endswith(b"\r\n\r\nok")
+    assert transports["kept-half"].written.endswith(b"ok" + uvicorn_protocol._TIMED_OUT)
+
+
+async def _early_answer() -> tuple[Any, FakeTransport, asyncio.BaseProtocol | None]:
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 413, "headers": [(b"content-length", b"0")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport = _guarded(refuse)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\nab")
+    await asyncio.sleep(0.01)
+    lingering = transport.protocol
+    assert lingering is not None
+    assert isinstance(lingering, asyncio.Protocol)
+    lingering.data_received(b"x" * uvicorn_protocol.LINGER_BYTES)
+    assert not transport.closed  # the rest of the body is read and dropped
+    lingering.data_received(b"x")
+    assert transport.closed  # up to LINGER_BYTES
+    lingering.connection_lost(None)
+    return protocol, transport, lingering
+
+
+def test_an_early_answer_lingers_in_place_of_the_protocol() -> None:
+    """After an answer sent before its body was read, our side ends, the transport's
+    protocol drops what still comes (to LINGER_BYTES), and its loss reaches uvicorn's."""
+    protocol, transport, lingering = asyncio.run(_early_answer())
+    assert isinstance(lingering, uvicorn_protocol.LingeringProtocol)
+    assert transport.eof_written
+    assert transport.written.startswith(b"HTTP/1.1 413 ")
+    assert len(protocol.open_connections) == 0
+    assert protocol not in protocol.connections

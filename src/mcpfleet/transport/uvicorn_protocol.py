@@ -1,23 +1,38 @@
 """uvicorn's httptools protocol as ``mcpfleet serve`` runs it: guarded, and lighter if it can.
 
-``GuardedHttpToolsProtocol`` adds to uvicorn's protocol what uvicorn leaves out:
+``GuardedHttpToolsProtocol`` adds to uvicorn's protocol what uvicorn leaves out, at no
+cost to each request (it overrides none of uvicorn's per-request callbacks but
+``on_response_complete``, for one attribute check):
 
 - a **header timeout**: a connection that has not delivered a complete request head
   ``header_timeout`` seconds after it was made (or, on a kept-alive connection, after
   the first bytes of its next head) is closed, with a 408 if a head had begun. A
-  connection idle between requests is left to uvicorn's keep-alive timeout.
+  connection idle between requests is left to uvicorn's keep-alive timeout. One timer
+  per server sweeps its connections every ``header_timeout / 4`` seconds (0.25 s at the
+  least) while it has any; the wait is counted from the sweep that first finds a
+  connection waiting, so one is closed between ``header_timeout`` and one and a half
+  times it after it was made (or its next head began).
 - **no draining after an early answer**: a response that ends before its request's
   body was read (a 413, a 401) closes the connection, where uvicorn would read the
   rest of the body only to discard it.
 - **a bound on open connections** (``open_connections``): a connection past it takes
-  the place of the one idle the longest, or is refused with 503 when none is idle.
+  the place of the oldest idle one, or is refused with 503 when none is idle; which
+  are idle is looked at only then (``is_idle``).
 
-It uses uvicorn's protocol through the asyncio protocol methods, the parser callbacks
-(``on_message_begin``, ``on_headers_complete``), the response callback
-(``on_response_complete``), its ``loop``, ``transport`` and ``cycle``, and the cycle's
+It uses, of uvicorn's protocol: the asyncio protocol methods (``connection_made``,
+``connection_lost``, ``pause_writing``, ``resume_writing``), the response callback
+``on_response_complete``, and the attributes ``loop``, ``transport``, ``connections``
+(the server's open connections), ``cycle`` (``None`` until the first head is complete),
+``scope`` (``None`` until a head begins, then a new dict at each head's start, the one
+its cycle gets), ``pipeline`` and ``timeout_keep_alive_task`` (``None`` unless waiting
+for a next request under the keep-alive timeout: bytes received cancel it); of its
+cycle, ``scope``,
 ``response_complete`` and ``more_body`` (read) and ``keep_alive`` (cleared, as uvicorn's
-own ``shutdown`` does): all as on every uvicorn this project allows (``pyproject.toml``
+own ``shutdown`` does). All as on every uvicorn this project allows (``pyproject.toml``
 caps it below the next minor), and all exercised by the tests with LEAN_HTTP on and off.
+A lingering connection's transport gets another protocol (``set_protocol``, as
+uvicorn's own WebSocket upgrade does): uvloop looks ``data_received`` up once, when the
+protocol is set, so replacing the method on the instance would not reach it.
 
 ``LeanHttpToolsProtocol`` is that, with about 2 KB less memory per connection.
 uvicorn gives every connection a ``collections.deque`` for pipelined requests
@@ -62,6 +77,9 @@ TESTED_UVICORN_VERSIONS = frozenset({"0.55.0"})
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 8 * 1024 * 1024  # twice the default MAX_BODY_BYTES
 
+# The header-timeout sweep runs every quarter of the timeout, and not more often than this.
+SWEEP_SECONDS_AT_LEAST = 0.25
+
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n"
@@ -75,20 +93,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout: ClassVar[float | None] = None
     open_connections: ClassVar[OpenConnections[Any] | None] = None
-    # A connection's pending head deadline, and the connections with a head begun and not
-    # yet complete: kept per server (``serving_protocol``), not as attributes of each
-    # connection, whose attribute dict shares its keys up to uvicorn's own and grows from
-    # 0.3 to 1.6 KB with one more.
-    _head_timers: ClassVar[dict[GuardedHttpToolsProtocol, TimerHandle]] = {}
-    _heads_begun: ClassVar[set[GuardedHttpToolsProtocol]] = set()
-    # Connections closing gently after an early answer: the request bytes dropped so far.
-    _lingering: ClassVar[dict[GuardedHttpToolsProtocol, int]] = {}
+    # The server's header-timeout sweep (``serving_protocol`` gives each server its own).
+    # Per server, not attributes of each connection, whose attribute dict shares its keys
+    # up to uvicorn's own and grows from 0.3 to 1.6 KB with one more.
+    _heads: ClassVar[HeadSweep | None] = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         connections = self.open_connections
         if connections is not None:
-            admission = connections.opened(self)
+            admission = connections.opened(self, is_idle)
             if admission.notice is not None:
                 log.warning(admission.notice)
             if admission.evicted is not None:
@@ -97,105 +111,151 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 transport.write(_REFUSED)
                 transport.close()
                 return
-        self._arm_head_timer()
+        heads = self._heads
+        if heads is not None:
+            heads.watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lingering.pop(self, None)
-        if self.header_timeout is not None:
-            self._disarm_head_timer()
-            self._heads_begun.discard(self)
+        heads = self._heads
+        if heads is not None:
+            heads.forget(self)
         if self.open_connections is not None:
             self.open_connections.closed(self)
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        dropped = self._lingering.get(self)
-        if dropped is not None:  # the rest of an answered request: read, and dropped
-            dropped += len(data)
-            self._lingering[self] = dropped
-            if dropped > LINGER_BYTES:
-                self.transport.close()
-            return
-        super().data_received(data)
-        # A head begun and left incomplete by this data, on a connection past its first
-        # head (that one's deadline runs from the connection): its deadline runs from now.
-        # Heads that arrive whole, the usual case, never need a timer.
-        if (
-            self in self._heads_begun
-            and self not in self._head_timers
-            and not self.transport.is_closing()
-        ):
-            self._arm_head_timer()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self.header_timeout is not None:
-            self._heads_begun.add(self)
-
-    def on_headers_complete(self) -> None:
-        if self.header_timeout is not None:
-            self._heads_begun.discard(self)
-            self._disarm_head_timer()
-        if self.open_connections is not None:
-            self.open_connections.busy(self)
-        super().on_headers_complete()
-
     def on_response_complete(self) -> None:
-        cycle: RequestResponseCycle | None = self.cycle
-        if cycle is not None and cycle.response_complete and cycle.more_body:
+        cycle: RequestResponseCycle = self.cycle
+        if cycle.more_body and cycle.response_complete:
             # Answered before its body was read (a 413, a 401): uvicorn would read the
             # rest only to discard it, however long it is.
             self._linger()
         super().on_response_complete()
-        if self.open_connections is not None and not self.transport.is_closing():
-            current: RequestResponseCycle | None = self.cycle
-            if current is None or current.response_complete:
-                self.open_connections.idle(self)
 
     def _linger(self) -> None:
         """Close gently: end our side (the client reads the answer, then end of stream),
         drop what the client still sends for a bounded time and size, then close. Closing
         at once, with the client's bytes unread, would reset the connection, and a reset
         can destroy the answer before the client reads it."""
-        if self.transport.is_closing() or self in self._lingering:
+        transport = self.transport
+        if transport.is_closing():
             return
-        self._lingering[self] = 0
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self.loop.call_later(LINGER_SECONDS, self._stop_lingering)
-
-    def _stop_lingering(self) -> None:
-        if self._lingering.pop(self, None) is not None and not self.transport.is_closing():
-            self.transport.close()
+        transport.set_protocol(LingeringProtocol(self, transport))
+        if transport.can_write_eof():
+            transport.write_eof()
 
     def let_go(self) -> None:
         """Close this idle connection to make room for a new one."""
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _arm_head_timer(self) -> None:
-        if self.header_timeout is not None:
-            timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
-            self._head_timers[self] = timer
-
-    def _disarm_head_timer(self) -> None:
-        timer = self._head_timers.pop(self, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _head_timed_out(self) -> None:
-        self._head_timers.pop(self, None)
-        if self.transport.is_closing():
-            return
+    def time_out(self) -> None:
+        """Its request head is late: close, with a 408 if it had begun (uvicorn makes a
+        head's ``scope`` when it begins, and gives it to the head's cycle once complete)."""
         cycle: RequestResponseCycle | None = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            # The next head (pipelined) is late while a request is still answered:
-            # close once that response is sent, as at a graceful shutdown.
-            cycle.keep_alive = False
-            return
-        if self in self._heads_begun:
+        if self.scope is not (None if cycle is None else cycle.scope):
             self.transport.write(_TIMED_OUT)
         self.transport.close()
+
+
+def is_idle(connection: GuardedHttpToolsProtocol) -> bool:
+    """No request of ``connection`` is being answered, nor waits in its pipeline."""
+    cycle: RequestResponseCycle | None = connection.cycle
+    return cycle is None or (cycle.response_complete and not connection.pipeline)
+
+
+class LingeringProtocol(asyncio.Protocol):
+    """What a connection closing gently after an early answer runs instead of its HTTP
+    protocol: the request bytes still coming are read and dropped, up to ``LINGER_BYTES``
+    and for ``LINGER_SECONDS`` at most; the rest is the HTTP protocol's to handle."""
+
+    __slots__ = ("dropped", "http", "timer", "transport")
+
+    def __init__(self, http: GuardedHttpToolsProtocol, transport: asyncio.Transport) -> None:
+        self.http = http
+        self.transport = transport
+        self.dropped = 0
+        self.timer = http.loop.call_later(LINGER_SECONDS, self.stop)
+
+    def data_received(self, data: bytes) -> None:
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self.transport.close()
+
+    def eof_received(self) -> None:
+        return None  # the client is done too: the transport closes
+
+    def stop(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        self.http.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.http.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.timer.cancel()
+        self.http.connection_lost(exc)
+
+
+class HeadSweep:
+    """The header timeout of one server's connections, checked by one timer while the
+    server has any (uvicorn's ``connections``, which it keeps anyway). Only a connection
+    found waiting for a head (its first, or its next one begun) is noted, with the time it
+    was found so: connections whose heads arrive whole between two sweeps cost nothing."""
+
+    __slots__ = ("connections", "every", "timeout", "timer", "waiting")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.every = max(SWEEP_SECONDS_AT_LEAST, timeout / 4)
+        self.connections: set[Any] = set()
+        self.waiting: dict[GuardedHttpToolsProtocol, float] = {}
+        self.timer: TimerHandle | None = None
+
+    def watch(self, connection: GuardedHttpToolsProtocol) -> None:
+        if self.timer is None:
+            self.connections = connection.connections
+            self.timer = connection.loop.call_later(self.every, self.sweep, connection.loop)
+
+    def forget(self, connection: GuardedHttpToolsProtocol) -> None:
+        self.waiting.pop(connection, None)
+
+    def sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        late = [
+            connection
+            for connection in self.connections  # only read here: acted on after
+            if isinstance(connection, GuardedHttpToolsProtocol) and self._late(connection, now)
+        ]
+        for connection in late:
+            cycle: RequestResponseCycle | None = connection.cycle
+            if cycle is None or cycle.response_complete:
+                connection.time_out()
+            else:
+                # The next head (pipelined) is late while a request is still answered: close
+                # once that response is sent, as at a graceful shutdown.
+                cycle.keep_alive = False
+        self.timer = loop.call_later(self.every, self.sweep, loop) if self.connections else None
+
+    def _late(self, connection: GuardedHttpToolsProtocol, now: float) -> bool:
+        """Whether ``connection`` has waited for a head past the timeout (noting since when
+        it waits, or forgetting it once it no longer does)."""
+        if connection.transport.is_closing():
+            self.forget(connection)
+            return False
+        cycle: RequestResponseCycle | None = connection.cycle
+        if (
+            cycle is not None
+            and connection.scope is cycle.scope  # no next head begun
+            and (not cycle.response_complete or connection.timeout_keep_alive_task is not None)
+        ):  # answering, or waiting for a next request under uvicorn's keep-alive timeout
+            if self.waiting:
+                self.waiting.pop(connection, None)
+            return False
+        # Its first head, a next head begun, or bytes that stopped the keep-alive timeout.
+        return now - self.waiting.setdefault(connection, now) >= self.timeout
 
 
 class _Pipeline(list[Any]):
@@ -278,8 +338,6 @@ def serving_protocol(
     attributes = {
         "header_timeout": header_timeout,
         "open_connections": connections,
-        "_head_timers": {},
-        "_heads_begun": set(),
-        "_lingering": {},
+        "_heads": HeadSweep(header_timeout),
     }
     return cast("type[GuardedHttpToolsProtocol]", type(base.__name__, (base,), attributes)), refusal
