@@ -39,6 +39,9 @@ class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal:
         """The token's principal."""
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and still valid, without awaiting."""
+
     async def aclose(self) -> None:
         """Stop background work."""
 
@@ -121,6 +124,35 @@ class Gate:
 
     # -- who is calling ---------------------------------------------------------
 
+    def known_caller(self, headers: dict[str, str]) -> Principal | None:
+        """The caller, when its bearer token verified before and nothing else must be
+        asked (the common case, decided without awaiting); ``None``: ``authenticate``."""
+        verifier = self.verifier
+        if verifier is None or self.hook is not None:
+            return None
+        credentials = headers.get("authorization")
+        if credentials is None or credentials[:7].lower() != "bearer ":
+            return None
+        principal = verifier.cached(credentials[7:].strip())
+        if principal is None or (
+            self.required
+            and missing_scopes(principal.scopes, self.required, self.server.scope_implies)
+        ):
+            return None
+        return principal
+
+    def nothing_to_check(self, method: str, params: dict[str, Any]) -> bool:
+        """Whether ``authorize`` would find nothing to check (decided without awaiting)."""
+        if self.rate is not None:
+            return False
+        if method not in TARGETED:
+            return True
+        if method == "tools/call":
+            name = params.get("name")
+            tool = self.server.tools.get(name) if isinstance(name, str) else None
+            return tool is not None and not tool.scopes and tool.rate is None
+        return False
+
     async def authenticate(self, headers: dict[str, str], scope: Any) -> Principal | None:
         """The caller, or ``Unauthorized`` with its challenge."""
         try:
@@ -181,14 +213,6 @@ class Gate:
         scope: Any,
     ) -> None:
         """Scopes the request's target needs, then the caller's limits."""
-        if self.rate is None:  # the common cases first: nothing to check
-            if method not in TARGETED:
-                return
-            if method == "tools/call":
-                name = params.get("name")
-                tool = self.server.tools.get(name) if isinstance(name, str) else None
-                if tool is not None and not tool.scopes and tool.rate is None:
-                    return
         needed, what = self.target_scopes(method, params)
         if needed:
             granted = frozenset() if principal is None else principal.scopes

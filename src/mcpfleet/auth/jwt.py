@@ -198,6 +198,14 @@ class JwtVerifier:
             clock=clock,
         )
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token that verified before and has not expired, without
+        awaiting anything; ``None`` when ``verify`` must decide."""
+        principal = self._verified.get(token)
+        if principal is None or self._clock() >= (principal.expires_at or 0.0) + self.leeway:
+            return None
+        return principal
+
     async def verify(self, token: str) -> Principal:
         """The principal a bearer token names; ``InvalidToken`` saying why not."""
         cached = self._verified.get(token)

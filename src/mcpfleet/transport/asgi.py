@@ -257,7 +257,12 @@ class McpApp:
         headers = header_map(scope)
         try:
             self.check_caller(headers)
-            principal = None if self.gate is None else await self.gate.authenticate(headers, scope)
+            gate = self.gate
+            principal = (
+                None
+                if gate is None
+                else gate.known_caller(headers) or await gate.authenticate(headers, scope)
+            )
             method = scope["method"]
             if method == "POST":
                 await self.post(headers, receive, send, principal, scope)
@@ -395,8 +400,13 @@ class McpApp:
     ) -> None:
         try:
             await self.startup()
-            if self.gate is not None and isinstance(message, Request):
-                await self.gate.authorize(principal, message.method, message.params, headers, scope)
+            gate = self.gate
+            if (
+                gate is not None
+                and isinstance(message, Request)
+                and not gate.nothing_to_check(message.method, message.params)
+            ):
+                await gate.authorize(principal, message.method, message.params, headers, scope)
             await self.legacy.post(headers, message, receive, send, principal)
         except MessageError:
             raise
@@ -420,8 +430,9 @@ class McpApp:
             declared = self.server.param_headers.get(name) if isinstance(name, str) else None
             meta = validate_modern_request(headers, version, method, params, declared)
             self.modern.check_method(method)
-            if self.gate is not None:
-                await self.gate.authorize(principal, request.method, request.params, headers, scope)
+            gate = self.gate
+            if gate is not None and not gate.nothing_to_check(request.method, request.params):
+                await gate.authorize(principal, request.method, request.params, headers, scope)
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive)
                 return
