@@ -141,6 +141,18 @@ class Config:
     # -- connections (mcpfleet.transport.uvicorn_protocol) --
     header_timeout_seconds: float = 10.0  # a connection's request head must be complete by then
     max_connections: int = 10_000  # open connections per process (lowered to fit ulimit -n)
+    # an idle keep-alive connection is closed after this; above any load balancer's idle
+    # timeout (ALB: 60 s by default), or the balancer reuses a connection just closed (502)
+    http_keepalive_seconds: float = 75.0
+    # long-lived streams (GET, subscriptions/listen, open POST streams) end after this with a
+    # retry hint, so clients reconnect through the load balancer; 0: no limit
+    stream_max_seconds: float = 0.0
+    # -- the fleet state's Redis connection (mcpfleet.state) --
+    redis_ca_file: str | None = None  # rediss://: the CA bundle to verify with; default: system's
+    redis_username: str | None = None  # an ACL/RBAC user (ElastiCache: the user id with IAM)
+    redis_auth_token: str | None = None  # AUTH password/token (REDIS_AUTH_TOKEN_SECRET_ARN)
+    redis_iam_cache: str | None = None  # ElastiCache IAM authentication: the cache's name
+    redis_cluster: bool = False  # Redis Cluster (ElastiCache cluster mode enabled)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -195,6 +207,13 @@ class Config:
             tool_threads=_int(env, "TOOL_THREADS", 64, low=1),
             header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", 10.0),
             max_connections=_int(env, "MAX_CONNECTIONS", 10_000, low=1),
+            http_keepalive_seconds=_float(env, "HTTP_KEEPALIVE_SECONDS", 75.0),
+            stream_max_seconds=_float(env, "STREAM_MAX_SECONDS", 0.0, zero=True),
+            redis_ca_file=env.get("REDIS_CA_FILE") or None,
+            redis_username=env.get("REDIS_USERNAME") or None,
+            redis_auth_token=env.get("REDIS_AUTH_TOKEN") or None,
+            redis_iam_cache=env.get("REDIS_IAM_CACHE") or None,
+            redis_cluster=env.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"),
         )
         keys = env.get("REQUEST_STATE_KEYS")
         if keys:
@@ -231,8 +250,24 @@ class Config:
                 "REDIS_URL: expected redis://host:port/db or rediss:// (TLS), "
                 f"got {self.state_url.split('@')[-1]!r}"
             )
-
+        self._validate_redis()
         self._validate_auth()
+
+    def _validate_redis(self) -> None:
+        tls = (self.state_url or "").startswith("rediss://")
+        if self.redis_ca_file is not None and not tls:
+            raise ConfigError("REDIS_CA_FILE: only with a rediss:// REDIS_URL (TLS)")
+        if self.redis_iam_cache is not None:
+            if self.redis_auth_token is not None:
+                raise ConfigError(
+                    "REDIS_IAM_CACHE and REDIS_AUTH_TOKEN: choose one (IAM authentication "
+                    "makes its own short-lived tokens)"
+                )
+            if not (tls and self.redis_username):
+                raise ConfigError(
+                    "REDIS_IAM_CACHE: ElastiCache IAM authentication needs a rediss:// "
+                    "REDIS_URL and REDIS_USERNAME (the cache user's id)"
+                )
 
     def _validate_auth(self) -> None:
         if self.auth_preset not in ("oidc", "cognito"):
