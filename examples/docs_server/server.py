@@ -81,13 +81,22 @@ _client_lock = threading.Lock()
 
 
 def _s3() -> Any:
-    """One S3 client for the process (clients are thread-safe; making one is not)."""
+    """One S3 client for the process (clients are thread-safe; making one is not).
+
+    Its connection pool is as large as mcpfleet's pool of tool threads (``TOOL_THREADS``),
+    so every thread running a tool has a connection of its own: boto3's default of 10
+    would make the eleventh concurrent call open and throw away a connection each time.
+    """
     global _client
+    if _client is not None:
+        return _client
     with _client_lock:
         if _client is None:
             import boto3
+            from botocore.config import Config
 
-            _client = boto3.client("s3")
+            threads = int(os.environ.get("TOOL_THREADS", "") or 64)
+            _client = boto3.client("s3", config=Config(max_pool_connections=max(10, threads)))
         return _client
 
 
