@@ -4,6 +4,14 @@
 #   docker run --rm -p 3000:3000 -e DOCUMENTS_BUCKET=my-docs mcp-docs
 #
 # For an app of your own, COPY its package instead and name it in CMD.
+#
+# The same image runs on ECS (ENTRYPOINT below: `mcpfleet serve`) and on AWS Lambda. On
+# Lambda the function's ImageConfig replaces the entry point and empties the command:
+#   EntryPoint: ["python", "-m", "mcpfleet.aws_lambda"], Command: []
+# with MCPFLEET_APP=module:app naming the app, and LAMBDA_INVOKE_MODE=RESPONSE_STREAM
+# (the default: the entry point runs the Lambda Runtime API loop itself, so SSE streams)
+# or BUFFERED (it hands over to awslambdaric, the runtime interface client, with the
+# handler mcpfleet.aws_lambda.handler). Nothing listens on a port there.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,11 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# mcpfleet with the deploy extra: boto3, for the app's S3 calls and for reading
-# NAME_SECRET_ARN secrets at start. Installed from a copy that is removed afterwards.
+# mcpfleet with the deploy extra (boto3, for the app's S3 calls and for reading
+# NAME_SECRET_ARN secrets at start) and the lambda extra (awslambdaric, the Lambda
+# runtime interface client, for BUFFERED functions). Installed from a copy that is
+# removed afterwards.
 COPY pyproject.toml README.md /tmp/build/
 COPY src /tmp/build/src
-RUN pip install "/tmp/build[deploy]" && rm -rf /tmp/build
+RUN pip install "/tmp/build[deploy,lambda]" && rm -rf /tmp/build
 
 WORKDIR /app
 COPY examples/__init__.py examples/__init__.py

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -48,10 +50,33 @@ def healthcheck_command() -> list[str]:
 
 
 def test_base_image_and_install() -> None:
-    """The image is python:3.11-slim and installs the project with the deploy extra."""
+    """The image is python:3.11-slim and installs the project with the deploy and lambda
+    extras (boto3, and awslambdaric for BUFFERED Lambda functions)."""
     assert only("FROM") == "python:3.11-slim"
     runs = [rest for key, rest in instructions() if key == "RUN"]
-    assert any("pip install" in run and "[deploy]" in run for run in runs)
+    assert any("pip install" in run and "[deploy,lambda]" in run for run in runs)
+
+
+def test_lambda_extra_carries_the_runtime_interface_client() -> None:
+    """The lambda extra the image installs names awslambdaric."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(requirement.startswith("awslambdaric") for requirement in extras["lambda"])
+
+
+def test_lambda_entry_point_is_documented_and_runnable() -> None:
+    """The comment says how Lambda runs the image (the EntryPoint override, the invoke
+    modes, the handler), and what it names exists: the module and the handler."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'EntryPoint: ["python", "-m", "mcpfleet.aws_lambda"], Command: []' in text
+    for words in ("MCPFLEET_APP", "RESPONSE_STREAM", "BUFFERED", "mcpfleet.aws_lambda.handler"):
+        assert words in text, words
+    assert importlib.util.find_spec("mcpfleet.aws_lambda.__main__") is not None
+    import mcpfleet.aws_lambda
+
+    assert callable(mcpfleet.aws_lambda.handler)
+    assert mcpfleet.aws_lambda.HANDLER == "mcpfleet.aws_lambda.handler"
 
 
 def test_runs_as_a_non_root_user() -> None:
@@ -95,16 +120,35 @@ def test_healthcheck_command_passes_and_fails() -> None:
     """The health check command exits 0 against a live server and non-zero against none."""
     _, code = healthcheck_command()[1:]
     with serving("examples.hello:app") as server:
-        live = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True,
-                              env={**os.environ, "PORT": str(server.port)})
+        live = subprocess.run(
+            [sys.executable, "-c", code],
+            timeout=30,
+            capture_output=True,
+            env={**os.environ, "PORT": str(server.port)},
+        )
     assert live.returncode == 0, live.stderr
-    dead = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True,
-                          env={**os.environ, "PORT": str(free_port())})
+    dead = subprocess.run(
+        [sys.executable, "-c", code],
+        timeout=30,
+        capture_output=True,
+        env={**os.environ, "PORT": str(free_port())},
+    )
     assert dead.returncode != 0
 
 
-@pytest.mark.parametrize("entry", [".venv", ".tools", ".git", "**/__pycache__",
-                                   ".pytest_cache", ".mypy_cache", "bench/results", "tests"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ".venv",
+        ".tools",
+        ".git",
+        "**/__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        "bench/results",
+        "tests",
+    ],
+)
 def test_dockerignore_excludes(entry: str) -> None:
     """.dockerignore keeps the entry out of the build context."""
     assert entry in (ROOT / ".dockerignore").read_text().splitlines()
@@ -113,8 +157,7 @@ def test_dockerignore_excludes(entry: str) -> None:
 def test_copied_sources_exist_and_are_not_ignored() -> None:
     """Every COPY source exists in the repository and is not excluded by .dockerignore."""
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
-    sources = [src for key, rest in instructions() if key == "COPY"
-               for src in rest.split()[:-1]]
+    sources = [src for key, rest in instructions() if key == "COPY" for src in rest.split()[:-1]]
     assert sources
     for source in sources:
         assert (ROOT / source).exists(), source
