@@ -8,7 +8,10 @@ because an HTTP client library would cost more CPU per call than a fast server.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +22,27 @@ from bench.scenarios import SESSION_PROTOCOL_VERSION, Scenario
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (a connection is a
+    descriptor: 1,024 of them need more than a common soft limit of 1,024); the new pair.
+    Children (a server the harness starts) inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def header(text: str) -> tuple[str, str]:
+    """``NAME: VALUE`` (the load generator's ``--header``) as a header pair."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or any(c in text for c in "\r\n") or " " in name:
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text[:40]!r}")
+    return name, value
 
 
 # -- the request --------------------------------------------------------------

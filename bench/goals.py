@@ -5,6 +5,10 @@ of a role in the run (the fastest baseline for throughput, so the comparison is
 with the competitor's fastest configuration). A goal whose peers did not run
 is left out of the report.
 
+A goal whose reference is ``IDEAL`` compares the subject's calls/s with the most a run
+of a slow-tool scenario can reach: connections ÷ the tool's latency (every connection
+always waiting on the tool, nothing else taking any time).
+
 ``MEMORY_GOALS`` are absolute: kilobytes of server RSS per 2025-11-25 session,
 measured by ``python -m bench.memory``.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.peers import BASELINE, FLOOR, PEERS
+from bench.scenarios import SCENARIOS
 
 # Metrics: name -> (label, whether higher is better).
 METRICS = {
@@ -69,6 +74,10 @@ class Goal:
         mine = medians[self.subject].get(self.metric)
         if self.reference == ABSOLUTE:
             reference, ratio = ABSOLUTE, mine
+        elif self.reference == IDEAL:
+            ideal = ideal_calls_per_s(scenario, concurrency)
+            reference = f"{concurrency:,} connections ÷ {SCENARIOS[scenario].tool_seconds:g} s"
+            ratio = None if mine is None or not ideal else mine / ideal
         else:
             reference = self.reference_peer(medians)
             theirs = None if reference is None else medians[reference].get(self.metric)
@@ -91,6 +100,15 @@ class Goal:
 
 
 ABSOLUTE = "absolute"
+IDEAL = "ideal"
+
+
+def ideal_calls_per_s(scenario: str, concurrency: int) -> float | None:
+    """connections ÷ the tool's latency: a slow-tool scenario's most calls/s."""
+    seconds = SCENARIOS[scenario].tool_seconds if scenario in SCENARIOS else 0.0
+    return concurrency / seconds if seconds else None
+
+
 TS_SDK_PEERS = frozenset({"ts-sdk", "ts-sdk-sse"})
 SDK_PEERS = frozenset({"sdk-json", "sdk-json-async", "sdk-json-stateless", "sdk-sse"})
 
@@ -168,6 +186,56 @@ GOALS: tuple[Goal, ...] = (
         scenarios=frozenset({"session-echo"}),
         source="2025-11-25 session tools/call at 32 concurrent sessions with Redis state "
         ">= 0.8x the same with memory state",
+    ),
+    Goal(
+        "blocking 50 ms tool throughput vs mcp 2.3.0 (fastest config)",
+        "calls_per_s",
+        "mcpfleet",
+        BASELINE,
+        ">=",
+        1.5,
+        scenarios=frozenset({"blocking-50ms"}),
+        concurrency=64,
+        among=SDK_PEERS,
+        source="a def tool blocking 50 ms (time.sleep, as boto3 blocks) at 64 connections: "
+        "at least 1.5x the SDK's calls/s",
+    ),
+    Goal(
+        "async 50 ms tool throughput vs mcp 2.3.0 (fastest config)",
+        "calls_per_s",
+        "mcpfleet",
+        BASELINE,
+        ">=",
+        4.0,
+        scenarios=frozenset({"async-50ms"}),
+        concurrency=1024,
+        among=SDK_PEERS,
+        source="an async def tool awaiting 50 ms at 1,024 connections: at least 4x the "
+        "SDK's calls/s",
+    ),
+    Goal(
+        "async 50 ms tool throughput vs connections ÷ latency",
+        "calls_per_s",
+        "mcpfleet",
+        IDEAL,
+        ">=",
+        0.9,
+        scenarios=frozenset({"async-50ms"}),
+        concurrency=1024,
+        source="an async def tool awaiting 50 ms at 1,024 connections: at least 90% of "
+        "connections ÷ latency, wherever one core allows it",
+    ),
+    Goal(
+        "1 MiB resource read: server CPU per byte vs floor",
+        "cpu_us_per_call",
+        "mcpfleet",
+        FLOOR,
+        "<=",
+        1.3,
+        scenarios=frozenset({"resource-1m"}),
+        concurrency=None,
+        source="1 MiB payloads at no more than 1.3x the floor's server CPU per byte (the same "
+        "bytes per call: the ratio of CPU per call)",
     ),
 )
 

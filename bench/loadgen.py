@@ -43,8 +43,10 @@ from bench.client import (
     ResponseError,
     delete_request,
     final_message,
+    header,
     open_get_stream,
     open_session,
+    raise_open_files_limit,
     read_response,
     sse_messages,
 )
@@ -149,6 +151,7 @@ class Load:
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    read_limit: int = MAX_HEAD_BYTES  # the stream's buffer: a 1 MiB body read without pauses
 
     def ok(self, latency: float) -> None:
         if self.measuring:
@@ -305,7 +308,7 @@ async def connection(load: Load, slot: Slot) -> None:
     while not load.stopping:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(load.host, load.port, limit=MAX_HEAD_BYTES),
+                asyncio.open_connection(load.host, load.port, limit=load.read_limit),
                 load.timeout,
             )
         except (OSError, TimeoutError) as exc:
@@ -377,6 +380,7 @@ async def generate(
     every request."""
     template = RequestTemplate(scenario, host, port, path, headers)
     load = Load(scenario, template, host, port, request_timeout, path=path, headers=tuple(headers))
+    load.read_limit = max(MAX_HEAD_BYTES, 2 * scenario.payload_bytes)
     slots = [Slot() for _ in range(connections)]
     tasks = [asyncio.create_task(connection(load, slot)) for slot in slots]
     guard = asyncio.create_task(watchdog(load, slots))
@@ -432,15 +436,6 @@ def _loop_name() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
-def header(text: str) -> tuple[str, str]:
-    """``NAME: VALUE`` (``--header``) as a header pair."""
-    name, sep, value = text.partition(":")
-    name, value = name.strip(), value.strip()
-    if not sep or not name or any(c in text for c in "\r\n") or " " in name:
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text[:40]!r}")
-    return name, value
-
-
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
@@ -469,6 +464,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     scenario = get(args.scenario)
+    raise_open_files_limit()  # a connection is a descriptor: 1,024 need more than 1,024
     coroutine = generate(
         scenario,
         host=args.host,

@@ -50,6 +50,7 @@ if __package__ in (None, ""):  # run as a script: python bench/memory.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import goals, report
+from bench.client import raise_open_files_limit
 from bench.loadgen import (
     MAX_HEAD_BYTES,
     RequestTemplate,
@@ -97,16 +98,6 @@ def open_files_limit(pid: int) -> str:
                 soft, hard = line.split()[3:5]
                 return f"{soft}/{hard}"
     return "unknown"
-
-
-def raise_open_files_limit() -> tuple[int, int]:
-    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit; the new pair."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 # -- the client ---------------------------------------------------------------

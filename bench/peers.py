@@ -9,7 +9,8 @@ port. Its role says what the report compares it with:
 - ``floor``: the least a server can do; CPU goals compare the subject with it.
 
 A peer with ``sessions=False`` (the floor; the SDK in stateless mode) has no
-2025-11-25 sessions and does not run the scenarios that need them.
+2025-11-25 sessions and does not run the scenarios that need them. A peer runs only the
+workloads (``bench.workloads``) its app has tools for (``scenarios``).
 
 A peer with ``issuer=True`` verifies OAuth bearer tokens: for each run the harness
 starts a token issuer on loopback (``bench.issuer``), gives the server the
@@ -30,7 +31,7 @@ import base64
 import sys
 from dataclasses import dataclass, field
 
-from bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS, WORKLOAD_NAMES
 
 SUBJECT = "subject"
 BASELINE = "baseline"
@@ -58,12 +59,19 @@ class Peer:
     # Speaks 2026-07-28. A peer that does not (the TypeScript SDK 1.x) runs each 2026-07-28
     # scenario as its 2025-11-25 session equivalent (``Scenario.legacy``); the report says so.
     modern: bool = True
+    # Runs each 2026-07-28 scenario as its 2025-11-25 session twin although it speaks
+    # 2026-07-28: mcpfleet on Redis, whose fleet state lives in sessions (a 2026-07-28 call
+    # keeps none, so it would never touch Redis).
+    twin: bool = False
     # Can answer a call with an SSE stream carrying progress notifications before the result
     # (a peer in JSON-response mode cannot): required by the progress scenarios.
     progress: bool = True
     # What runs ``module``: "main" (this interpreter) or a runtime of bench.setup_peers
     # ("mcp", "fastmcp": a venv of its own; "node": ``module`` is a bench/apps .mjs file).
     runtime: str = "main"
+    # Worker threads running ``def`` tools (the blocking workloads): a pool of N threads
+    # serves at most N calls of a 50 ms blocking tool per 50 ms.
+    threads: int | None = None
 
     def command(self, host: str, port: int) -> list[str]:
         arguments = ["--host", host, "--port", str(port), *self.args]
@@ -76,7 +84,9 @@ class Peer:
     def wire_scenario(self, scenario: str) -> str:
         """The scenario this peer actually runs for ``scenario``: itself, or its legacy twin."""
         known = SCENARIOS.get(scenario)
-        if known is None or self.modern or known.session or known.legacy is None:
+        if known is None or known.session or known.legacy is None:
+            return scenario
+        if self.modern and not self.twin:
             return scenario
         return known.legacy
 
@@ -97,6 +107,20 @@ _SDK = "bench.apps.sdk_echo"
 _FASTMCP = "bench.apps.fastmcp_echo"
 _TS = "ts_echo.mjs"  # bench/apps/ts_echo.mjs, linked into the node runtime's folder
 _BOTH = frozenset({"echo", "echo-4k"})  # what the floor answers: a tools/call with a text
+# The scenarios before issue 18's workloads: what an app serving only echo and progress
+# (FastMCP's) runs.
+_CLASSIC = frozenset(SCENARIOS) - WORKLOAD_NAMES
+# The workloads a JavaScript server has an equivalent for (no blocking call in Node.js; no
+# boto3): the async tool and the payloads.
+_NODE_WORKLOADS = frozenset(
+    name
+    for base in ("async-50ms", "resource-1m", "argument-256k")
+    for name in (base, f"session-{base}")
+)
+# mcpfleet's default TOOL_THREADS; the tokens of anyio's default thread limiter, through
+# which mcp 2.3.0 runs a def tool.
+TOOL_THREADS = 64
+SDK_THREADS = 40
 # The request-state key of every mcpfleet task of a fleet (id:base64, >= 32 bytes): the same
 # on every task, so a requestState one seals verifies on any.
 STATE_KEYS = "bench:" + base64.b64encode(b"mcpfleet-bench-request-state-key").decode()
@@ -110,15 +134,19 @@ PEERS: dict[str, Peer] = {
             "mcpfleet serve (uvicorn, uvloop, httptools), async echo tool",
             "bench.apps.mcpfleet_echo",
             env={"DRAIN_DELAY_SECONDS": "0"},  # stops at once: no load balancer to wait for
+            threads=TOOL_THREADS,
         ),
         Peer(
             "mcpfleet-redis",
             SUBJECT,
             "the same mcpfleet app with REDIS_URL: sessions in a redis-server (fleet state)",
             "bench.apps.mcpfleet_echo",
-            scenarios=frozenset({"session-echo"}),  # 2026-07-28 calls keep no state
+            # 2026-07-28 calls keep no state: it runs the workloads in sessions (their twins)
+            scenarios=frozenset({"session-echo"}) | WORKLOAD_NAMES,
             env={"REQUEST_STATE_KEYS": STATE_KEYS, "DRAIN_DELAY_SECONDS": "0"},
             redis=True,
+            twin=True,
+            threads=TOOL_THREADS,
         ),
         Peer(
             "mcpfleet-jwt",
@@ -138,6 +166,7 @@ PEERS: dict[str, Peer] = {
             ("--json-response", "--tool", "sync"),
             progress=False,  # JSON responses: it drops the progress notifications
             runtime="mcp",
+            threads=SDK_THREADS,
         ),
         Peer(
             "sdk-json-async",
@@ -147,6 +176,7 @@ PEERS: dict[str, Peer] = {
             ("--json-response", "--tool", "async"),
             progress=False,
             runtime="mcp",
+            threads=SDK_THREADS,
         ),
         Peer(
             "sdk-json-stateless",
@@ -158,6 +188,7 @@ PEERS: dict[str, Peer] = {
             sessions=False,
             progress=False,
             runtime="mcp",
+            threads=SDK_THREADS,
         ),
         Peer(
             "sdk-sse",
@@ -166,12 +197,14 @@ PEERS: dict[str, Peer] = {
             _SDK,
             ("--no-json-response", "--tool", "async"),
             runtime="mcp",
+            threads=SDK_THREADS,
         ),
         Peer(
             "fastmcp",
             BASELINE,
             "FastMCP 4.x http_app() (its default: stateful, SSE responses), async def echo",
             _FASTMCP,
+            scenarios=_CLASSIC,  # its app serves echo and progress only
             runtime="fastmcp",
         ),
         Peer(
@@ -181,6 +214,7 @@ PEERS: dict[str, Peer] = {
             _FASTMCP,
             ("--json-response",),
             progress=False,  # JSON responses: it drops the progress notifications
+            scenarios=_CLASSIC,  # its app serves echo and progress only
             runtime="fastmcp",
         ),
         Peer(
@@ -191,6 +225,7 @@ PEERS: dict[str, Peer] = {
             ("--stateless",),
             default=False,
             sessions=False,
+            scenarios=_CLASSIC,  # its app serves echo and progress only
             runtime="fastmcp",
         ),
         Peer(
@@ -200,6 +235,7 @@ PEERS: dict[str, Peer] = {
             "(enableJsonResponse), node:http",
             _TS,
             ("--json",),
+            scenarios=_CLASSIC | _NODE_WORKLOADS,
             modern=False,  # 2025-11-25 only: 2026-07-28 scenarios run as their legacy twin
             progress=False,  # JSON responses: it drops the progress notifications
             runtime="node",
@@ -210,6 +246,7 @@ PEERS: dict[str, Peer] = {
             "TypeScript SDK 1.x McpServer, StreamableHTTPServerTransport per session "
             "(SSE responses), node:http",
             _TS,
+            scenarios=_CLASSIC,  # the workloads: in its JSON configuration only
             modern=False,
             runtime="node",
         ),
@@ -218,7 +255,8 @@ PEERS: dict[str, Peer] = {
             FLOOR,
             "raw ASGI app on uvicorn: orjson parse, answer the same JSON-RPC result",
             "bench.apps.floor",
-            scenarios=_BOTH,
+            # and the workloads that do not block: a raw app has no thread pool to compare
+            scenarios=_BOTH | _NODE_WORKLOADS,
             sessions=False,
         ),
     )

@@ -33,10 +33,11 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from bench import workloads
 from bench.issuer import token_issuer
 from bench.loadgen import RequestTemplate, Response, check_response
 from bench.peers import PEERS, Peer, default_names
-from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
+from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS, WORKLOAD_NAMES, Scenario
 from bench.scenarios import get as get_scenario
 
 HOST, PORT = "127.0.0.1", 3000
@@ -285,6 +286,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     scenario = get_scenario(args.scenario)
+    if scenario.name in WORKLOAD_NAMES:  # the apps serve the workloads' tools (not S3 here)
+        os.environ[workloads.ENV] = "1"
     names = args.peers or [name for name in default_names() if name in IN_PROCESS]
     try:
         import uvloop

@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.peers import PEERS
+from bench.scenarios import SCENARIOS
+
 COLUMNS = (
     ("peer", "peer", "{}"),
     ("calls_per_s", "calls/s", "{:,.0f}"),
@@ -149,13 +152,24 @@ def markdown_table(summary: dict[str, Any]) -> str:
     )
 
 
-def run_notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
+def run_notes(
+    peers: dict[str, dict[str, Any]],
+    shared_cpu: bool,
+    scenario: str | None = None,
+    concurrency: int = 0,
+) -> list[str]:
     found = []
     if shared_cpu:
         found.append("server and load generator shared a CPU: figures are not comparable")
+    known = SCENARIOS.get(scenario or "")
+    seconds = known.tool_seconds if known is not None else 0.0
     for name, peer in peers.items():
         median = peer["median"]
-        if (median["loadgen_cpu_util"] or 0) >= 0.9:
+        if seconds:  # a server waiting on its tool is not meant to be saturated
+            peer_threads = PEERS[name].threads if name in PEERS else None
+            threads = peer_threads if known is not None and known.blocking else None
+            found += _slow_notes(name, median, seconds, concurrency, threads)
+        elif (median["loadgen_cpu_util"] or 0) >= 0.9:
             found.append(f"{name}: the load generator was CPU-bound; its calls/s is a lower bound")
         elif (median["server_cpu_util"] or 1) < 0.85:
             found.append(
@@ -189,7 +203,68 @@ def run_notes(peers: dict[str, dict[str, Any]], shared_cpu: bool) -> list[str]:
                 f"used {median['redis_cpu_us_per_call']:.1f} µs CPU/call "
                 f"({median['redis_cpu_util']:.0%} of a CPU)"
             )
+        if median.get("s3_cpu_us_per_call") is not None:
+            busy = (median.get("s3_cpu_util") or 0) >= 0.75
+            found.append(
+                f"{name}: its S3 API server (moto, on the load generator's CPU, not in server "
+                f"CPU) used {median['s3_cpu_us_per_call']:.0f} µs CPU/call "
+                f"({median['s3_cpu_util']:.0%} of a CPU"
+                + ("; near a whole CPU, it bounds this calls/s)" if busy else ")")
+            )
+    if known is not None and known.payload_bytes:
+        found.append(_per_mib_note(peers, known.payload_bytes))
     return found
+
+
+def _slow_notes(
+    name: str, median: dict[str, Any], seconds: float, concurrency: int, threads: int | None
+) -> list[str]:
+    """What share of connections ÷ latency a peer reached, and what stopped it (``threads``:
+    the peer's pool for a blocking tool)."""
+    calls, cpu = median.get("calls_per_s"), median.get("cpu_us_per_call")
+    if not calls or not concurrency:
+        return []
+    ideal = concurrency / seconds
+    note = (
+        f"{name}: {calls / ideal:.0%} of {concurrency:,} connections ÷ {seconds * 1e3:g} ms "
+        f"({ideal:,.0f} calls/s)"
+    )
+    if calls >= 0.9 * ideal:
+        return [note]
+    pool = threads / seconds if threads and threads < concurrency else None
+    if pool is not None and calls >= 0.8 * pool:
+        note += (
+            f"; its pool of {threads} threads is the limit: {threads} ÷ {seconds * 1e3:g} ms "
+            f"= {pool:,.0f} calls/s"
+        )
+    elif (median.get("server_cpu_util") or 0) >= 0.85 and cpu:
+        note += (
+            f"; its core is the limit: at {cpu:,.0f} µs CPU/call one core serves "
+            f"{1e6 / cpu:,.0f} calls/s at most"
+        )
+    elif (median.get("loadgen_cpu_util") or 0) >= 0.9:
+        note += "; the load generator's core is the limit: a lower bound"
+    else:
+        note += (
+            f"; neither the server ({median.get('server_cpu_util') or 0:.0%} of its CPU) nor "
+            "the load generator was saturated: calls waited elsewhere, or another process "
+            "took the server's CPU"
+        )
+    return [note]
+
+
+def _per_mib_note(peers: dict[str, dict[str, Any]], payload: int) -> str:
+    scale = (1 << 20) / payload
+    each = [
+        f"{name} {peer['median']['cpu_us_per_call'] * scale:,.0f}"
+        for name, peer in peers.items()
+        if peer["median"].get("cpu_us_per_call")
+    ]
+    return (
+        f"{payload:,} payload bytes per call; server CPU µs per MiB: {', '.join(each)} "
+        "(the load generator parses and checks every byte: where it is near 100% of its CPU, "
+        "it bounds calls/s, not the CPU per byte)"
+    )
 
 
 # -- bench.memory -------------------------------------------------------------

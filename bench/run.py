@@ -312,26 +312,14 @@ def run_peer(
 ) -> Any:
     port = free_port()
     scenario = peer.wire_scenario(scenario)  # a 2025-only peer runs the 2025 twin
-    env: dict[str, str] = {}
-    others: dict[str, int] = {}
+    from bench.services import for_run  # imports this module: not at the top
+
     with contextlib.ExitStack() as stack:
-        if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
-            from bench.services import redis_server  # imports this module: not at the top
-
-            redis = stack.enter_context(redis_server(cpus[1]))
-            env["REDIS_URL"] = redis.url
-            others["redis"] = redis.pid
-        issuer = None
-        if peer.issuer:  # a fresh key and token; its JWKS served by a thread of this process
-            from bench.issuer import token_issuer
-
-            issuer = stack.enter_context(token_issuer())
-            env.update(issuer.server_env())
-        process = stack.enter_context(server(peer, port, cpus[0], env))
-        headers = issuer.headers() if issuer is not None else []
-        result = run_load(process.pid, port, args, scenario, cpus[1], others, headers)
-        if issuer is not None:
-            result["jwks_fetches"] = len(issuer.fetches)
+        extra = for_run(stack, peer, scenario, args.concurrency, cpus[1])
+        process = stack.enter_context(server(peer, port, cpus[0], extra.env))
+        result = run_load(process.pid, port, args, scenario, cpus[1], extra.others, extra.headers())
+        if extra.issuer is not None:
+            result["jwks_fetches"] = len(extra.issuer.fetches)
         return result
 
 
@@ -347,6 +335,8 @@ MEDIAN_KEYS = (
     "server_rss_mb",
     "redis_cpu_util",
     "redis_cpu_us_per_call",
+    "s3_cpu_util",
+    "s3_cpu_us_per_call",
 )
 
 
@@ -452,6 +442,7 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
         peer.name: summarize_peer(peer, runs[peer.name], scenario.name) for peer in peers
     }
     medians = {name: peer["median"] for name, peer in summary_peers.items()}
+    shared = server_cpu is not None and server_cpu == load_cpu
     summary: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "config": {
@@ -468,7 +459,7 @@ def run_scenario(args: argparse.Namespace, name: str, progress: Any) -> dict[str
         "machine": machine(),
         "peers": summary_peers,
         "goals": goals.evaluate(scenario.name, args.concurrency, medians),
-        "notes": report.run_notes(summary_peers, server_cpu is not None and server_cpu == load_cpu),
+        "notes": report.run_notes(summary_peers, shared, scenario.name, args.concurrency),
     }
     if skipped:
         summary["skipped_peers"] = skipped

@@ -11,13 +11,20 @@ request's ``_meta`` and headers. A scenario with ``session=True`` speaks
 ``notifications/initialized``) and sends every request with the
 ``MCP-Protocol-Version`` and ``Mcp-Session-Id`` headers and no ``_meta``. Only
 peers with sessions (``Peer.sessions``) run those.
+
+``WORKLOADS`` are the tools people write (issue 18): a tool blocking 50 ms, one
+awaiting 50 ms, a 1 MiB resource, a 256 KiB argument, the document server's
+``get_document`` on S3; each with its 2025-11-25 twin (``twins``). What their apps
+serve is in ``bench.workloads``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from bench import workloads
 
 PROTOCOL_VERSION = "2026-07-28"
 SESSION_PROTOCOL_VERSION = "2025-11-25"
@@ -64,6 +71,13 @@ class Scenario:
     # CALL: one request per unit. HANDSHAKE: initialize, notifications/initialized,
     # tools/list, DELETE, on a new session each unit. DISCOVER: server/discover, tools/list.
     kind: str = "call"
+    # What the tool waits per call (the slow-tool scenarios): connections / tool_seconds is
+    # the most calls/s a run can reach (goals.IDEAL).
+    tool_seconds: float = 0.0
+    blocking: bool = False  # the tool blocks its thread: a pool of N threads allows N/seconds
+    # The payload one unit carries (the 1 MiB resource, the 256 KiB argument): the report
+    # gives the server CPU per MiB.
+    payload_bytes: int = 0
 
     @property
     def protocol_version(self) -> str:
@@ -160,6 +174,108 @@ def tools_check(result: Any) -> str | None:
     return None
 
 
+def resource_check(uri: str, text: str) -> Check:
+    """A resources/read result whose only contents are ``text`` at ``uri``."""
+
+    def check(result: Any) -> str | None:
+        if not isinstance(result, dict) or not isinstance(result.get("contents"), list):
+            return "result has no contents list"
+        contents = result["contents"]
+        if len(contents) != 1 or not isinstance(contents[0], dict):
+            return f"{len(contents)} contents, not 1"
+        if contents[0].get("uri") != uri:
+            return f"contents uri is {contents[0].get('uri')!r}"
+        if contents[0].get("text") != text:
+            return "contents text is not the payload"
+        return None
+
+    return check
+
+
+def structured_check(expected: dict[str, Any]) -> Check:
+    """A tools/call result, not an error, whose structuredContent is ``expected``."""
+
+    def check(result: Any) -> str | None:
+        if not isinstance(result, dict):
+            return "result is not an object"
+        if result.get("isError"):
+            return f"isError is true: {repr(result.get('content'))[:200]}"
+        if result.get("structuredContent") != expected:
+            return "structuredContent is not the expected object"
+        return None
+
+    return check
+
+
+def twins(name: str, description: str, **fields: Any) -> tuple[Scenario, Scenario]:
+    """A 2026-07-28 scenario and its 2025-11-25 twin (``session-NAME``: one session per
+    connection), which peers speaking only 2025-11-25, or keeping their state in sessions
+    (``Peer.twin``), run instead."""
+    modern = Scenario(name=name, description=description, legacy=f"session-{name}", **fields)
+    legacy = replace(
+        modern,
+        name=f"session-{name}",
+        description=f"2025-11-25 session per connection, then {description}",
+        session=True,
+        legacy=None,
+    )
+    return modern, legacy
+
+
+def _tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "arguments": arguments}
+
+
+_MS = round(workloads.TOOL_SECONDS * 1000)
+_KIB = workloads.ARGUMENT_BYTES // 1024
+# The scenarios of issue 18: tools that wait, large payloads, the document server on S3.
+WORKLOADS = (
+    *twins(
+        f"blocking-{_MS}ms",
+        f"tools/call of a def tool blocking its thread {_MS} ms (time.sleep, as boto3 blocks)",
+        method="tools/call",
+        params=_tool("block", {"text": "hello"}),
+        check=echo_check("hello"),
+        tool_seconds=workloads.TOOL_SECONDS,
+        blocking=True,
+    ),
+    *twins(
+        f"async-{_MS}ms",
+        f"tools/call of an async def tool awaiting asyncio.sleep({workloads.TOOL_SECONDS:g})",
+        method="tools/call",
+        params=_tool("wait", {"text": "hello"}),
+        check=echo_check("hello"),
+        tool_seconds=workloads.TOOL_SECONDS,
+    ),
+    *twins(
+        "resource-1m",
+        "resources/read of a 1 MiB text resource",
+        method="resources/read",
+        params={"uri": workloads.PAYLOAD_URI},
+        check=resource_check(workloads.PAYLOAD_URI, workloads.PAYLOAD),
+        payload_bytes=workloads.PAYLOAD_BYTES,
+    ),
+    *twins(
+        f"argument-{_KIB}k",
+        f"tools/call of a tool given a {_KIB} KiB text argument, answering its length",
+        method="tools/call",
+        params=_tool("length", {"data": workloads.ARGUMENT}),
+        check=echo_check(str(workloads.ARGUMENT_BYTES)),
+        payload_bytes=workloads.ARGUMENT_BYTES,
+    ),
+    *twins(
+        "get-document",
+        f"tools/call of the document server's get_document (boto3 GetObject of a "
+        f"{workloads.DOCUMENT_BYTES // 1024} KiB object from an S3 API server)",
+        method="tools/call",
+        params=_tool("get_document", {"key": workloads.DOCUMENT_KEY}),
+        check=structured_check(workloads.document_result()),
+        tags=frozenset({"s3"}),
+    ),
+)
+WORKLOAD_NAMES = frozenset(scenario.name for scenario in WORKLOADS)
+
+
 _4K_TEXT = ("The quick brown fox jumps over the lazy dog. " * 92)[:4096]
 
 SCENARIOS: dict[str, Scenario] = {
@@ -218,6 +334,7 @@ SCENARIOS: dict[str, Scenario] = {
             legacy="handshake",
             kind=DISCOVER,
         ),
+        *WORKLOADS,
     )
 }
 

@@ -1,5 +1,10 @@
 """What a benchmark configuration runs besides mcpfleet: a redis-server and HAProxy.
 
+``for_run`` sets up what one run of a peer needs besides its server: its redis-server,
+its token issuer (``bench.issuer``), the S3 API server of the document scenario
+(``bench.s3``), the switch that makes the apps serve the workloads, and a file
+descriptor limit that holds every connection.
+
 Both bind 127.0.0.1 on a free port, run in the foreground as children of this
 process, pinned with ``taskset`` like the servers, and are stopped (SIGTERM,
 then SIGKILL) on the way out whatever happens. Redis keeps nothing on disk
@@ -14,16 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import resource
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bench import workloads
+from bench.client import raise_open_files_limit
+from bench.peers import Peer
 from bench.run import HOST, START_TIMEOUT, BenchError, free_port, pinned, stop
+from bench.scenarios import SCENARIOS, WORKLOAD_NAMES
 
 
 def _binary(name: str) -> str:
@@ -226,3 +237,54 @@ def haproxy(ports: Sequence[int], cpu: int | None) -> Iterator[HAProxy]:
             yield proxy
         finally:
             proxy.stop()
+
+
+# -- what one run of a peer needs ---------------------------------------------
+
+FD_MARGIN = 64  # descriptors besides the connections: listening socket, logs, Redis...
+
+
+@dataclass
+class ForRun:
+    """The server's extra environment, helpers whose CPU is sampled apart (label -> PID),
+    and the token issuer (when the peer verifies tokens)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    others: dict[str, int] = field(default_factory=dict)
+    issuer: Any = None
+
+    def headers(self) -> list[tuple[str, str]]:
+        return self.issuer.headers() if self.issuer is not None else []
+
+
+def for_run(
+    stack: contextlib.ExitStack,
+    peer: Peer,
+    scenario: str,
+    connections: int,
+    load_cpu: int | None,
+) -> ForRun:
+    """Start what a run of ``peer`` on ``scenario`` (its wire scenario) needs; ``stack``
+    stops it all with the run."""
+    found = ForRun()
+    soft, _hard = raise_open_files_limit()  # the server and the load generator inherit it
+    if soft != resource.RLIM_INFINITY and connections + FD_MARGIN > soft:
+        raise BenchError(f"{connections} connections need more than {soft} descriptors")
+    if scenario in WORKLOAD_NAMES:
+        found.env[workloads.ENV] = "1"
+    if peer.redis:  # its redis-server on the load generator's CPU, fresh for each run
+        redis = stack.enter_context(redis_server(load_cpu))
+        found.env["REDIS_URL"] = redis.url
+        found.others["redis"] = redis.pid
+    if peer.issuer:  # a fresh key and token; its JWKS served by a thread of this process
+        from bench.issuer import token_issuer
+
+        found.issuer = stack.enter_context(token_issuer())
+        found.env.update(found.issuer.server_env())
+    if "s3" in SCENARIOS[scenario].tags:  # a moto S3 with the document, on the load CPU
+        from bench.s3 import s3_server
+
+        s3 = stack.enter_context(s3_server(load_cpu))
+        found.env.update(s3.server_env())
+        found.others["s3"] = s3.pid
+    return found

@@ -9,7 +9,8 @@ floor); the others are installed here, so that a peer's dependencies (FastMCP 4 
 own mcp, starlette, pydantic...) never touch the project's venv or each other:
 
 - ``fastmcp``: a venv ``.bench-peers/fastmcp/`` with ``fastmcp>=4,<5``;
-- ``mcp``: a venv ``.bench-peers/mcp/`` with ``mcp==2.3.0`` (the SDK peers);
+- ``mcp``: a venv ``.bench-peers/mcp/`` with ``mcp==2.3.0`` (the SDK peers) and this
+  interpreter's boto3 (the SDK's twin of the document server's ``get_document``);
 - ``node``: ``.bench-peers/ts-sdk/`` with ``@modelcontextprotocol/sdk@1`` and ``zod@3``,
   installed with the npm of the machine run by the Node.js 22 of ``.tools/node22``
   (``scripts/install-tools.sh`` is run first when it is missing). The app,
@@ -66,6 +67,8 @@ class Runtime:
     kind: str  # "python" (a venv) or "node" (an npm folder)
     packages: tuple[str, ...]
     shown: tuple[str, ...]  # packages whose versions the report line names, the first first
+    # Installed at this interpreter's versions too (boto3, for the document scenario's tool).
+    same: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -75,7 +78,8 @@ class Runtime:
         """What to install: the packages and, in a venv, this interpreter's server stack."""
         if self.kind == "node":
             return list(self.packages)
-        return [*self.packages, *(_same_as_here(name) for name in SERVER_STACK)]
+        stack = (*SERVER_STACK, *self.same)
+        return [*self.packages, *(_same_as_here(name) for name in stack)]
 
     def stamp(self) -> str:
         base = f"python {platform.python_version()}" if self.kind == "python" else "node 22"
@@ -86,7 +90,7 @@ RUNTIMES: dict[str, Runtime] = {
     r.name: r
     for r in (
         Runtime("fastmcp", "fastmcp", "python", ("fastmcp>=4,<5",), ("fastmcp", "mcp", "uvicorn")),
-        Runtime("mcp", "mcp", "python", ("mcp==2.3.0",), ("mcp", "uvicorn")),
+        Runtime("mcp", "mcp", "python", ("mcp==2.3.0",), ("mcp", "uvicorn"), ("boto3",)),
         Runtime(
             "node",
             "ts-sdk",

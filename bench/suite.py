@@ -2,13 +2,17 @@
 
     python -m bench --quick                 # a few minutes: c32, one run each
     python -m bench --full --docs           # every scenario at c1 and c32, 3 runs each,
+                                            # the workloads at their own connections,
                                             # then docs/benchmarks.md and its plot
 
 In order: install the peers that need their own folder (``bench.setup_peers``),
 measure the load generator's ceiling against a trivial server
-(``bench.ceiling``), run every scenario of the mode against every peer that
-serves it at each concurrency of the mode (``bench.run``), the fleet's CPU per
-call (``bench.fleet``) and the memory per session (``bench.memory``). Then print
+(``bench.ceiling``; again at the largest count of connections of a slow-tool
+workload), run every scenario of the mode against every peer that serves it at
+each concurrency of the mode (``bench.run``), then the workloads (slow tools,
+payloads, the document server on S3), each at its own connections (``WORKLOADS``),
+the fleet's CPU per call (``bench.fleet``) and the memory per session
+(``bench.memory``). Then print
 every table, write the JSON (``--json``; default ``bench/results/MODE.json``)
 and, with ``--docs``, the documentation page and its plot.
 
@@ -31,6 +35,7 @@ from bench import ceiling, docs, fleet, memory, report, setup_peers
 from bench.peers import PEERS
 from bench.run import _cpu_pair, machine, run_scenario
 from bench.run import failed as scenario_failed
+from bench.scenarios import SCENARIOS, WORKLOAD_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -50,6 +55,24 @@ class Mode:
     memory_sessions: int
     memory_streams: int
     description: str
+    # Issue 18's workloads, each at its own connections (WORKLOADS), with fewer or shorter
+    # runs: a 50 ms tool makes every run slow to start and to drain.
+    workloads: tuple[tuple[str, int], ...] = ()
+    workload_runs: int = 1
+    workload_duration: float = 2.0
+    workload_warmup: float = 1.5  # 1,024 connections, each opening a session for some peers
+
+
+# Every workload scenario and the connections it runs at (the goals' concurrencies).
+WORKLOADS: tuple[tuple[str, int], ...] = (
+    ("blocking-50ms", 64),
+    ("blocking-50ms", 256),
+    ("async-50ms", 256),
+    ("async-50ms", 1024),
+    ("resource-1m", 16),
+    ("argument-256k", 16),
+    ("get-document", 64),
+)
 
 
 _QUICK_PEERS = (
@@ -91,10 +114,18 @@ MODES: dict[str, Mode] = {
                 "ts-sdk",
             ),
             "discover": ("mcpfleet", "sdk-json-async"),
+            "blocking-50ms": ("mcpfleet", "sdk-json-async"),  # every SDK app's block is a def
+            "async-50ms": ("mcpfleet", "sdk-json-async", "floor"),
+            "resource-1m": ("mcpfleet", "sdk-json-async", "floor"),
         },
         memory_sessions=500,
         memory_streams=200,
-        description="c32 only, one 2 s run per peer, the fastest configuration of each SDK",
+        description="c32 only, one 2 s run per peer, the fastest configuration of each SDK; "
+        "the workloads of the goals (blocking c64, async c1024, 1 MiB c16) against mcpfleet, "
+        "one SDK configuration and the floor",
+        workloads=(("blocking-50ms", 64), ("async-50ms", 1024), ("resource-1m", 16)),
+        workload_runs=1,
+        workload_duration=2.0,
     ),
     "full": Mode(
         runs=3,
@@ -106,7 +137,11 @@ MODES: dict[str, Mode] = {
         only=None,
         memory_sessions=2000,
         memory_streams=500,
-        description="c1 and c32, median of 3 runs of 4 s per peer, every configuration",
+        description="c1 and c32, median of 3 runs of 4 s per peer, every configuration; "
+        "the workloads (slow tools, payloads, S3) at their own connections, 2 runs of 3 s",
+        workloads=WORKLOADS,
+        workload_runs=2,
+        workload_duration=3.0,
     ),
 }
 
@@ -117,11 +152,12 @@ def _run_args(
     peers = [name for name in (args.peers or mode.peers) if name in PEERS]
     if scenario is not None and mode.only and scenario in mode.only:
         peers = [name for name in peers if name in mode.only[scenario]]
+    workload = scenario in WORKLOAD_NAMES
     return argparse.Namespace(
         concurrency=concurrency,
-        duration=args.duration or mode.duration,
-        warmup=mode.warmup,
-        runs=args.runs or mode.runs,
+        duration=args.duration or (mode.workload_duration if workload else mode.duration),
+        warmup=mode.workload_warmup if workload else mode.warmup,
+        runs=args.runs or (mode.workload_runs if workload else mode.runs),
         request_timeout=10.0,
         cpus=args.cpus,
         peers=peers,
@@ -142,13 +178,16 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         "ceiling": ceiling.measure(base, progress),
         "scenarios": {},
     }
-    for concurrency in mode.concurrencies:
-        for name in args.scenarios or mode.scenarios:
-            scenario_args = _run_args(args, mode, concurrency, name)
-            if not any(PEERS[peer].serves(name) for peer in scenario_args.peers):
-                continue
-            key = f"{name}@c{concurrency}"
-            results["scenarios"][key] = run_scenario(scenario_args, name, progress)
+    pairs = schedule(mode, args.scenarios)
+    slow = [c for name, c in pairs if SCENARIOS[name].tool_seconds and c > base.concurrency]
+    if slow:  # can the load generator drive connections ÷ latency at all?
+        results["ceiling_slow"] = ceiling.measure(_run_args(args, mode, max(slow)), progress)
+    for name, concurrency in pairs:
+        scenario_args = _run_args(args, mode, concurrency, name)
+        if not any(PEERS[peer].serves(name) for peer in scenario_args.peers):
+            continue
+        key = f"{name}@c{concurrency}"
+        results["scenarios"][key] = run_scenario(scenario_args, name, progress)
     if not args.skip_fleet:
         fleet_args = fleet.arguments([])
         for name in ("concurrency", "duration", "warmup", "runs", "request_timeout", "cpus"):
@@ -165,6 +204,21 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             results["memory"] = memory.run(memory_args, progress)
     results["goals"] = all_goals(results)
     return results
+
+
+def schedule(mode: Mode, wanted: Sequence[str] | None) -> list[tuple[str, int]]:
+    """(scenario, connections) in the order they run: the mode's scenarios at each of its
+    concurrencies, then its workloads; ``wanted`` (``--scenarios``) keeps only those named
+    (a workload not in the mode at every concurrency of ``WORKLOADS``)."""
+    plain = [name for name in wanted or mode.scenarios if name not in WORKLOAD_NAMES]
+    pairs = [(name, concurrency) for concurrency in mode.concurrencies for name in plain]
+    if not wanted:
+        return pairs + list(mode.workloads)
+    for name in dict.fromkeys(name for name in wanted if name in WORKLOAD_NAMES):
+        base = name.removeprefix("session-")  # a twin runs at its workload's connections
+        mine = [c for workload, c in mode.workloads if workload == base]
+        pairs += [(name, c) for c in mine or [c for w, c in WORKLOADS if w == base]]
+    return pairs
 
 
 def all_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,7 +244,7 @@ def all_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def failed(results: dict[str, Any]) -> bool:
-    if "error" in results["ceiling"]:
+    if "error" in results["ceiling"] or "error" in results.get("ceiling_slow", {}):
         return True
     if any(scenario_failed(summary) for summary in results["scenarios"].values()):
         return True
@@ -200,8 +254,9 @@ def failed(results: dict[str, Any]) -> bool:
 
 
 def text(results: dict[str, Any]) -> str:
-    ceiling_line = docs.ceiling_sentence(results["ceiling"])
-    tables = [ceiling_line]
+    tables = [docs.ceiling_sentence(results["ceiling"])]
+    if "ceiling_slow" in results:
+        tables.append(docs.ceiling_sentence(results["ceiling_slow"]))
     tables += [report.text_table(summary) for summary in results["scenarios"].values()]
     if "fleet" in results:
         tables.append(report.fleet_text_table(results["fleet"]))

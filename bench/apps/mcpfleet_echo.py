@@ -1,13 +1,22 @@
 """mcpfleet serving ``echo`` and ``progress``, started through the real ``mcpfleet serve`` command.
 
 python -m bench.apps.mcpfleet_echo --host 127.0.0.1 --port 3000
+
+With ``BENCH_WORKLOADS=1`` (the harness sets it for those scenarios only, so that the
+others list the same two tools as before) it also serves the workloads of
+``bench.workloads``: ``block``, ``wait``, ``length``, the 1 MiB resource, and the
+document server's own ``get_document`` (``examples/docs_server``: boto3, its settings
+from the environment the harness gives).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench import workloads
 from bench.apps import _serve
 from mcpfleet import Config, Context, McpApp, Server
 
@@ -27,6 +36,36 @@ async def progress(steps: int, ctx: Context) -> str:
         await ctx.progress(step, steps)
     return "done"
 
+
+def block(text: str) -> str:
+    """Block this thread for 50 ms (as a blocking client call does), then return the text."""
+    time.sleep(workloads.TOOL_SECONDS)
+    return text
+
+
+async def wait(text: str) -> str:
+    """Wait 50 ms without blocking, then return the text."""
+    await asyncio.sleep(workloads.TOOL_SECONDS)
+    return text
+
+
+async def length(data: str) -> str:
+    """The number of characters of the data."""
+    return str(len(data))
+
+
+async def payload() -> str:
+    """1 MiB of text."""
+    return workloads.PAYLOAD
+
+
+if workloads.enabled():
+    from examples.docs_server.server import get_document
+
+    for tool in (block, wait, length):
+        app.tool()(tool)
+    app.resource(workloads.PAYLOAD_URI, name="payload", mime_type="text/plain")(payload)
+    app.tool(annotations={"readOnlyHint": True, "openWorldHint": False})(get_document)
 
 TARGET = "bench.apps.mcpfleet_echo:app"
 

@@ -8,6 +8,7 @@
 // links this file there, so that its imports resolve from that folder's node_modules.
 // `--json` sets enableJsonResponse (one JSON body per call, no progress); without it every
 // call is answered with an SSE stream. SDK 1.x speaks 2025-11-25 sessions, not 2026-07-28.
+// With BENCH_WORKLOADS=1 each session's server also has the workloads (addWorkloads).
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
@@ -51,7 +52,43 @@ function buildServer() {
       return { content: [{ type: "text", text: "done" }] };
     },
   );
+  if (process.env.BENCH_WORKLOADS === "1") addWorkloads(server);
   return server;
+}
+
+// The workloads of bench/workloads.py that Node.js has an equivalent for (no blocking call):
+// `wait` (50 ms without blocking), `length` (of a 256 KiB argument) and the 1 MiB resource.
+const TOOL_MS = 50;
+const SENTENCE = "The quick brown fox jumps over the lazy dog. ";
+const PAYLOAD_URI = "bench://payload";
+const PAYLOAD = SENTENCE.repeat(Math.ceil((1024 * 1024) / SENTENCE.length) + 1).slice(
+  0,
+  1024 * 1024,
+);
+
+function addWorkloads(server) {
+  server.registerTool(
+    "wait",
+    {
+      description: "Wait 50 ms without blocking, then return the text.",
+      inputSchema: { text: z.string() },
+    },
+    async ({ text }) => {
+      await new Promise((resolve) => setTimeout(resolve, TOOL_MS));
+      return { content: [{ type: "text", text }] };
+    },
+  );
+  server.registerTool(
+    "length",
+    { description: "The number of characters of the data.", inputSchema: { data: z.string() } },
+    async ({ data }) => ({ content: [{ type: "text", text: String(data.length) }] }),
+  );
+  server.registerResource(
+    "payload",
+    PAYLOAD_URI,
+    { description: "1 MiB of text.", mimeType: "text/plain" },
+    async () => ({ contents: [{ uri: PAYLOAD_URI, mimeType: "text/plain", text: PAYLOAD }] }),
+  );
 }
 
 async function readBody(req) {

@@ -22,14 +22,25 @@ def harness(tmp_path: Path, module: str, *options: str) -> tuple[str, dict[str, 
     return done.stdout, json.loads(results.read_text(encoding="utf-8"))
 
 
-BRIEF = ("--concurrency", "2", "--duration", "2", "--warmup", "0.5", "--runs", "1",
-         "--request-timeout", "5")
+BRIEF = (
+    "--concurrency",
+    "2",
+    "--duration",
+    "2",
+    "--warmup",
+    "0.5",
+    "--runs",
+    "1",
+    "--request-timeout",
+    "5",
+)
 
 
 def test_harness_measures_mcpfleet_echo(tmp_path: Path) -> None:
     """The echo scenario against mcpfleet yields calls, no errors and a CPU figure."""
-    printed, summary = harness(tmp_path, "bench.run", "--scenario", "echo",
-                               "--peers", "mcpfleet", *BRIEF)
+    printed, summary = harness(
+        tmp_path, "bench.run", "--scenario", "echo", "--peers", "mcpfleet", *BRIEF
+    )
     (run,) = summary["peers"]["mcpfleet"]["runs"]
     assert "error" not in run, run
     assert run["calls"] > 0
@@ -40,8 +51,9 @@ def test_harness_measures_mcpfleet_echo(tmp_path: Path) -> None:
 
 def test_harness_measures_mcpfleet_session_echo(tmp_path: Path) -> None:
     """The session scenario opens one session per connection and skips peers without any."""
-    _, summary = harness(tmp_path, "bench.run", "--scenario", "session-echo",
-                         "--peers", "mcpfleet", "floor", *BRIEF)
+    _, summary = harness(
+        tmp_path, "bench.run", "--scenario", "session-echo", "--peers", "mcpfleet", "floor", *BRIEF
+    )
     assert list(summary["peers"]) == ["mcpfleet"]  # the floor has no sessions
     (run,) = summary["peers"]["mcpfleet"]["runs"]
     assert "error" not in run, run
@@ -52,8 +64,9 @@ def test_harness_measures_mcpfleet_session_echo(tmp_path: Path) -> None:
 
 def test_harness_measures_mcpfleet_with_redis_state(tmp_path: Path) -> None:
     """The Redis peer: the harness starts its redis-server and stops it afterwards."""
-    _, summary = harness(tmp_path, "bench.run", "--scenario", "session-echo",
-                         "--peers", "mcpfleet-redis", *BRIEF)
+    _, summary = harness(
+        tmp_path, "bench.run", "--scenario", "session-echo", "--peers", "mcpfleet-redis", *BRIEF
+    )
     (run,) = summary["peers"]["mcpfleet-redis"]["runs"]
     assert "error" not in run, run
     assert run["calls"] > 0
@@ -63,9 +76,20 @@ def test_harness_measures_mcpfleet_with_redis_state(tmp_path: Path) -> None:
 
 def test_memory_reports_kb_per_session(tmp_path: Path) -> None:
     """The memory measurement reports KB per idle and per streaming session, with its goals."""
-    printed, summary = harness(tmp_path, "bench.memory", "--peers", "mcpfleet",
-                               "--sessions", "20", "--streams", "5",
-                               "--warmup-sessions", "10", "--settle", "0.2")
+    printed, summary = harness(
+        tmp_path,
+        "bench.memory",
+        "--peers",
+        "mcpfleet",
+        "--sessions",
+        "20",
+        "--streams",
+        "5",
+        "--warmup-sessions",
+        "10",
+        "--settle",
+        "0.2",
+    )
     result = summary["peers"]["mcpfleet"]
     assert "error" not in result, result
     assert isinstance(result["idle_kb_per_session"], float | int)
@@ -80,8 +104,9 @@ def test_memory_reports_kb_per_session(tmp_path: Path) -> None:
 @pytest.mark.parametrize("scenario", ["progress", "handshake", "discover"])
 def test_harness_runs_each_unit_kind_against_mcpfleet(tmp_path: Path, scenario: str) -> None:
     """Progress over SSE, the 2025 handshake and the 2026 discovery: calls, and no errors."""
-    _, summary = harness(tmp_path, "bench.run", "--scenario", scenario,
-                         "--peers", "mcpfleet", *BRIEF)
+    _, summary = harness(
+        tmp_path, "bench.run", "--scenario", scenario, "--peers", "mcpfleet", *BRIEF
+    )
     (run,) = summary["peers"]["mcpfleet"]["runs"]
     assert "error" not in run, run
     assert run["calls"] > 0
@@ -94,8 +119,19 @@ def test_quick_mode_smallest_scenario_writes_results_and_docs(tmp_path: Path) ->
     """python -m bench --quick, cut to one peer and one scenario: ceiling, table, page, plot."""
     page = tmp_path / "benchmarks.md"
     printed, results = harness(
-        tmp_path, "bench", "--quick", "--peers", "mcpfleet", "--scenarios", "echo",
-        "--duration", "1", "--skip-fleet", "--skip-memory", "--docs", str(page),
+        tmp_path,
+        "bench",
+        "--quick",
+        "--peers",
+        "mcpfleet",
+        "--scenarios",
+        "echo",
+        "--duration",
+        "1",
+        "--skip-fleet",
+        "--skip-memory",
+        "--docs",
+        str(page),
     )
     assert results["mode"] == "quick"
     assert results["ceiling"]["calls"] > 0, results["ceiling"]
@@ -110,3 +146,102 @@ def test_quick_mode_smallest_scenario_writes_results_and_docs(tmp_path: Path) ->
     assert svg.startswith("<svg")
     assert "mcpfleet" in svg
     assert "Load generator ceiling" in printed
+
+
+# -- issue 18's workloads: slow tools, payloads, the document server on S3 ------------------
+
+TINY = (
+    "--concurrency",
+    "4",
+    "--duration",
+    "1",
+    "--warmup",
+    "0.5",
+    "--runs",
+    "1",
+    "--request-timeout",
+    "5",
+)
+
+
+def _good_runs(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each peer's one run, checked: no failure, calls, no errors."""
+    runs = {}
+    for name, peer in summary["peers"].items():
+        (run,) = peer["runs"]
+        assert "error" not in run, (name, run)
+        assert run["calls"] > 0, (name, run)
+        assert run["errors"] == 0, (name, run["error_samples"])
+        runs[name] = run
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("scenario", "peers"),
+    [
+        ("blocking-50ms", ["mcpfleet"]),  # the floor has no thread pool: it does not run it
+        ("async-50ms", ["mcpfleet", "floor"]),
+        ("resource-1m", ["mcpfleet", "floor"]),
+        ("argument-256k", ["mcpfleet", "floor"]),
+    ],
+)
+def test_harness_runs_each_workload(tmp_path: Path, scenario: str, peers: list[str]) -> None:
+    """The slow tools and the payloads: every response checked in full, none wrong."""
+    printed, summary = harness(
+        tmp_path, "bench.run", "--scenario", scenario, "--peers", "mcpfleet", "floor", *TINY
+    )
+    runs = _good_runs(summary)
+    assert sorted(runs) == sorted(peers)
+    if scenario.endswith("50ms"):  # no call returns before the tool's 50 ms
+        assert all(run["p50_ms"] >= 50 for run in runs.values()), runs
+        assert "connections ÷ 50 ms" in printed
+    if scenario == "resource-1m":  # the CPU-per-byte goal, whatever its verdict
+        (goal,) = summary["goals"]
+        assert goal["reference"] == "floor"
+        assert goal["metric"] == "cpu_us_per_call"
+
+
+def test_harness_runs_a_workload_on_redis_state_in_sessions(tmp_path: Path) -> None:
+    """mcpfleet on Redis runs a workload as its 2025-11-25 twin: one session per connection."""
+    _, summary = harness(
+        tmp_path, "bench.run", "--scenario", "blocking-50ms", "--peers", "mcpfleet-redis", *TINY
+    )
+    assert summary["peers"]["mcpfleet-redis"]["wire"] == "session-blocking-50ms"
+    run = _good_runs(summary)["mcpfleet-redis"]
+    assert run["sessions"] == 4
+    assert run["redis_cpu_us_per_call"] is not None
+
+
+def test_harness_runs_the_document_server_against_s3(tmp_path: Path) -> None:
+    """get_document of examples/docs_server, with boto3, against a moto S3 the harness starts."""
+    printed, summary = harness(
+        tmp_path, "bench.run", "--scenario", "get-document", "--peers", "mcpfleet", *TINY
+    )
+    run = _good_runs(summary)["mcpfleet"]
+    assert run["s3_cpu_us_per_call"] is not None
+    assert "S3 API server" in printed
+
+
+def test_workload_goals_and_schedule() -> None:
+    """The goals of issue 18 apply where they should; the modes run every workload."""
+    from bench import goals, suite
+
+    medians = {
+        "mcpfleet": {"calls_per_s": 18_000.0},
+        "sdk-json-async": {"calls_per_s": 1_500.0},
+        "ts-sdk": {"calls_per_s": 9_000.0},  # not an SDK configuration of mcp 2.3.0
+    }
+    found = {goal["goal"]: goal for goal in goals.evaluate("async-50ms", 1024, medians)}
+    assert len(found) == 2
+    ideal = found["async 50 ms tool throughput vs connections ÷ latency"]
+    assert ideal["ratio"] == pytest.approx(18_000 / 20_480, abs=1e-3)  # < 90%
+    assert not ideal["passed"]
+    versus = found["async 50 ms tool throughput vs mcp 2.3.0 (fastest config)"]
+    assert versus["reference"] == "sdk-json-async"
+    assert versus["passed"]
+    assert goals.evaluate("async-50ms", 256, medians) == []
+    full = suite.schedule(suite.MODES["full"], None)
+    assert {name for name, _ in suite.WORKLOADS} <= {name for name, _ in full}
+    assert ("blocking-50ms", 64) in full
+    assert ("async-50ms", 1024) in full
+    assert suite.schedule(suite.MODES["quick"], ["get-document"]) == [("get-document", 64)]
