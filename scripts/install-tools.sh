@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install what the test suite needs beyond Python packages, into .tools/ (idempotent):
-# Node.js 22 and the official MCP conformance suite, from the npm registry.
+# Install what the test suite needs beyond the project's own Python packages, into .tools/
+# (idempotent): Node.js 22 and the official MCP conformance suite, from the npm registry;
+# checkov, in a virtual environment of its own (its pinned dependencies would clash with
+# the project's), from pip's configured index.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -35,5 +37,22 @@ npm_tool conformance @modelcontextprotocol/conformance@0.2.0-alpha.12
 npm_tool conformance-0.1 @modelcontextprotocol/conformance@0.1.16
 npm_tool ts-sdk @modelcontextprotocol/sdk@1 zod@3
 npm_tool inspector @modelcontextprotocol/inspector-cli@1
+# name==version -> .tools/<name>, a virtual environment of its own
+pip_tool() {
+  local dir="$tools/$1"; shift
+  if [ ! -f "$dir/.installed" ] || [ "$(cat "$dir/.installed")" != "$*" ]; then
+    rm -rf "$dir"
+    local python=python3
+    [ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$*" > "$dir/.installed"
+  fi
+}
+
+# The second judge of the rendered CloudFormation (tests/deploy/test_checkov.py).
+pip_tool checkov checkov==3.3.30
+
 "$tools/node22/node_modules/.bin/node" --version >/dev/null
+"$tools/checkov/bin/checkov" --version >/dev/null
 echo "tools ready in $tools"

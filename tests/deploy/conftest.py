@@ -24,6 +24,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "public": {"public": True},
     "cognito": {"auth": "cognito"},
     "cognito-waf": {"auth": "cognito", "waf": True},
+    # IAM authentication to the cache, and the options a production ALB stack adds
+    "iam-cluster": {
+        "public": True,
+        "redis_auth": "iam",
+        "redis_cluster": True,
+        "domain": "mcp.example.com",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "ecs_exec": True,
+        "arch": "x86_64",
+    },
+    "iam": {"public": True, "redis_auth": "iam"},
+    "iam-buffered": {"public": True, "redis_auth": "iam", "invoke_mode": "BUFFERED"},
     "jwt": {
         "auth": "jwt",
         "issuer": ISSUER,
@@ -53,6 +65,12 @@ AUTH_COMBOS = [
 ]
 COMBOS = [(app, target, state, "public") for app in ("docs", "bare") for target, state in CASES]
 COMBOS += AUTH_COMBOS
+# Cache authentication by IAM, cluster mode, a DNS name, ECS Exec, x86_64, BUFFERED Lambda.
+COMBOS += [
+    ("docs", "ecs-fargate", "redis", "iam-cluster"),
+    ("docs", "ecs-express", "redis", "iam"),
+    ("docs", "lambda", "redis", "iam-buffered"),
+]
 
 
 @dataclass

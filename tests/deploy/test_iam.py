@@ -32,7 +32,9 @@ def declared_pairs(server: Server) -> set[tuple[str, str]]:
 
 
 def _resource_text(resource: Any) -> str:
-    return str(resource["Fn::Sub"]) if isinstance(resource, dict) else str(resource)
+    """The ARN as declared: the template writes the partition as the stack's own."""
+    text = str(resource["Fn::Sub"]) if isinstance(resource, dict) else str(resource)
+    return text.replace("arn:${AWS::Partition}:", "arn:aws:")
 
 
 def granted_pairs(policy: dict[str, Any]) -> set[tuple[str, str]]:
@@ -108,7 +110,8 @@ def test_policy_follows_a_growing_declaration() -> None:
 
 
 def test_execution_role_reads_only_declared_secrets() -> None:
-    """ECS's execution role may read the declared secrets (and the state keys), no others."""
+    """ECS's execution role may read the declared secrets, the state keys and the cache's
+    AUTH token, no others."""
     role = rendered_case("docs", "ecs-fargate", "redis").resource("ExecutionRole")
     [secrets] = [
         s
@@ -118,6 +121,7 @@ def test_execution_role_reads_only_declared_secrets() -> None:
     assert secrets["Resource"] == [
         {"Ref": "DatabaseUrlSecretArn"},
         {"Ref": "RequestStateKeysSecretArn"},
+        {"Ref": "RedisAuthToken"},
     ]
 
 
@@ -196,3 +200,18 @@ def test_declared_parameter_may_not_shadow_a_deployment_parameter() -> None:
     """A ${VpcId} in a declaration would silently mean the VPC: it is refused, naming the tool."""
     with pytest.raises(DeclarationError, match=r"tool 'fetch_report'.*VpcId"):
         render(_app_with("s3:GetObject", "arn:aws:s3:::${VpcId}/*"), Settings())
+
+
+def test_template_policy_names_the_stacks_partition() -> None:
+    """A declared arn:aws:... resource is written with ${AWS::Partition}, so the role holds in
+    every partition; the standalone JSON keeps the declaration as written."""
+    case = rendered_case("docs", "ecs-fargate", "redis")
+    resources = [
+        r for s in declared_policy(case.resource("TaskRole"))["Statement"] for r in s["Resource"]
+    ]
+    assert all(r["Fn::Sub"].startswith("arn:${AWS::Partition}:s3:::") for r in resources)
+    standalone = json.loads(case.rendered.files["task-role-policy.json"])
+    assert {r for s in standalone["Statement"] for r in s["Resource"]} == {
+        apps.DOCS_BUCKET_OBJECTS,
+        apps.DOCS_BUCKET,
+    }

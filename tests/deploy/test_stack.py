@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import ast
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,40 +13,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mcpfleet.deploy.cli import deploy
+from tests.moto_support import moto_server
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:docs/{}-AbCdEf"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def aws_api() -> Iterator[str]:
     """A moto server on 127.0.0.1, up for this module's tests and stopped after."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):  # bounded: ten seconds at most
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("moto server did not start")
+    with moto_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -72,6 +44,10 @@ def params(aws_api: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         for i, z in ((1, "a"), (2, "b"))
     ]
     cert = boto3.client("acm").request_certificate(DomainName="mcp.example.com")
+    ecr = boto3.client("ecr")
+    if not ecr.describe_repositories()["repositories"]:  # once per moto server
+        ecr.create_repository(repositoryName="docs")
+        push_image("docs", "latest", "first")
     values = {
         "VpcId": vpc,
         "PublicSubnetIds": ",".join(subnets),
@@ -83,6 +59,44 @@ def params(aws_api: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         "RequestStateKeysSecretArn": ARN.format("keys"),
     }
     return [arg for k, v in values.items() for arg in ("--param", f"{k}={v}")]
+
+
+def push_image(repository: str, tag: str, layer: str) -> str:
+    """Put an image manifest into ECR under ``tag`` (as docker push does); return its digest."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 7023,
+            "digest": "sha256:" + "c" * 64,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 32654,
+                "digest": "sha256:" + layer.encode().hex().ljust(64, "0"),
+            }
+        ],
+    }
+    image = boto3.client("ecr").put_image(
+        repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag
+    )["image"]
+    digest: str = image["imageId"]["imageDigest"]
+    return digest
+
+
+def stack_parameter(stack: str, name: str) -> str:
+    [found] = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
+    return values[name]
+
+
+def task_image(stack: str) -> str:
+    ecs = boto3.client("ecs")
+    definition = ecs.describe_task_definition(taskDefinition=physical(stack, "TaskDefinition"))
+    image: str = definition["taskDefinition"]["containerDefinitions"][0]["image"]
+    return image
 
 
 # An existing identity provider: the stack then needs nothing beyond what moto runs.
@@ -191,3 +205,49 @@ def test_up_reports_what_cloudformation_refuses(tmp_path: Path, params: list[str
     result = run("up", "refused", "--template", str(render(tmp_path)), *params[:-2])
     assert result.exit_code == 1
     assert "RequestStateKeysSecretArn" in result.output
+
+
+def test_up_deploys_the_image_the_tag_names_now(tmp_path: Path, params: list[str]) -> None:
+    """up pins the tag's current digest; after a push under the same tag, up deploys it."""
+    template = str(render(tmp_path))
+    first = push_image("docs", "release", "one")
+    result = run("up", "pinned", "--template", template, "--image-tag", "release", *params)
+    assert result.exit_code == 0, result.output
+    assert f"image docs:release is {first}" in result.output
+    assert task_image("pinned").endswith(f"/docs@{first}")
+    second = push_image("docs", "release", "two")
+    result = run("up", "pinned", "--template", template, "--image-tag", "release", *params)
+    assert result.exit_code == 0, result.output
+    assert f"image docs:release is {second}" in result.output
+    assert result.output.splitlines()[-1] == "pinned: UPDATE_COMPLETE"
+    # The stack now deploys the new digest (moto applies a parameter-only update to the
+    # stack, not to its resources; CloudFormation registers a new task definition).
+    assert stack_parameter("pinned", "ImageDigest") == second
+
+
+def test_up_refuses_a_tag_ecr_does_not_have(tmp_path: Path, params: list[str]) -> None:
+    """A tag that names no image stops up before any change set, naming the image."""
+    result = run(
+        "up", "untagged", "--template", str(render(tmp_path)), "--image-tag", "nope", *params
+    )
+    assert result.exit_code == 1
+    assert "image docs:nope: ECR" in result.output
+
+
+def test_an_explicit_digest_is_deployed_as_given(tmp_path: Path, params: list[str]) -> None:
+    """--param ImageDigest=... wins over the tag: ECR is not asked."""
+    digest = "sha256:" + "e" * 64
+    args = ["--template", str(render(tmp_path)), "--param", f"ImageDigest={digest}", *params]
+    result = run("up", "explicit", *args)
+    assert result.exit_code == 0, result.output
+    assert "image docs:" not in result.output
+    assert task_image("explicit").endswith(f"/docs@{digest}")
+
+
+def test_up_needs_the_image_repository(tmp_path: Path, params: list[str]) -> None:
+    """Without ImageRepository, up cannot find the image's digest and says which parameter."""
+    pairs = zip(params[::2], params[1::2], strict=True)
+    given = [arg for pair in pairs if not pair[1].startswith("ImageRepository=") for arg in pair]
+    result = run("up", "norepo", "--template", str(render(tmp_path)), *given)
+    assert result.exit_code == 1
+    assert "give --param ImageRepository=NAME" in result.output

@@ -90,9 +90,12 @@ def check_exposure(t: Template, settings: Settings, decls: Declarations, app: st
 
 
 def public_url(t: Template, settings: Settings) -> Json:
-    """``--public-url`` as given, else the ``PublicUrl`` parameter (with the reason)."""
+    """``--public-url`` as given, else ``--domain``'s URL, else the ``PublicUrl`` parameter
+    (with the reason)."""
     if settings.public_url is not None:
         return settings.public_url
+    if settings.domain is not None:  # the Route 53 alias is the name on the certificate
+        return f"https://{settings.domain}"
     if settings.target != "ecs-fargate":  # an AWS-made URL, known once the stack exists
         t.notes.append(
             f"{settings.target}: give PublicUrl at deploy up; the URL AWS makes for the "

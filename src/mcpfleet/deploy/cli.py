@@ -8,7 +8,7 @@ from typing import Any, cast
 import click
 
 from mcpfleet.deploy.declarations import DeclarationError
-from mcpfleet.deploy.settings import AUTHS, TARGETS, Settings, SettingsError
+from mcpfleet.deploy.settings import ARCHS, AUTHS, TARGETS, Settings, SettingsError
 
 INT = click.IntRange(min=1)
 
@@ -47,10 +47,67 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
 @click.option("--cpu", type=INT, default=None, help="CPU units (default 512).")
 @click.option("--memory", type=INT, default=None, help="Memory MiB (default 1024).")
 @click.option("--keepalive-seconds", type=INT, default=None, help="SSE keep-alive (15).")
-@click.option("--drain-delay-seconds", type=INT, default=None, help="Deregistration wait (15).")
+@click.option(
+    "--deregistration-delay",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Target group deregistration delay, waited out before SIGTERM (75).",
+)
+@click.option(
+    "--stream-max-seconds",
+    "stream_max",
+    type=INT,
+    default=None,
+    help="Lifetime of a long-lived stream (default: below the deregistration delay).",
+)
+@click.option(
+    "--drain-delay-seconds",
+    "drain_delay",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Wait after SIGTERM (0 on ECS, which deregisters first).",
+)
 @click.option("--drain-deadline-seconds", type=INT, default=None, help="Drain deadline (40).")
 @click.option("--stop-timeout-seconds", type=INT, default=None, help="ECS stopTimeout (60).")
 @click.option("--idle-timeout-seconds", type=INT, default=None, help="ALB idle timeout (120).")
+@click.option(
+    "--http-keepalive-seconds",
+    "http_keepalive",
+    type=INT,
+    default=None,
+    help="Server keep-alive for idle connections (default: ALB idle timeout + 5).",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(ARCHS),
+    default=None,
+    help="CPU architecture of the image (default arm64, Graviton; x86_64 where only that runs).",
+)
+@click.option(
+    "--exec",
+    "ecs_exec",
+    is_flag=True,
+    default=False,
+    help="Allow ECS Exec into the tasks (the root filesystem then stays writable).",
+)
+@click.option(
+    "--redis-auth",
+    type=click.Choice(["token", "iam"]),
+    default=None,
+    help="ElastiCache authentication: an AUTH token in Secrets Manager, or IAM (token).",
+)
+@click.option(
+    "--redis-cluster", is_flag=True, default=False, help="ElastiCache in cluster mode (shards)."
+)
+@click.option("--redis-shards", type=INT, default=None, help="Shards with --redis-cluster (3).")
+@click.option("--domain", default=None, help="DNS name for the endpoint (a Route 53 alias).")
+@click.option("--hosted-zone-id", default=None, help="Route 53 hosted zone of --domain.")
+@click.option(
+    "--invoke-mode",
+    type=click.Choice(["RESPONSE_STREAM", "BUFFERED"]),
+    default=None,
+    help="Lambda Function URL: stream responses (default) or return them whole.",
+)
 @click.option(
     "--scale-on",
     type=click.Choice(["requests", "sessions"]),
@@ -103,8 +160,8 @@ def render(target: str, app: str, out: Path, **options: Any) -> None:
         click.echo(f"note: {note}")
 
 
-def _client(region: str | None) -> Any:
-    """A CloudFormation client; without boto3 (the ``deploy`` extra), one line saying so.
+def _client(region: str | None, service: str = "cloudformation") -> Any:
+    """An AWS client; without boto3 (the ``deploy`` extra), one line saying so.
 
     Called before a command's ``try``: its ``except`` clause imports botocore."""
     try:
@@ -114,7 +171,7 @@ def _client(region: str | None) -> Any:
             "this command needs boto3, which comes with the deploy extra: "
             "pip install 'mcpfleet[deploy]'"
         ) from None
-    return boto3.client("cloudformation", region_name=region)
+    return boto3.client(service, region_name=region)
 
 
 def _refused(error: Exception) -> click.ClickException:
@@ -142,6 +199,12 @@ TEMPLATE = click.option(
     help="A template written by deploy render.",
 )
 PARAM = click.option("--param", "params", multiple=True, help="Key=Value (repeatable).")
+IMAGE_TAG = click.option(
+    "--image-tag",
+    default="latest",
+    show_default=True,
+    help="Tag whose current digest fills ImageDigest (unless --param ImageDigest=...).",
+)
 POLL = click.option(
     "--poll-seconds",
     type=click.FloatRange(min=0),
@@ -155,24 +218,27 @@ POLL = click.option(
 @STACK
 @TEMPLATE
 @PARAM
+@IMAGE_TAG
 @REGION
 @POLL
 def up(
-    stack: str, template: Path, params: tuple[str, ...], region: str | None, poll_seconds: float
+    stack: str,
+    template: Path,
+    params: tuple[str, ...],
+    image_tag: str,
+    region: str | None,
+    poll_seconds: float,
 ) -> None:
     """Create or update the stack through a change set, showing progress."""
     from mcpfleet.deploy import stack as ops
 
     client = _client(region)
+    text = template.read_text()
     try:
-        status = ops.up(
-            client,
-            stack,
-            template.read_text(),
-            _parameters(params),
-            click.echo,
-            ops.Poll(poll_seconds),
+        given = ops.pin_image(
+            _client(region, "ecr"), text, _parameters(params), image_tag, click.echo
         )
+        status = ops.up(client, stack, text, given, click.echo, ops.Poll(poll_seconds))
     except (ops.StackError, ops.client_errors()) as error:
         raise _refused(error) from None
     click.echo(f"{stack}: {status}")
@@ -182,24 +248,27 @@ def up(
 @STACK
 @TEMPLATE
 @PARAM
+@IMAGE_TAG
 @REGION
 @POLL
 def diff(
-    stack: str, template: Path, params: tuple[str, ...], region: str | None, poll_seconds: float
+    stack: str,
+    template: Path,
+    params: tuple[str, ...],
+    image_tag: str,
+    region: str | None,
+    poll_seconds: float,
 ) -> None:
     """Show what up would change, without changing anything."""
     from mcpfleet.deploy import stack as ops
 
     client = _client(region)
+    text = template.read_text()
     try:
-        ops.diff(
-            client,
-            stack,
-            template.read_text(),
-            _parameters(params),
-            click.echo,
-            ops.Poll(poll_seconds),
+        given = ops.pin_image(
+            _client(region, "ecr"), text, _parameters(params), image_tag, click.echo
         )
+        ops.diff(client, stack, text, given, click.echo, ops.Poll(poll_seconds))
     except (ops.StackError, ops.client_errors()) as error:
         raise _refused(error) from None
 

@@ -203,7 +203,15 @@ def clients(t: Template, granted: list[str]) -> None:
             ),
         },
         "The machine client's secret, readable with secretsmanager:GetSecretValue; never an "
-        "output.",
+        "output. It is remade with the client, so it goes with the stack.",
+        DeletionPolicy="Delete",
+        UpdateReplacePolicy="Delete",
+    )
+    t.skip_check(
+        "MachineClientSecret",
+        "CKV_AWS_149",
+        "Encrypted with Secrets Manager's AWS managed key; who may read it is decided by "
+        "IAM, and a customer key would add a grant to every reader without narrowing them.",
     )
 
 

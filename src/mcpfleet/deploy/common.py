@@ -1,4 +1,4 @@
-"""Pieces every target shares: parameters, roles, the log group, ElastiCache Redis."""
+"""Pieces every target shares: parameters, the image, roles, the stack's key, the log group."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from mcpfleet.deploy.declarations import (
     policy_document,
     secret_parameter,
 )
-from mcpfleet.deploy.model import Json, Note, Parameter, Template, get_att, ref, sub
+from mcpfleet.deploy.model import Json, Note, Parameter, Template, arn, get_att, ref, sub
 from mcpfleet.deploy.settings import Settings
 
 SECRET_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 )
-REDIS_PORT = 6379
+RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
 
 
 def declared_parameters(t: Template, decls: Declarations) -> None:
@@ -57,14 +58,27 @@ def secret_arns(t: Template, decls: Declarations) -> dict[str, Json]:
 
 
 def image(t: Template) -> Json:
-    """The image URI, from an ECR repository of this account and region, and a tag."""
+    """The image URI: an ECR repository of this account and region, and an image digest.
+
+    A digest, not a tag: the same tag pushed again is a new image, and a template that
+    names only the tag would not change, so CloudFormation would deploy nothing."""
     t.parameter(
         "ImageRepository",
         Parameter("String", "ECR repository (in this account and region) holding the app's image."),
     )
-    t.parameter("ImageTag", Parameter("String", "Image tag to deploy.", default="latest"))
+    t.parameter(
+        "ImageDigest",
+        Parameter(
+            "String",
+            "Digest (sha256:...) of the image to deploy.",
+            allowed_pattern=DIGEST_PATTERN,
+            constraint="an image digest, sha256: and 64 hex digits",
+            why="mcpfleet deploy up fills it in: it asks ECR for the digest of --image-tag "
+            "(default latest), so pushing a new image and running deploy up deploys it.",
+        ),
+    )
     return sub(
-        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${ImageRepository}:${ImageTag}"
+        "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${ImageRepository}@${ImageDigest}"
     )
 
 
@@ -141,15 +155,82 @@ def read_secrets_statement(arns: dict[str, Json]) -> Json:
     )
 
 
-def log_group(t: Template, settings: Settings, prefix: str) -> Json:
+def stack_key(t: Template) -> Json:
+    """The stack's own KMS key (created once): logs, alarm notifications and the Lambda
+    environment are encrypted with it. Services that use it are added by ``allow_key``."""
+    if "StackKey" not in t.resources:
+        t.add(
+            "StackKey",
+            "AWS::KMS::Key",
+            {
+                "Description": sub(
+                    "Encrypts the logs, alarm messages and Lambda environment of ${AWS::StackName}"
+                ),
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        Note(
+                            {
+                                "Sid": "AccountAdministersTheKey",
+                                "Effect": "Allow",
+                                "Principal": {
+                                    "AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+                                },
+                                "Action": "kms:*",
+                                "Resource": "*",
+                            },
+                            "The account's IAM policies decide who else may use the key.",
+                        )
+                    ],
+                },
+            },
+            "A customer managed key: AWS managed keys cannot be granted to CloudWatch Logs, "
+            "and CloudWatch alarms cannot publish to a topic under alias/aws/sns.",
+            **RETAIN,
+        )
+    return get_att("StackKey", "Arn")
+
+
+def allow_key(t: Template, sid: str, service: Json, actions: list[str], **condition: Json) -> None:
+    """Let an AWS service use the stack's key (once per ``sid``)."""
+    stack_key(t)
+    statements = t.properties("StackKey")["KeyPolicy"]["Statement"]
+    if any(getattr(s, "value", s).get("Sid") == sid for s in statements):
+        return
+    statement: dict[str, Json] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": actions,
+        "Resource": "*",
+    }
+    if condition:
+        statement["Condition"] = condition
+    statements.append(statement)
+
+
+def log_group(t: Template, settings: Settings) -> Json:
+    """The app's log group, encrypted with the stack's key and kept when the stack goes."""
+    key = stack_key(t)
+    allow_key(
+        t,
+        "CloudWatchLogsEncrypts",
+        sub("logs.${AWS::Region}.amazonaws.com"),
+        ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        ArnLike={"kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*")},
+    )
     t.add(
         "LogGroup",
         "AWS::Logs::LogGroup",
         {
-            "LogGroupName": sub(f"{prefix}/${{AWS::StackName}}"),
             "RetentionInDays": settings.log_retention_days,
+            "KmsKeyId": key,
         },
-        "The app's logs and its EMF metrics; kept for a bounded time.",
+        "The app's logs and its EMF metrics; kept for a bounded time, and kept when the stack "
+        "is deleted (CloudFormation names it, so a new stack of the same name does not "
+        "collide with the old logs).",
+        **RETAIN,
     )
     return ref("LogGroup")
 
@@ -163,57 +244,3 @@ def network_parameters(t: Template) -> None:
             "Private subnets (with a NAT route) for the app and Redis.",
         ),
     )
-
-
-def redis(t: Template, client_group: Json) -> Json:
-    """An encrypted Redis replication group reachable only from ``client_group``."""
-    t.add(
-        "RedisSecurityGroup",
-        "AWS::EC2::SecurityGroup",
-        {
-            "GroupDescription": "Redis: reachable only from the app",
-            "VpcId": ref("VpcId"),
-            "SecurityGroupIngress": [
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": REDIS_PORT,
-                    "ToPort": REDIS_PORT,
-                    "SourceSecurityGroupId": client_group,
-                    "Description": "the app's tasks",
-                }
-            ],
-        },
-        "Open only to the app's security group.",
-    )
-    t.add(
-        "RedisSubnetGroup",
-        "AWS::ElastiCache::SubnetGroup",
-        {
-            "Description": "Private subnets for the fleet state",
-            "SubnetIds": ref("PrivateSubnetIds"),
-        },
-    )
-    t.parameter(
-        "RedisNodeType",
-        Parameter(
-            "String", "ElastiCache node type for the fleet state.", default="cache.t4g.small"
-        ),
-    )
-    t.add(
-        "Redis",
-        "AWS::ElastiCache::ReplicationGroup",
-        {
-            "ReplicationGroupDescription": "mcpfleet fleet state",
-            "Engine": "redis",
-            "CacheNodeType": ref("RedisNodeType"),
-            "NumCacheClusters": 2,
-            "AutomaticFailoverEnabled": True,
-            "MultiAZEnabled": True,
-            "TransitEncryptionEnabled": Note(True, "The app connects with rediss:// (TLS)."),
-            "AtRestEncryptionEnabled": True,
-            "CacheSubnetGroupName": ref("RedisSubnetGroup"),
-            "SecurityGroupIds": [get_att("RedisSecurityGroup", "GroupId")],
-        },
-        "Shared fleet state: sessions, streams and notifications outlive any one task.",
-    )
-    return sub("rediss://${Redis.PrimaryEndPoint.Address}:${Redis.PrimaryEndPoint.Port}/0")

@@ -178,7 +178,7 @@ def policy_document(grants: tuple[Grant, ...], *, template: bool) -> dict[str, J
     """The IAM policy for ``grants``; ``template`` writes ``${Name}`` as ``Fn::Sub``."""
     statements: list[Json] = []
     for grant in grants:
-        resources: list[Json] = [sub(r) if template and "${" in r else r for r in grant.resources]
+        resources: list[Json] = [_in_template(r) if template else r for r in grant.resources]
         statements.append(
             {
                 "Sid": grant.sid,
@@ -188,6 +188,14 @@ def policy_document(grants: tuple[Grant, ...], *, template: bool) -> dict[str, J
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _in_template(resource: str) -> Json:
+    """A declared ARN as the template writes it: ``${Name}`` through ``Fn::Sub``, and the
+    ``aws`` partition as the stack's own, so the policy holds in every partition."""
+    if resource.startswith("arn:aws:"):
+        resource = "arn:${AWS::Partition}:" + resource.removeprefix("arn:aws:")
+    return sub(resource) if "${" in resource else resource
 
 
 def secret_parameter(secret: str) -> str:

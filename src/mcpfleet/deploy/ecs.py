@@ -1,13 +1,26 @@
-"""ECS Fargate behind an Application Load Balancer, as the AWS guide lays it out."""
+"""ECS Fargate behind an Application Load Balancer: the task, the service, and how they fit.
+
+See ``settings`` for the drain contract the numbers here follow, and ``edge`` for the
+load balancer, ``ecs_ops`` for scaling, ``alarms`` and ``dashboard`` for watching it.
+"""
 
 from __future__ import annotations
 
-from mcpfleet.deploy import access, common, ecs_ops
+from mcpfleet.deploy import access, alarms, cache, common, dashboard, ecs_ops, edge
 from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.model import Json, Note, Parameter, Template, get_att, ref, sub
 from mcpfleet.deploy.settings import Settings
 
 CONTAINER = "app"
+TMP_VOLUME = "tmp"
+LOG_BUFFER = "25m"  # awslogs non-blocking: lines held while CloudWatch Logs is slow
+CPU_ARCHITECTURE = {"arm64": "ARM64", "x86_64": "X86_64"}
+EXEC_ACTIONS = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
 
 
 def health_command(settings: Settings) -> list[str]:
@@ -25,6 +38,7 @@ def container(
     settings: Settings, image: Json, env: dict[str, Json], secrets: dict[str, Json]
 ) -> dict[str, Json]:
     """The app's container definition (CloudFormation's spelling)."""
+    readonly = not settings.ecs_exec
     return {
         "Name": CONTAINER,
         "Image": image,
@@ -36,6 +50,13 @@ def container(
             "Injected by ECS at start from Secrets Manager; never in the task "
             "definition or the console.",
         ),
+        "ReadonlyRootFilesystem": Note(
+            readonly,
+            "The image cannot be changed at run time; /tmp is the only writable place."
+            if readonly
+            else "Writable: ECS Exec's agent writes into the container (--exec).",
+        ),
+        "MountPoints": [{"SourceVolume": TMP_VOLUME, "ContainerPath": "/tmp"}],
         "HealthCheck": Note(
             {
                 "Command": health_command(settings),
@@ -45,23 +66,28 @@ def container(
                 "StartPeriod": 20,
             },
             f"Liveness ({settings.liveness_path}): restart only a process that stopped "
-            "answering; a fleet-state outage is readiness's business.",
+            "answering; a fleet-state outage must not restart anything.",
         ),
         "LogConfiguration": {
             "LogDriver": "awslogs",
-            "Options": {
-                "awslogs-group": ref("LogGroup"),
-                "awslogs-region": ref("AWS::Region"),
-                "awslogs-stream-prefix": "ecs",
-            },
+            "Options": Note(
+                {
+                    "awslogs-group": ref("LogGroup"),
+                    "awslogs-region": ref("AWS::Region"),
+                    "awslogs-stream-prefix": "ecs",
+                    "mode": "non-blocking",
+                    "max-buffer-size": LOG_BUFFER,
+                },
+                "Non-blocking: a slow CloudWatch Logs never stalls the app's writes to "
+                "stdout; lines beyond the buffer are dropped instead.",
+            ),
         },
         "StopTimeout": Note(
             settings.stop_timeout_seconds,
-            (
-                f"SIGTERM to SIGKILL: above deregistration delay "
-                f"{settings.deregistration_delay_seconds} s + drain deadline "
-                f"{settings.drain_deadline_seconds} s, so a draining task finishes its requests."
-            ),
+            f"SIGTERM to SIGKILL, above the drain deadline "
+            f"{settings.drain_deadline_seconds} s. ECS sends SIGTERM only after the "
+            f"deregistration delay ({settings.deregistration_delay_seconds} s), when the "
+            "load balancer has stopped sending requests: DRAIN_DELAY_SECONDS is 0.",
         ),
     }
 
@@ -75,8 +101,16 @@ def task_definition(
         "RequiresCompatibilities": ["FARGATE"],
         "Cpu": str(settings.cpu),
         "Memory": str(settings.memory),
+        "RuntimePlatform": Note(
+            {
+                "CpuArchitecture": CPU_ARCHITECTURE[settings.architecture],
+                "OperatingSystemFamily": "LINUX",
+            },
+            "The image must be built for this architecture (--arch; Graviton by default).",
+        ),
         "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
         "TaskRoleArn": get_att("TaskRole", "Arn"),
+        "Volumes": [{"Name": TMP_VOLUME}],
         "ContainerDefinitions": [container(settings, image, env, secrets)],
     }
 
@@ -107,136 +141,12 @@ def execution_role(t: Template, secrets: dict[str, Json]) -> None:
     )
 
 
-def security_groups(t: Template, settings: Settings) -> None:
-    t.add(
-        "LoadBalancerSecurityGroup",
-        "AWS::EC2::SecurityGroup",
-        {
-            "GroupDescription": "ALB: HTTPS from clients",
-            "VpcId": ref("VpcId"),
-            "SecurityGroupIngress": [
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": 443,
-                    "ToPort": 443,
-                    "CidrIp": "0.0.0.0/0",
-                    "Description": "MCP clients",
-                }
-            ],
-        },
-    )
-    t.add(
-        "TaskSecurityGroup",
-        "AWS::EC2::SecurityGroup",
-        {
-            "GroupDescription": "Tasks: app port, from the ALB only",
-            "VpcId": ref("VpcId"),
-            "SecurityGroupIngress": [
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": settings.port,
-                    "ToPort": settings.port,
-                    "SourceSecurityGroupId": get_att("LoadBalancerSecurityGroup", "GroupId"),
-                    "Description": "the load balancer",
-                }
-            ],
-        },
-    )
-
-
-def target_group_attributes(settings: Settings) -> list[Json]:
-    attrs: list[Json] = [
-        Note(
-            {
-                "Key": "deregistration_delay.timeout_seconds",
-                "Value": str(settings.deregistration_delay_seconds),
-            },
-            "Equal to the app's DRAIN_DELAY_SECONDS: "
-            "the app keeps serving while the ALB drains it.",
-        )
-    ]
-    if settings.state == "memory":
-        attrs += [
-            Note(
-                {"Key": "stickiness.enabled", "Value": "true"},
-                "State is in each task's memory: a session must keep reaching its task.",
-            ),
-            {"Key": "stickiness.type", "Value": "lb_cookie"},
-            {
-                "Key": "stickiness.lb_cookie.duration_seconds",
-                "Value": str(settings.stickiness_seconds),
-            },
-        ]
-    else:
-        attrs.append(
-            Note(
-                {"Key": "stickiness.enabled", "Value": "false"},
-                "State is in Redis: any task serves any request, so load spreads.",
-            )
-        )
-    return attrs
-
-
-def load_balancer(t: Template, settings: Settings) -> None:
-    t.add(
-        "LoadBalancer",
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        {
-            "Type": "application",
-            "Scheme": "internet-facing",
-            "Subnets": ref("PublicSubnetIds"),
-            "SecurityGroups": [get_att("LoadBalancerSecurityGroup", "GroupId")],
-            "LoadBalancerAttributes": [
-                Note(
-                    {
-                        "Key": "idle_timeout.timeout_seconds",
-                        "Value": str(settings.idle_timeout_seconds),
-                    },
-                    f"Above the SSE keep-alive interval ({settings.keepalive_seconds} s), so "
-                    "idle streams stay open.",
-                ),
-                {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"},
-            ],
-        },
-    )
-    t.add(
-        "TargetGroup",
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-        {
-            "TargetType": "ip",
-            "Protocol": "HTTP",
-            "Port": settings.port,
-            "VpcId": ref("VpcId"),
-            "HealthCheckPath": Note(
-                settings.readiness_path,
-                ("Readiness: 503 while the task drains or cannot reach the fleet state."),
-            ),
-            "HealthCheckIntervalSeconds": 15,
-            "HealthyThresholdCount": 2,
-            "UnhealthyThresholdCount": 3,
-            "Matcher": {"HttpCode": "200"},
-            "TargetGroupAttributes": target_group_attributes(settings),
-        },
-    )
-    t.add(
-        "HttpsListener",
-        "AWS::ElasticLoadBalancingV2::Listener",
-        {
-            "LoadBalancerArn": ref("LoadBalancer"),
-            "Port": 443,
-            "Protocol": "HTTPS",
-            "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-            "Certificates": [{"CertificateArn": ref("CertificateArn")}],
-            "DefaultActions": [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}],
-        },
-    )
-
-
 def service(t: Template, settings: Settings) -> None:
     t.add(
         "Cluster",
         "AWS::ECS::Cluster",
         {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
+        "Container Insights: RunningTaskCount, which sessions-per-task scaling divides by.",
     )
     t.add(
         "Service",
@@ -245,7 +155,6 @@ def service(t: Template, settings: Settings) -> None:
             "Cluster": ref("Cluster"),
             "LaunchType": "FARGATE",
             "TaskDefinition": ref("TaskDefinition"),
-            "DesiredCount": ref("MinTasks"),
             "HealthCheckGracePeriodSeconds": 30,
             "DeploymentConfiguration": {
                 "MinimumHealthyPercent": 100,
@@ -266,8 +175,9 @@ def service(t: Template, settings: Settings) -> None:
                     "TargetGroupArn": ref("TargetGroup"),
                 }
             ],
+            "EnableExecuteCommand": settings.ecs_exec,
         },
-        None,
+        "No DesiredCount: autoscaling owns the task count, and an update must not reset it.",
         DependsOn=["HttpsListener"],
     )
 
@@ -296,26 +206,37 @@ def render(t: Template, settings: Settings, decls: Declarations) -> dict[str, Js
     parameters(t)
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    common.log_group(t, settings, "/ecs")
-    execution_role(t, secrets)
-    common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls)
-    security_groups(t, settings)
+    common.log_group(t, settings)
+    edge.security_groups(t, settings)
     env: dict[str, Json] = {
         **settings.environment(),
         **common.parameter_variables(decls),
         **access.environment(t, settings, decls),
     }
+    runtime: list[Json] = []
     if settings.state == "redis":
-        env["REDIS_URL"] = common.redis(t, get_att("TaskSecurityGroup", "GroupId"))
+        fleet = cache.redis(t, settings, get_att("TaskSecurityGroup", "GroupId"))
+        env.update(fleet.env)
+        secrets.update(fleet.secrets)
+        runtime += fleet.statements
+    if settings.ecs_exec:
+        runtime.append(
+            Note(
+                {"Effect": "Allow", "Action": EXEC_ACTIONS, "Resource": "*"},
+                "ECS Exec: the session channels exist only once opened, so resource *.",
+            )
+        )
+    execution_role(t, secrets)
+    common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls, runtime)
     props = task_definition(settings, image, env, secrets)
     t.add("TaskDefinition", "AWS::ECS::TaskDefinition", props)
-    load_balancer(t, settings)
+    edge.load_balancer(t, settings)
     service(t, settings)
     ecs_ops.autoscaling(t, settings)
-    ecs_ops.alarms(t, settings)
-    t.output(
-        "Endpoint",
-        sub(f"https://${{LoadBalancer.DNSName}}{settings.path}"),
-        "The MCP endpoint (point a DNS name for the certificate at the ALB).",
-    )
+    alarms.topic(t)
+    alarms.service_alarms(t, settings)
+    if settings.state == "redis":
+        alarms.state_alarms(t, settings)
+    dashboard.dashboard(t, settings)
+    t.output("Endpoint", edge.dns(t, settings), "The MCP endpoint.")
     return props

@@ -6,13 +6,19 @@ may reach any instance: both need the fleet state in Redis, and refuse memory.
 
 from __future__ import annotations
 
-from mcpfleet.deploy import access, common, ecs
+from mcpfleet.deploy import access, cache, common, ecs
 from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.model import Json, Note, Parameter, Template, get_att, ref, sub
-from mcpfleet.deploy.settings import Settings, SettingsError
+from mcpfleet.deploy.settings import APPRUNNER_REQUEST_LIMIT, Settings, SettingsError
 
-EXPRESS_INFRA_POLICY = (
-    "arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRoleforExpressGatewayServices"
+EXPRESS_INFRA_POLICY = sub(
+    "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+    "AmazonECSInfrastructureRoleforExpressGatewayServices"
+)
+APPRUNNER_CLOSED = (
+    "apprunner: App Runner has been closed to new customers since 2026-04-30 (accounts "
+    "that used it before keep it); for a new deployment render --target ecs-express, "
+    "which also manages the load balancer and scaling for you"
 )
 
 
@@ -33,13 +39,22 @@ def client_group(t: Template, name: str, description: str) -> Json:
 def render_express(t: Template, settings: Settings, decls: Declarations) -> None:
     require_redis(settings, "its managed load balancer has no stickiness setting")
     common.network_parameters(t)
+    t.parameter(
+        "PublicSubnetIds",
+        Parameter(
+            "List<AWS::EC2::Subnet::Id>",
+            "Public subnets: ECS Express puts its internet-facing load balancer there.",
+        ),
+    )
     t.parameter("MinTasks", Parameter("Number", "Fewest tasks.", default=2))
     t.parameter("MaxTasks", Parameter("Number", "Most tasks.", default=10))
+    t.parameter(
+        "ScalingTargetValue",
+        Parameter("Number", "Requests per task per minute that scaling aims at.", default=1000),
+    )
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    common.log_group(t, settings, "/ecs")
-    ecs.execution_role(t, secrets)
-    common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls)
+    common.log_group(t, settings)
     t.add(
         "InfrastructureRole",
         "AWS::IAM::Role",
@@ -50,13 +65,22 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
         "Lets ECS create and run the service's load balancer, target group and scaling.",
     )
     group = client_group(t, "TaskSecurityGroup", "Tasks: reach Redis")
+    fleet = cache.redis(t, settings, group)
+    secrets.update(fleet.secrets)
+    ecs.execution_role(t, secrets)
+    common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls, fleet.statements)
     env: dict[str, Json] = {
         **settings.environment(),
         **common.parameter_variables(decls),
         **access.environment(t, settings, decls),
+        **fleet.env,
     }
-    env["REDIS_URL"] = common.redis(t, group)
-    t.add("Cluster", "AWS::ECS::Cluster", {})
+    t.add(
+        "Cluster",
+        "AWS::ECS::Cluster",
+        {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
+        "Container Insights: per-service task, CPU and memory metrics.",
+    )
     t.add(
         "Service",
         "AWS::ECS::ExpressGatewayService",
@@ -68,7 +92,9 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
             "TaskRoleArn": get_att("TaskRole", "Arn"),
             "InfrastructureRoleArn": get_att("InfrastructureRole", "Arn"),
             "HealthCheckPath": Note(
-                settings.readiness_path, "Readiness: route around draining tasks."
+                settings.readiness_path,
+                "Readiness: 503 only while a task drains; 200 through a Redis outage, so "
+                "the outage does not replace every task.",
             ),
             "PrimaryContainer": {
                 "Image": image,
@@ -79,17 +105,26 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
             },
             "ScalingTarget": {
                 "AutoScalingMetric": "REQUEST_COUNT_PER_TARGET",
+                "AutoScalingTargetValue": Note(
+                    ref("ScalingTargetValue"),
+                    "Set, not left to the default, which is not a request rate.",
+                ),
                 "MinTaskCount": ref("MinTasks"),
                 "MaxTaskCount": ref("MaxTasks"),
             },
-            "NetworkConfiguration": {"Subnets": ref("PrivateSubnetIds"), "SecurityGroups": [group]},
+            "NetworkConfiguration": Note(
+                {"Subnets": ref("PublicSubnetIds"), "SecurityGroups": [group]},
+                "Public subnets: in private ones ECS Express makes an internal load balancer "
+                "that clients on the internet cannot reach. Redis stays in the private ones.",
+            ),
         },
         "ECS creates the ALB, listener, target group and autoscaling for this service.",
     )
     t.output("Endpoint", sub(f"https://${{Service.Endpoint}}{settings.path}"), "The MCP endpoint.")
     t.notes.append(
-        "ecs-express: ECS manages the load balancer; its idle timeout and "
-        "deregistration delay are ECS's defaults, not set from the drain settings"
+        f"ecs-express: ECS manages the load balancer, so its idle timeout and deregistration "
+        f"delay are ECS's; streams end themselves after {settings.stream_max_seconds} s "
+        f"(STREAM_MAX_SECONDS), which must stay below that deregistration delay"
     )
 
 
@@ -113,6 +148,11 @@ def _apprunner_size(settings: Settings) -> dict[str, str]:
 def render_apprunner(t: Template, settings: Settings, decls: Declarations) -> None:
     require_redis(settings, "App Runner has no session stickiness")
     size = _apprunner_size(settings)
+    t.notes.append(APPRUNNER_CLOSED)
+    t.notes.append(
+        f"apprunner: App Runner ends any request after {APPRUNNER_REQUEST_LIMIT} s, so "
+        f"streams end themselves (with a retry hint) after {settings.stream_max_seconds} s"
+    )
     common.network_parameters(t)
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
@@ -133,14 +173,15 @@ def render_apprunner(t: Template, settings: Settings, decls: Declarations) -> No
         },
         "Used by App Runner, not the app: pull the image.",
     )
+    group = client_group(t, "ConnectorSecurityGroup", "App Runner VPC connector: reach Redis")
+    fleet = cache.redis(t, settings, group)
     common.app_role(
         t,
         "InstanceRole",
         "tasks.apprunner.amazonaws.com",
         decls,
-        [common.read_secrets_statement(secrets)],
+        [common.read_secrets_statement(secrets), *fleet.statements],
     )
-    group = client_group(t, "ConnectorSecurityGroup", "App Runner VPC connector: reach Redis")
     t.add(
         "VpcConnector",
         "AWS::AppRunner::VpcConnector",
@@ -155,7 +196,7 @@ def render_apprunner(t: Template, settings: Settings, decls: Declarations) -> No
         **secret_variables(secrets),
         **common.parameter_variables(decls),
         **access.environment(t, settings, decls),
-        "REDIS_URL": common.redis(t, group),
+        **fleet.env,
     }
     t.add(
         "Service",

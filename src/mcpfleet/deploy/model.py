@@ -33,6 +33,20 @@ def get_att(resource: str, attribute: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [resource, attribute]}
 
 
+def if_(condition: str, then: Json, otherwise: Json) -> dict[str, list[Json]]:
+    return {"Fn::If": [condition, then, otherwise]}
+
+
+NO_VALUE = ref("AWS::NoValue")
+
+
+def arn(service: str, resource: str, region: bool = True, account: bool = True) -> dict[str, str]:
+    """An ARN in this stack's partition (and region and account), as ``Fn::Sub``."""
+    where = "${AWS::Region}" if region else ""
+    who = "${AWS::AccountId}" if account else ""
+    return sub(f"arn:${{AWS::Partition}}:{service}:{where}:{who}:{resource}")
+
+
 def strip_notes(value: Json) -> Json:
     """The plain data, without the reasons."""
     if isinstance(value, Note):
@@ -80,6 +94,7 @@ class Template:
     parameters: dict[str, Parameter] = field(default_factory=dict)
     resources: dict[str, Json] = field(default_factory=dict)
     outputs: dict[str, Json] = field(default_factory=dict)
+    conditions: dict[str, Json] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the renderer wants the user to know
 
     def parameter(self, name: str, parameter: Parameter) -> dict[str, str]:
@@ -100,6 +115,33 @@ class Template:
     def output(self, name: str, value: Json, description: str) -> None:
         self.outputs[name] = {"Description": description, "Value": value}
 
+    def condition(self, name: str, expression: Json) -> str:
+        """Add a condition (once) and return its name."""
+        self.conditions.setdefault(name, expression)
+        return name
+
+    def body(self, name: str) -> dict[str, Json]:
+        """A resource's body (``Type``, ``Properties``...), without its reason."""
+        resource = self.resources[name]
+        body: dict[str, Json] = resource.value if isinstance(resource, Note) else resource
+        return body
+
+    def properties(self, name: str) -> dict[str, Json]:
+        props: dict[str, Json] = self.body(name)["Properties"]
+        return props
+
+    def skip_check(self, name: str, check: str, reason: str) -> None:
+        """Tell checkov to skip ``check`` on resource ``name``, with the reason it does not apply
+        (checkov reads ``Metadata: checkov: skip: [{id, comment}]``)."""
+        body = self.body(name)
+        metadata = body.setdefault("Metadata", {})
+        skips = metadata.setdefault("checkov", {}).setdefault("skip", [])
+        skips.append({"id": check, "comment": reason})
+        body["Metadata"] = metadata
+        ordered = {"Type": body.pop("Type"), "Metadata": body.pop("Metadata"), **body}
+        body.clear()
+        body.update(ordered)
+
     def data(self) -> dict[str, Json]:
         out: dict[str, Json] = {
             "AWSTemplateFormatVersion": "2010-09-09",
@@ -107,6 +149,8 @@ class Template:
         }
         if self.parameters:
             out["Parameters"] = {k: p.data() for k, p in self.parameters.items()}
+        if self.conditions:
+            out["Conditions"] = self.conditions
         out["Resources"] = self.resources
         if self.outputs:
             out["Outputs"] = self.outputs

@@ -39,6 +39,41 @@ class Poll:
         time.sleep(self.interval)
 
 
+IMAGE_DIGEST = "ImageDigest"
+IMAGE_REPOSITORY = "ImageRepository"
+
+
+def image_digest(ecr: Any, repository: str, tag: str) -> str:
+    """The digest ECR holds for ``repository:tag`` (what the tag names right now)."""
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ClientError as error:
+        raise StackError(
+            f"image {repository}:{tag}: ECR says {error.response['Error']['Message']}"
+        ) from None
+    details = found.get("imageDetails", [])
+    if not details:
+        raise StackError(f"image {repository}:{tag}: ECR has no such image")
+    digest: str = details[0]["imageDigest"]
+    return digest
+
+
+def pin_image(
+    ecr: Any, template: str, parameters: Mapping[str, str], tag: str, echo: Echo
+) -> dict[str, str]:
+    """``parameters`` with ``ImageDigest`` filled in from ``tag``, when the template takes
+    one and it is not given: a pushed image deploys even when its tag did not change."""
+    out = dict(parameters)
+    if IMAGE_DIGEST not in template or IMAGE_DIGEST in out:
+        return out
+    repository = out.get(IMAGE_REPOSITORY)
+    if not repository:
+        raise StackError(f"give --param {IMAGE_REPOSITORY}=NAME (the ECR repository)")
+    out[IMAGE_DIGEST] = image_digest(ecr, repository, tag)
+    echo(f"image {repository}:{tag} is {out[IMAGE_DIGEST]}")
+    return out
+
+
 def stack_status(cfn: Any, stack: str) -> str | None:
     """The stack's status, or None when there is no such stack (or it was deleted)."""
     try:
