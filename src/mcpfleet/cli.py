@@ -97,8 +97,18 @@ def main() -> None:
     help="Fleet state: redis://... or rediss://... (env REDIS_URL; needs REQUEST_STATE_KEYS; "
     "default: in memory).",
 )
-def serve(target: str, host: str | None, port: int | None, state_url: str | None) -> None:
-    """Serve TARGET (MODULE:APP) over Streamable HTTP."""
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Serve over stdin/stdout instead, for a client that launches the server.",
+)
+def serve(
+    target: str, host: str | None, port: int | None, state_url: str | None, stdio: bool
+) -> None:
+    """Serve TARGET (MODULE:APP) over Streamable HTTP (or stdio)."""
+    if stdio:
+        serve_stdio(target, state_url)
+        return
     from mcpfleet.transport.asgi import McpApp
 
     try:
@@ -112,6 +122,45 @@ def serve(target: str, host: str | None, port: int | None, state_url: str | None
     app = McpApp(server, config)
     tune_garbage_collector()
     run(app)
+
+
+def serve_stdio(target: str, state_url: str | None) -> None:
+    """``serve --stdio``: stdout is the protocol's from the start, before the app is
+    imported (an import that prints must not corrupt it)."""
+    from mcpfleet.stdio.channel import claim_stdout
+    from mcpfleet.stdio.serve import run, stdio_config
+
+    if state_url is not None:
+        raise click.BadParameter("a stdio server keeps its state in memory", param_hint="--state")
+    claim_stdout()
+    try:
+        config = stdio_config()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    run(load_app(target), config)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--host", default=None, help="Address to bind (env HOST, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (env PORT, default 3000).")
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Also watch this folder (default: the app's package, or its module's folder).",
+)
+def dev(target: str, host: str | None, port: int | None, reload_dirs: tuple[str, ...]) -> None:
+    """Serve TARGET (MODULE:APP) for development: reload on changes, no drain wait."""
+    from mcpfleet.dev import run_dev
+
+    try:
+        config = Config.from_env(host=host, port=port, drain_delay_seconds=0.0)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    check_listen_address(config.host, config.port)
+    run_dev(target, config, reload_dirs)
 
 
 def _register_subcommands() -> None:
