@@ -144,8 +144,9 @@ class Config:
     # an idle keep-alive connection is closed after this; above any load balancer's idle
     # timeout (ALB: 60 s by default), or the balancer reuses a connection just closed (502)
     http_keepalive_seconds: float = 75.0
-    # long-lived streams (GET, subscriptions/listen, open POST streams) end after this with a
-    # retry hint, so clients reconnect through the load balancer; 0: no limit
+    # long-lived streams (GET, subscriptions/listen, and the POST streams of running calls
+    # that 2025-11-25 clients can resume) end after this with a retry hint, so clients
+    # reconnect through the load balancer; below its deregistration delay; 0: no limit
     stream_max_seconds: float = 0.0
     # -- the fleet state's Redis connection (mcpfleet.state) --
     redis_ca_file: str | None = None  # rediss://: the CA bundle to verify with; default: system's
@@ -254,9 +255,28 @@ class Config:
         self._validate_auth()
 
     def _validate_redis(self) -> None:
-        tls = (self.state_url or "").startswith("rediss://")
+        from urllib.parse import parse_qs, urlsplit
+
+        url = self.state_url or ""
+        tls = url.startswith("rediss://")
         if self.redis_ca_file is not None and not tls:
             raise ConfigError("REDIS_CA_FILE: only with a rediss:// REDIS_URL (TLS)")
+        parts = urlsplit(url)
+        weakened = sorted(name for name in parse_qs(parts.query) if name.startswith("ssl_"))
+        if weakened:
+            raise ConfigError(
+                f"REDIS_URL: {', '.join(weakened)} in the URL; TLS certificates are always "
+                "verified (set REDIS_CA_FILE for a private CA)"
+            )
+        if self.redis_auth_token is not None and parts.password is not None:
+            raise ConfigError("REDIS_AUTH_TOKEN and a password in REDIS_URL: choose one")
+        if self.redis_cluster:
+            if not url.startswith(("redis://", "rediss://")):
+                raise ConfigError("REDIS_CLUSTER: needs a redis:// or rediss:// REDIS_URL")
+            if parts.path.strip("/") not in ("", "0"):
+                raise ConfigError(
+                    f"REDIS_URL: Redis Cluster has database 0 only, got {parts.path!r}"
+                )
         if self.redis_iam_cache is not None:
             if self.redis_auth_token is not None:
                 raise ConfigError(

@@ -24,6 +24,7 @@
     ├── RequestStateInvalid              a forged, expired or foreign ``requestState``
     ├── ConfigError                      a bad setting, named, found at start
     ├── StateUnavailable                 the fleet state cannot be reached (HTTP 503)
+    │   └── StateCertificateRejected     its TLS certificate does not verify (503 too)
     ├── SessionLimitReached              no session can open (503; 429 for one caller's cap)
     ├── ClientDisconnected               the client left before its request body arrived
     ├── BadHeaderValue                   an Mcp-Param header value that does not decode
@@ -241,3 +242,9 @@ class StateUnavailable(McpfleetError):
     def __init__(self, message: str = "state store unavailable", retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StateCertificateRejected(StateUnavailable):
+    """The fleet state's server presented a TLS certificate that does not verify (a wrong
+    ``REDIS_CA_FILE``, or a host the certificate is not for): a 503 like any other state
+    outage, logged as a setting to fix."""

@@ -12,11 +12,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -61,39 +64,117 @@ def tail(path: Path, lines: int = 40) -> str:
 # -- redis-server ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RedisTls:
+    """The files a redis-server serves TLS with: its certificate and key, and the CA that
+    issued them (which clients verify against)."""
+
+    cert: str
+    key: str
+    ca: str
+
+
 class RedisServer:
     """``redis-server`` on 127.0.0.1 with its files in ``directory``; stop and start again
     on the same port and folder. With ``persistent`` it writes an append-only file, synced
-    on every write, so what it held survives a restart."""
+    on every write, so what it held survives a restart. With ``tls`` it speaks TLS only
+    (``rediss://``); with ``password`` it requires AUTH, of ``username`` (an ACL user
+    allowed everything) or else of the default user; ``extra`` adds arguments."""
 
-    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistent: bool = False,
+        tls: RedisTls | None = None,
+        password: str | None = None,
+        username: str | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.binary = binary("redis-server", "/usr/bin/redis-server")
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.persistent = persistent
+        self.tls = tls
+        self.password = password
+        self.username = username
+        self.extra = extra
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "redis.log"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL without credentials (``rediss://`` with TLS)."""
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
-        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
-                       else ["--appendonly", "no"])
-        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--protected-mode", "yes", "--daemonize", "no", "--dir", str(self.dir),
-                "--save", "", *persistence, "--logfile", str(self.log)]
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ports = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                self.tls.cert,
+                "--tls-key-file",
+                self.tls.key,
+                "--tls-ca-cert-file",
+                self.tls.ca,
+                "--tls-auth-clients",
+                "no",
+            ]
+        auth: list[str] = []
+        if self.password is not None and self.username is not None:
+            auth = [
+                "--user",
+                self.username,
+                "on",
+                f">{self.password}",
+                "~*",
+                "&*",
+                "+@all",
+                "--user",
+                "default",
+                "off",
+            ]
+        elif self.password is not None:
+            auth = ["--requirepass", self.password]
+        return [
+            self.binary,
+            *ports,
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            *persistence,
+            "--logfile",
+            str(self.log),
+            *auth,
+            *self.extra,
+        ]
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start (again, on the same port, if it ran before); returns once it answers PING."""
         first = self.port == 0
         for _attempt in range(3 if first else 1):
             if first:
-                self.port = free_port()
-            self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, cwd=self.dir)
+                self.port = self.choose_port()
+            self.process = subprocess.Popen(
+                self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
+            )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
                 if self.ping():
@@ -103,12 +184,39 @@ class RedisServer:
             self.process = None
         raise RuntimeError(f"redis-server did not start:\n{tail(self.log)}")
 
+    def choose_port(self) -> int:
+        """A free port to listen on (a cluster node needs another one beside it)."""
+        return free_port()
+
+    def connect(self, timeout: float = 0.5) -> socket.socket:
+        """A raw connection (TLS, its chain verified against the CA, when the server speaks
+        it)."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.tls is None:
+            return sock
+        context = ssl.create_default_context(cafile=self.tls.ca)
+        context.check_hostname = False  # the harness only asks whether it is up
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
+
     def ping(self) -> bool:
-        """A raw PING: ready when it answers +PONG (not -LOADING)."""
+        """A raw PING (after AUTH, if there is a password): ready when it answers +PONG
+        (not -LOADING)."""
+        commands = [("PING",)]
+        if self.password is not None:
+            commands.insert(0, ("AUTH", *filter(None, (self.username, self.password))))
+        wire_bytes = b"".join(
+            f"*{len(c)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in c)
+            for c in commands
+        )
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+            with self.connect() as sock:
+                sock.sendall(wire_bytes)
+                received = b""
+                for _ in range(20):
+                    received += sock.recv(4096)
+                    if received.count(b"\r\n") >= len(commands):
+                        break
+                return received.split(b"\r\n")[len(commands) - 1].startswith(b"+PONG")
         except OSError:
             return False
 
@@ -129,8 +237,10 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_running(directory: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
-    server = RedisServer(directory, persistent=persistent).start()
+def redis_running(
+    directory: Path, *, persistent: bool = False, **options: Any
+) -> Iterator[RedisServer]:
+    server = RedisServer(directory, persistent=persistent, **options).start()
     try:
         yield server
     finally:
@@ -142,17 +252,60 @@ def redis_running(directory: Path, *, persistent: bool = False) -> Iterator[Redi
 
 def serve_command(target: str, port: int) -> list[str]:
     """How a task is started (a module-level function, so a harness may swap it)."""
-    return [sys.executable, "-m", "mcpfleet", "serve", target,
-            "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "mcpfleet",
+        "serve",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+# A task as ``mcpfleet serve`` starts it, through the Python API, with the fleet state
+# opened from the config's Redis connection settings (REDIS_CA_FILE, REDIS_USERNAME,
+# REDIS_AUTH_TOKEN, REDIS_IAM_CACHE, REDIS_CLUSTER).
+_SERVE_WITH_SETTINGS = """
+import sys
+from mcpfleet.cli import load_app
+from mcpfleet.config import Config
+from mcpfleet.runner import run
+from mcpfleet.state import RedisSettings, open_state
+from mcpfleet.transport.asgi import McpApp
+
+config = Config.from_env(host="127.0.0.1", port=int(sys.argv[2]))
+state = open_state(config.state_url, session_ttl_seconds=config.session_ttl_seconds,
+                   connection=RedisSettings.from_config(config))
+run(McpApp(load_app(sys.argv[1]), config, state=state))
+"""
+
+
+def serve_with_settings_command(target: str, port: int) -> list[str]:
+    """A task whose fleet state connects with the config's Redis settings."""
+    return [sys.executable, "-c", _SERVE_WITH_SETTINGS, target, str(port)]
+
+
+Command = Callable[[str, int], list[str]]
 
 
 class Task:
     """One ``mcpfleet serve`` process of the fleet, its output in a log file."""
 
-    def __init__(self, name: str, target: str, env: dict[str, str], directory: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        env: dict[str, str],
+        directory: Path,
+        command: Command | None = None,
+    ) -> None:
         self.name = name
         self.target = target
         self.env = env
+        self.command = command
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/mcp"
@@ -164,8 +317,14 @@ class Task:
         env.pop("PORT", None)
         env.pop("HOST", None)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(serve_command(self.target, self.port), cwd=ROOT,
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+            command = self.command or serve_command
+            self.process = subprocess.Popen(
+                command(self.target, self.port),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_healthy(self, deadline: float) -> None:
         assert self.process is not None
@@ -254,12 +413,22 @@ class HAProxy:
 
     def start(self, timeout: float = 10.0) -> None:
         servers = "\n".join(f"    server {task.name} 127.0.0.1:{task.port}" for task in self.tasks)
-        self.config.write_text(HAPROXY_CONFIG.format(
-            socket=self.socket, port=self.port, header=TASK_HEADER, servers=servers,
-            check_path=self.check_path))
+        self.config.write_text(
+            HAPROXY_CONFIG.format(
+                socket=self.socket,
+                port=self.port,
+                header=TASK_HEADER,
+                servers=servers,
+                check_path=self.check_path,
+            )
+        )
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([self.binary, "-db", "-f", str(self.config)],
-                                            cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [self.binary, "-db", "-f", str(self.config)],
+                cwd=self.dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -299,8 +468,11 @@ class HAProxy:
         states = {}
         for line in lines[1:]:
             fields = line.split(",")
-            if len(fields) > status and fields[proxy] == "tasks" and fields[name] not in (
-                    "BACKEND", "FRONTEND"):
+            if (
+                len(fields) > status
+                and fields[proxy] == "tasks"
+                and fields[name] not in ("BACKEND", "FRONTEND")
+            ):
                 states[fields[name]] = fields[status].split()[0]
         return states
 
@@ -317,15 +489,23 @@ class Fleet:
     ``url`` is the endpoint through HAProxy; ``tasks[i].url`` reaches one task directly.
     """
 
-    def __init__(self, directory: Path, *, tasks: int = 3, app: str = DEFAULT_APP,
-                 redis_url: str | None = None, env: dict[str, str] | None = None,
-                 check_path: str = "/healthz") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        tasks: int = 3,
+        app: str = DEFAULT_APP,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+        check_path: str = "/healthz",
+        command: Command | None = None,
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.dir = directory
         task_env = {"REQUEST_STATE_KEYS": STATE_KEYS, **FAST_DRAIN, **(env or {})}
         if redis_url is not None:
             task_env["REDIS_URL"] = redis_url
-        self.tasks = [Task(f"t{i}", app, task_env, directory) for i in range(tasks)]
+        self.tasks = [Task(f"t{i}", app, task_env, directory, command) for i in range(tasks)]
         self.haproxy = HAProxy(directory, self.tasks, check_path)
 
     @property
@@ -376,19 +556,34 @@ class Fleet:
                 task.stop()
 
     def logs(self, lines: int = 30) -> str:
-        parts = [f"--- {task.name} (port {task.port}) ---\n{tail(task.log, lines)}"
-                 for task in self.tasks]
+        parts = [
+            f"--- {task.name} (port {task.port}) ---\n{tail(task.log, lines)}"
+            for task in self.tasks
+        ]
         parts.append(f"--- haproxy ---\n{tail(self.haproxy.log, lines)}")
         return "\n".join(parts)
 
 
 @contextlib.contextmanager
-def fleet_running(directory: Path, *, tasks: int = 3, app: str = DEFAULT_APP,
-                  redis_url: str | None = None,
-                  env: dict[str, str] | None = None,
-                  check_path: str = "/healthz") -> Iterator[Fleet]:
-    fleet = Fleet(directory, tasks=tasks, app=app, redis_url=redis_url, env=env,
-                  check_path=check_path)
+def fleet_running(
+    directory: Path,
+    *,
+    tasks: int = 3,
+    app: str = DEFAULT_APP,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+    check_path: str = "/healthz",
+    command: Command | None = None,
+) -> Iterator[Fleet]:
+    fleet = Fleet(
+        directory,
+        tasks=tasks,
+        app=app,
+        redis_url=redis_url,
+        env=env,
+        check_path=check_path,
+        command=command,
+    )
     try:
         yield fleet.start()
     finally:

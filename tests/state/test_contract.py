@@ -6,11 +6,15 @@ Add an implementation by adding a factory to ``IMPLEMENTATIONS``.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mcpfleet.state import RedisSettings
 from mcpfleet.state.base import (
     FleetState,
     SessionLimitReached,
@@ -19,7 +23,7 @@ from mcpfleet.state.base import (
 )
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.state.redis import RedisFleetState
-from tests.redis_support import RedisServer
+from tests.redis_support import LocalCluster, RedisServer, cluster_running, make_tls
 
 pytestmark = pytest.mark.anyio
 
@@ -30,31 +34,79 @@ async def memory(**options: Any) -> FleetState:
     return MemoryFleetState(**options)
 
 
-_redis: list[RedisServer] = []
+# Servers started once for the module (the first test of each kind starts its own), and
+# what stops them after the module.
+_servers: dict[str, Any] = {}
+_cleanups: list[Callable[[], None]] = []
+
+
+def _server(kind: str, start: Callable[[], Any]) -> Any:
+    if kind not in _servers:
+        _servers[kind] = start()
+    return _servers[kind]
+
+
+def _plain() -> RedisServer:
+    server = RedisServer().start()
+    _cleanups.append(server.cleanup)
+    return server
+
+
+def _tls() -> tuple[RedisServer, RedisSettings]:
+    folder = Path(tempfile.mkdtemp(prefix="mcpfleet-tls-"))
+    _cleanups.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+    files, _ = make_tls(folder)
+    server = RedisServer(tls=files, username="app", password="app-token").start()
+    _cleanups.append(server.cleanup)
+    return server, RedisSettings(ca_file=files.ca, username="app", auth_token="app-token")
+
+
+def _cluster() -> LocalCluster:
+    running = cluster_running()
+    cluster = running.__enter__()
+    _cleanups.append(lambda: running.__exit__(None, None, None))
+    return cluster
 
 
 async def redis(**options: Any) -> FleetState:
     """A RedisFleetState on the tests' own redis-server, emptied first."""
-    if not _redis:
-        _redis.append(RedisServer().start())
-    store = RedisFleetState(_redis[0].url, **options)
+    store = RedisFleetState(_server("plain", _plain).url, **options)
     await store.redis.flushdb()
     return store
 
 
-IMPLEMENTATIONS: dict[str, Factory] = {"memory": memory, "redis": redis}
+async def redis_tls(**options: Any) -> FleetState:
+    """The same on a redis-server that speaks TLS only (verified against the test CA) and
+    knows only an ACL user with a token."""
+    server, settings = _server("tls", _tls)
+    store = RedisFleetState(server.url, connection=settings, **options)
+    await store.redis.flushdb()
+    return store
+
+
+async def redis_cluster(**options: Any) -> FleetState:
+    """The same on a local Redis Cluster of three primaries (each key where its hash tag
+    puts it), every primary emptied first."""
+    cluster = _server("cluster", _cluster)
+    store = RedisFleetState(cluster.url, connection=RedisSettings(cluster=True), **options)
+    await store.redis.flushdb()
+    return store
+
+
+IMPLEMENTATIONS: dict[str, Factory] = {
+    "memory": memory,
+    "redis": redis,
+    "redis-tls": redis_tls,
+    "redis-cluster": redis_cluster,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def stop_redis() -> Iterator[None]:
     yield
-    while _redis:
-        _redis.pop().cleanup()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+    _servers.clear()
+    while _cleanups:
+        _cleanups.pop()()
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -118,8 +170,19 @@ async def other_task(store: FleetState) -> FleetState:
     """The same fleet state as another task sees it: in memory, the same object (only one
     process shares it); in Redis, another client of the same server, with its own cache."""
     if isinstance(store, RedisFleetState):
-        return RedisFleetState(store.url)
+        return RedisFleetState(store.url, connection=store.connector.settings)
     return store
+
+
+async def listening(store: FleetState, seconds: float = 5.0) -> None:
+    """Until a Redis state's pub/sub listener has subscribed (a TLS handshake and AUTH may
+    take a while on a busy machine); memory delivers at once."""
+    if isinstance(store, RedisFleetState):
+        for _ in range(int(seconds / 0.02)):
+            if store.listener.subscribed:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the pub/sub listener did not subscribe in {seconds} s")
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 2.0) -> bool:
@@ -366,7 +429,7 @@ async def test_published_messages_reach_subscribers(state: FleetState) -> None:
     """Subscribers of a channel get its messages until they unsubscribe."""
     got: list[dict[str, Any]] = []
     unsubscribe = state.subscribe("chan", got.append)
-    await asyncio.sleep(0.05)
+    await listening(state)
     await state.publish("chan", {"n": 1})
     await state.publish("other", {"n": 2})
     for _ in range(50):
@@ -391,7 +454,7 @@ async def test_a_subscriber_that_raises_stops_no_delivery(state: FleetState) -> 
     state.subscribe("a", broken)
     state.subscribe("a", got_a.append)
     state.subscribe("b", got_b.append)
-    await asyncio.sleep(0.05)
+    await listening(state)
     for n in range(3):
         await state.publish("a", {"n": n})
         await state.publish("b", {"n": n})

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -39,11 +40,6 @@ FAST = 0.5  # an answer "at once": the circuit, not Redis, answered
 SOCKET_TIMEOUT = 1.0  # the states under test wait this long for a stopped Redis
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FaultyRedis(RedisServer):
     """A redis-server that lets the tests break it: protected configs and DEBUG enabled,
     optionally a password and a slow load (so LOADING lasts about a second)."""
@@ -51,15 +47,12 @@ class FaultyRedis(RedisServer):
     def __init__(
         self, *, password: str | None = None, slow_load: bool = False, persistent: bool = False
     ) -> None:
-        super().__init__(persistent=persistent)
-        self.password = password
+        super().__init__(persistent=persistent, password=password)
         self.slow_load = slow_load
         self.paused = False
 
     def command(self) -> list[str]:
         extra = ["--enable-protected-configs", "yes", "--enable-debug-command", "yes"]
-        if self.password is not None:
-            extra += ["--requirepass", self.password]
         if self.slow_load:
             extra += ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"]
         return super().command() + extra
@@ -231,6 +224,11 @@ def test_every_redis_exception_class_is_placed_in_the_table() -> None:
     assert set(BY_CLASS) - classes == set(), "rows for classes redis-py does not have"
 
 
+def _from(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "fault"),
     [
@@ -279,10 +277,40 @@ def test_every_redis_exception_class_is_placed_in_the_table() -> None:
         (redis_errors.DataError("Invalid input of type"), Fault.INTERNAL),
         (redis_errors.ClusterCrossSlotError("Keys in request"), Fault.INTERNAL),
         (redis_errors.NoScriptError("No matching script"), Fault.INTERNAL),
+        (redis_errors.SlotNotCoveredError('Slot "12" is not covered'), Fault.UNAVAILABLE),
+        (  # redis-py's cluster client when no node answers
+            _from(
+                redis_errors.RedisClusterException("Redis Cluster cannot be connected."),
+                redis_errors.ConnectionError("Error 111 connecting"),
+            ),
+            Fault.UNREACHABLE,
+        ),
+        (  # ... and mid-failover, before a replica took the failed primary's slots
+            redis_errors.RedisClusterException("All slots are not covered after query all"),
+            Fault.UNAVAILABLE,
+        ),
+        (redis_errors.RedisClusterException("No targets were found"), Fault.INTERNAL),
+        (  # uvloop, writing on a connection the server has just closed
+            RuntimeError(
+                "unable to perform operation on <TCPTransport closed=True>; the handler is closed"
+            ),
+            Fault.UNREACHABLE,
+        ),
+        (
+            redis_errors.ConnectionError(
+                "Error 1 connecting to cache:6379. [SSL: CERTIFICATE_VERIFY_FAILED] "
+                "certificate verify failed: unable to get local issuer certificate"
+            ),
+            Fault.REJECTED,
+        ),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), Fault.REJECTED),
+        (RuntimeError("a bug of ours"), Fault.INTERNAL),
     ],
 )
 def test_errors_are_classified_by_class_then_by_code(error: Exception, fault: Fault) -> None:
-    """The class decides first; a plain ResponseError is placed by its server error code."""
+    """The class decides first; a plain ResponseError is placed by its server error code;
+    a cluster client's wrapper by what it wraps or says; a certificate that does not verify
+    is a rejection, not an outage."""
     assert classify(error) is fault
 
 
@@ -316,8 +344,10 @@ async def test_partition_is_answered_at_once_and_recovered_from(
 
 def test_readiness_of_a_served_app_is_fast_in_a_partition(server: FaultyRedis) -> None:
     """Through ``mcpfleet serve``: while Redis is stopped, session requests get 503 with
-    Retry-After (never 404 or 500), the tenth within half a second, /readyz 503 at once;
-    after SIGCONT the same session works and /readyz is 200 again."""
+    Retry-After (never 404 or 500), the tenth within half a second, /readyz answers 200 at
+    once, saying the state is unreachable (a Redis outage is no reason for the load balancer
+    to replace tasks); after SIGCONT the same session works and /readyz says the state is
+    ok again."""
     env = {"REQUEST_STATE_KEYS": STATE_KEYS, "REDIS_URL": server.url}
     with serving("tests.apps.behaviours:app", env) as app:
         session_id, _ = wire.initialize(app.url)
@@ -357,12 +387,13 @@ def test_readiness_of_a_served_app_is_fast_in_a_partition(server: FaultyRedis) -
             started = time.monotonic()
             ready = httpx.get(f"{app.base}/readyz", timeout=5)
             took = time.monotonic() - started
-        assert ready.status_code == 503
+        assert ready.status_code == 200
+        assert ready.json()["state"] == "unreachable"
         assert took < FAST
         server.resume()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if httpx.get(f"{app.base}/readyz", timeout=5).status_code == 200:
+            if httpx.get(f"{app.base}/readyz", timeout=5).json()["state"] == "ok":
                 break
             time.sleep(0.05)
         after = wire.legacy_call(app.url, session_id, "tools/call", echo)

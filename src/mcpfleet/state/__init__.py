@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from mcpfleet.state.base import FleetState
 from mcpfleet.state.memory import MemoryFleetState
+from mcpfleet.state.redis_settings import RedisSettings
 
 
-def open_state(url: str | None, *, session_ttl_seconds: float) -> FleetState:
-    """The fleet state a URL names: ``redis://``/``rediss://``, else this process's memory."""
+def open_state(
+    url: str | None,
+    *,
+    session_ttl_seconds: float,
+    connection: RedisSettings | None = None,
+) -> FleetState:
+    """The fleet state a URL names: ``redis://``/``rediss://``, else this process's memory.
+
+    ``connection`` says how to reach Redis besides the URL (TLS CA, user, AUTH token,
+    ElastiCache IAM, cluster: ``RedisSettings.from_config(config)``); None connects with
+    the URL alone.
+    """
     if url is None or url.startswith("memory:"):
         return MemoryFleetState(session_ttl_seconds=session_ttl_seconds)
     from mcpfleet.state.redis import RedisFleetState
 
-    return RedisFleetState(url, session_ttl_seconds=session_ttl_seconds)
+    return RedisFleetState(url, session_ttl_seconds=session_ttl_seconds, connection=connection)
 
 
-__all__ = ["FleetState", "MemoryFleetState", "open_state"]
+__all__ = ["FleetState", "MemoryFleetState", "RedisSettings", "open_state"]

@@ -29,6 +29,12 @@ the circuit (``redis_circuit``) answers at once until a probe finds it again. An
 other Redis failure is our own bug: ``InternalError``, logged, with no detail sent.
 Blocking reads (BLPOP, XREAD BLOCK) are bounded by their block time plus
 ``socket_timeout``, so a half-open connection cannot hold one forever.
+
+The clients come from ``redis_connect`` (``connection``: TLS verified against a CA,
+AUTH token or ACL user, ElastiCache IAM tokens, Redis Cluster). On a cluster every
+script and pipeline names keys of one hash tag, so one slot; the probe PINGs every
+primary; pub/sub listens on one node at a time (a PUBLISH reaches them all), moving
+on to the next when that node fails.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import (
@@ -54,11 +61,19 @@ from mcpfleet.state.base import (
     split_event_id,
 )
 from mcpfleet.state.redis_circuit import Circuit
-from mcpfleet.state.redis_faults import CAUGHT, Fault, RedisFaults, classify
+from mcpfleet.state.redis_connect import ClusterListening, RedisConnector, ping_serving
+from mcpfleet.state.redis_faults import (
+    CAUGHT,
+    Fault,
+    RedisFaults,
+    classify,
+    lost_connection,
+)
 from mcpfleet.state.redis_keys import CHANNELS, EVICT, PREFIX
 from mcpfleet.state.redis_keys import session_key as _key
-from mcpfleet.state.redis_listener import FleetListener, isolated
+from mcpfleet.state.redis_listener import FleetListener, isolated, one_server
 from mcpfleet.state.redis_sessions import RedisSessions
+from mcpfleet.state.redis_settings import RedisSettings
 
 log = logging.getLogger("mcpfleet.state")
 
@@ -147,26 +162,33 @@ class RedisFleetState:
         cache_seconds: float = 1.0,
         probe_timeout: float = 0.5,
         listener_idle_seconds: float = 5.0,
+        connection: RedisSettings | None = None,
     ) -> None:
         self.url = url
         self.session_ttl_ms = int(session_ttl_seconds * 1000)
         self.max_events = max_events_per_stream
         self.reply_ttl_ms = int(reply_ttl_seconds * 1000)
         self.listener_ttl_ms = int(listener_ttl_seconds * 1000)
-        options: dict[str, Any] = {
-            "socket_connect_timeout": socket_timeout,
-            "health_check_interval": 10,
-        }
-        self.redis = aioredis.from_url(url, socket_timeout=socket_timeout, **options)
+        self.connector = RedisConnector(url, connection)  # TLS, credentials, cluster
+        connect = self.connector.client
+        self.redis = connect(
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=10,
+        )
         # Blocking reads (BLPOP, XREAD BLOCK) wait longer than any socket timeout: each is
         # bounded by its block time plus this margin instead (see ``_bounded``).
-        self.blocking = aioredis.from_url(url, socket_timeout=None, **options)
+        self.blocking = connect(
+            socket_timeout=None, socket_connect_timeout=socket_timeout, health_check_interval=10
+        )
         self.block_margin = socket_timeout
         # PING with a short timeout, for readiness and the circuit's probe.
-        self.prober = aioredis.from_url(
-            url, socket_timeout=probe_timeout, socket_connect_timeout=probe_timeout
+        self.prober = connect(socket_timeout=probe_timeout, socket_connect_timeout=probe_timeout)
+        where = (
+            _address(self.redis)
+            if isinstance(self.redis, aioredis.Redis)
+            else (self.connector.where)
         )
-        where = _address(self.redis)
         self.circuit = Circuit(self._answers, where=where)
         self.faults = RedisFaults(self.circuit)
         self._append = self.redis.register_script(APPEND)
@@ -184,10 +206,17 @@ class RedisFleetState:
             listen=self._ensure_listening,
         )
         self.cache_seconds = self.sessions.cache_seconds
+        self.nodes: ClusterListening | None = None
         self._subscribers = LocalSubscribers()
         self._subscribers.add(EVICT, isolated(EVICT, self.sessions.evict))
+        if isinstance(self.blocking, aioredis.Redis):
+            listen_on = one_server(self.blocking, where)
+        else:  # Redis Cluster: one node at a time, with a client of its own
+            assert isinstance(self.prober, RedisCluster)
+            self.nodes = ClusterListening(self.connector, self.prober, socket_timeout)
+            listen_on = self.nodes.connect
         self.listener = FleetListener(
-            self.blocking,
+            listen_on,
             CHANNELS + "*",
             self._dispatch,
             where=where,
@@ -309,7 +338,7 @@ class RedisFleetState:
                 found = await self._bounded(self.blocking.blpop([reply_key], timeout=wait), wait)
         finally:
             if not self.circuit.is_open:  # else the entry expires by itself
-                with contextlib.suppress(*CAUGHT):
+                with contextlib.suppress(*CAUGHT, RuntimeError):  # (uvloop's lost connection)
                     await self.redis.srem(_key(session_id, "pend"), request_id)
         if found is None:
             return None
@@ -387,13 +416,15 @@ class RedisFleetState:
     async def ping(self) -> None:
         """At once while the circuit is open; else a PING within ``probe_timeout``."""
         with self.faults.translated():
-            await self.prober.ping()
+            await ping_serving(self.prober)
 
     async def _answers(self) -> bool:
         """The circuit's probe: whether Redis answers at all (an error reply counts)."""
         try:
-            await self.prober.ping()
-        except CAUGHT as error:
+            await ping_serving(self.prober)
+        except (*CAUGHT, RuntimeError) as error:
+            if isinstance(error, RuntimeError) and not lost_connection(error):
+                raise
             return classify(error) is not Fault.UNREACHABLE
         return True
 
@@ -403,6 +434,8 @@ class RedisFleetState:
         for client in (self.redis, self.blocking, self.prober):
             with contextlib.suppress(*CAUGHT):
                 await client.aclose()
+        if self.nodes is not None:
+            await self.nodes.aclose()
 
 
 def _address(client: aioredis.Redis) -> str:

@@ -13,7 +13,6 @@ their own timeout; every later one is answered at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -101,7 +100,21 @@ class Circuit:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and not await cancel_until_done(task):
+            log.error("the redis probe of %s did not stop", self.where)
+
+
+async def cancel_until_done(
+    task: asyncio.Task[None], attempts: int = 20, wait: float = 0.25
+) -> bool:
+    """Cancel ``task`` and wait for its end, cancelling again while it runs on: a redis-py
+    read that times out just as it is cancelled can swallow one cancellation (seen on TLS
+    connections). Whether it ended; a failure it ended with is logged."""
+    for _ in range(attempts):
+        task.cancel()
+        await asyncio.wait({task}, timeout=wait)
+        if task.done():
+            if not task.cancelled() and task.exception() is not None:
+                log.error("a redis task failed", exc_info=task.exception())
+            return True
+    return False

@@ -6,13 +6,18 @@
     Fault.UNAVAILABLE   Redis answered but cannot serve now (LOADING, READONLY, OOM,
                         MISCONF, NOPERM, MASTERDOWN, cluster redirections...):
                         ``StateUnavailable`` (503), logged once per outage
+    Fault.REJECTED      the server's TLS certificate does not verify (a wrong CA, or a
+                        host the certificate is not for): ``StateCertificateRejected``
+                        (503), logged as an error naming REDIS_CA_FILE, once per outage
     Fault.INTERNAL      our own mistake or bad data (a script error, WRONGTYPE...):
                         ``InternalError`` (500, no detail), logged with its class
 
 A class is looked up along its MRO, the most specific row first; when that says
 ``INTERNAL`` (a plain ``ResponseError``, say), the server's error code decides: the
 first word of the reply, or a code quoted inside a script's or a pipeline's error, or
-failing both, a known text (``BY_TEXT``).
+failing both, a known text (``BY_TEXT``). Redis Cluster's client wraps what stopped it
+in a ``RedisClusterException`` (no node reachable, slots not covered during a failover):
+the exception it was raised from decides when there is one, else its text.
 ``tests/state/test_redis_faults.py`` fails when redis-py gains a class with no row.
 """
 
@@ -22,11 +27,12 @@ import contextlib
 import enum
 import logging
 import re
+import ssl
 from collections.abc import Iterator
 
 from redis import exceptions as redis_errors
 
-from mcpfleet.errors import InternalError, StateUnavailable
+from mcpfleet.errors import InternalError, StateCertificateRejected, StateUnavailable
 from mcpfleet.state.redis_circuit import Circuit
 
 log = logging.getLogger("mcpfleet.state")
@@ -35,6 +41,7 @@ log = logging.getLogger("mcpfleet.state")
 class Fault(enum.Enum):
     UNREACHABLE = "unreachable"
     UNAVAILABLE = "unavailable"
+    REJECTED = "rejected"
     INTERNAL = "internal"
 
 
@@ -100,10 +107,28 @@ BY_PREFIX: dict[str, Fault] = {
     "ASK": Fault.UNAVAILABLE,
 }
 
-# Errors Redis 7 sends as plain ERR, recognised by their text (as redis-py does for AUTH).
+# Errors Redis 7 sends as plain ERR, recognised by their text (as redis-py does for AUTH),
+# and what redis-py's cluster client says when the cluster cannot serve for now.
 BY_TEXT: dict[str, Fault] = {
     "can't run this command or subcommand": Fault.UNAVAILABLE,  # a script's NOPERM
+    "Redis Cluster cannot be connected": Fault.UNREACHABLE,  # no node answers
+    "All slots are not covered": Fault.UNAVAILABLE,  # a primary failed, not yet replaced
+    "could not agree on a valid slots cache": Fault.UNAVAILABLE,  # nodes mid-failover
 }
+
+# uvloop raises RuntimeError, not OSError, when redis-py writes on a connection the server
+# has just closed (a killed primary's, say): a connection lost like any other.
+_CLOSED_TRANSPORT = "the handler is closed"
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether a non-Redis exception is a lost connection in disguise (uvloop's)."""
+    return isinstance(error, RuntimeError) and _CLOSED_TRANSPORT in str(error)
+
+
+# A TLS handshake that failed on the certificate: ssl's own error, or redis-py's
+# ConnectionError that quotes it.
+_CERTIFICATE_FAILED = "CERTIFICATE_VERIFY_FAILED"
 
 # A code quoted inside another error's text: a script error of Redis 6 ("...@user_script:
 # 1: -READONLY You can't...") or a pipeline's ("Command # 1 (SADD ...) of pipeline caused
@@ -111,10 +136,20 @@ BY_TEXT: dict[str, Fault] = {
 _QUOTED_CODE = re.compile(r"""(?:-|\(["'])([A-Z]{2,}) """)
 
 
+# Every failure a Redis call can raise (redis-py's two roots, and socket errors).
+CAUGHT = (redis_errors.RedisError, redis_errors.RedisClusterException, OSError)
+
+
 def classify(error: BaseException) -> Fault:
     """What a failure of a Redis call means: by class first, then by the server's code."""
-    if isinstance(error, OSError):  # socket errors, and TimeoutError from a bounded wait
+    if isinstance(error, ssl.SSLCertVerificationError) or _CERTIFICATE_FAILED in str(error):
+        return Fault.REJECTED
+    if isinstance(error, OSError) or lost_connection(error):  # also TimeoutError of a wait
         return Fault.UNREACHABLE
+    if isinstance(error, redis_errors.RedisClusterException) and isinstance(
+        error.__cause__, CAUGHT
+    ):
+        return classify(error.__cause__)
     fault = Fault.INTERNAL
     for kind in type(error).__mro__:
         if kind.__module__ == redis_errors.__name__ and kind.__name__ in BY_CLASS:
@@ -152,7 +187,9 @@ def cause(error: BaseException) -> str:
     return f"{describe(error)}: {text}" if text else describe(error)
 
 
-CAUGHT = (redis_errors.RedisError, redis_errors.RedisClusterException, OSError)
+# How soon a client may retry when the certificate did not verify: not soon (a setting must
+# change), but a 503 with Retry-After all the same, so that clients come back once it has.
+REJECTED_RETRY_AFTER = 5
 
 
 class RedisFaults:
@@ -173,6 +210,10 @@ class RedisFaults:
             yield
         except CAUGHT as error:
             raise self.translate(error) from None
+        except RuntimeError as error:
+            if not lost_connection(error):
+                raise
+            raise self.translate(error) from None
         if self._refusals:
             log.info("redis at %s serves again", self.circuit.where)
             self._refusals.clear()
@@ -180,6 +221,18 @@ class RedisFaults:
     def translate(self, error: BaseException) -> StateUnavailable | InternalError:
         fault = classify(error)
         what = describe(error)
+        if fault is Fault.REJECTED:
+            if what not in self._refusals:
+                self._refusals.add(what)
+                log.error(
+                    "redis at %s: its TLS certificate does not verify (%s); check "
+                    "REDIS_CA_FILE and that REDIS_URL names a host the certificate is for",
+                    self.circuit.where,
+                    cause(error),
+                )
+            return StateCertificateRejected(
+                f"redis TLS certificate rejected: {what}", REJECTED_RETRY_AFTER
+            )
         if fault is Fault.UNREACHABLE:
             self.circuit.trip(cause(error))
             return StateUnavailable(f"redis unreachable: {what}", self.circuit.retry_after())

@@ -6,8 +6,13 @@ waiting ``first_delay`` and doubling up to ``max_delay``, and subscribes again. 
 connection that goes quiet is asked for a PING after ``idle_seconds``; no answer within
 ``answer_seconds`` counts as lost, so a half-open connection after a failover is noticed.
 The loss is logged once per outage, with the host and port and the cause, and the
-return once. Each subscriber is called on its own (``isolated``): one that raises is
-logged once and the others still receive.
+return once; a server whose TLS certificate does not verify is named as such. Each
+subscriber is called on its own (``isolated``): one that raises is logged once and the
+others still receive.
+
+Where it listens comes from ``connect``, asked again at each restart: one server, or on
+Redis Cluster the next node in turn (a PUBLISH reaches every node of a cluster, so any
+one that answers will do, and a failed primary is left behind).
 """
 
 from __future__ import annotations
@@ -16,17 +21,29 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from mcpfleet.state.base import Subscriber
-from mcpfleet.state.redis_faults import CAUGHT, cause
+from mcpfleet.state.redis_circuit import cancel_until_done
+from mcpfleet.state.redis_faults import CAUGHT, Fault, cause, classify
 
 log = logging.getLogger("mcpfleet.state")
 
 Dispatch = Callable[[dict[str, Any]], None]
+# A client to listen with, and its host:port for the log.
+Connect = Callable[[], Awaitable[tuple[aioredis.Redis, str]]]
+
+
+def one_server(client: aioredis.Redis, where: str) -> Connect:
+    """``connect`` for a single server: always ``client``."""
+
+    async def connect() -> tuple[aioredis.Redis, str]:
+        return client, where
+
+    return connect
 
 
 def isolated(channel: str, subscriber: Subscriber) -> Subscriber:
@@ -51,11 +68,11 @@ def isolated(channel: str, subscriber: Subscriber) -> Subscriber:
 
 
 class FleetListener:
-    """``PSUBSCRIBE pattern`` on a connection of ``client``, restarted whenever it fails."""
+    """``PSUBSCRIBE pattern`` on a connection ``connect`` gives, restarted whenever it fails."""
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        connect: Connect,
         pattern: str,
         dispatch: Dispatch,
         *,
@@ -66,7 +83,7 @@ class FleetListener:
         max_delay: float = 2.0,
         on_resubscribed: Callable[[], None] | None = None,
     ) -> None:
-        self.client = client
+        self.connect = connect
         self.pattern = pattern
         self.dispatch = dispatch
         self.where = where
@@ -87,8 +104,10 @@ class FleetListener:
     async def _run(self) -> None:
         delay = self.first_delay
         while True:
-            pubsub = self.client.pubsub()
+            pubsub: aioredis.client.PubSub | None = None
             try:
+                client, self.where = await self.connect()
+                pubsub = client.pubsub()
                 await self._listen(pubsub)
             except asyncio.CancelledError:
                 raise
@@ -96,8 +115,9 @@ class FleetListener:
                 self._lost(error)
             finally:
                 worked, self.subscribed = self.subscribed, False
-                with contextlib.suppress(*CAUGHT, RuntimeError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped upstream
+                if pubsub is not None:
+                    with contextlib.suppress(*CAUGHT, RuntimeError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped upstream
             if worked:  # a new outage: start the backoff over
                 delay = self.first_delay
             await asyncio.sleep(delay)
@@ -142,6 +162,14 @@ class FleetListener:
         if self._lost_at is not None:
             return  # logged already in this outage
         self._lost_at = time.monotonic()
+        if classify(error) is Fault.REJECTED:
+            log.error(
+                "redis at %s: its TLS certificate does not verify (%s); check REDIS_CA_FILE "
+                "and that REDIS_URL names a host the certificate is for",
+                self.where,
+                cause(error),
+            )
+            return
         unexpected = not isinstance(error, CAUGHT)
         log.warning(
             "redis pub/sub at %s: connection lost; reconnecting (%s)",
@@ -151,8 +179,8 @@ class FleetListener:
         )
 
     async def aclose(self) -> None:
+        """Stop listening. The cancellation is repeated until the task ends: a read that
+        times out just as it is cancelled can swallow one (seen on TLS connections)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and not await cancel_until_done(task):
+            log.error("redis pub/sub at %s: the listener did not stop", self.where)

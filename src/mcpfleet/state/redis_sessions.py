@@ -21,11 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import SessionLimitReached, SessionRecord
+from mcpfleet.state.redis_connect import Client
 from mcpfleet.state.redis_faults import RedisFaults
 from mcpfleet.state.redis_keys import CHANNELS, EVICT, session_key
 
@@ -120,7 +120,7 @@ class RedisSessions:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         faults: RedisFaults,
         *,
         session_ttl_ms: int,
