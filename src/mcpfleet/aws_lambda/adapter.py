@@ -27,7 +27,7 @@ from mcpfleet.config import Config
 from mcpfleet.errors import ConfigError, HttpRejection, InternalError, ProtocolError
 from mcpfleet.protocol.jsonrpc import dumps, error_message
 from mcpfleet.server.app import Server
-from mcpfleet.state import open_state
+from mcpfleet.state import RedisSettings, open_state
 from mcpfleet.transport.asgi import McpApp
 
 # Time kept back before the invocation's deadline to end the response cleanly.
@@ -106,7 +106,11 @@ class Adapter:
     """One Lambda instance's app, event loop and fleet state."""
 
     def __init__(self, server: Server, config: Config) -> None:
-        state = open_state(config.state_url, session_ttl_seconds=config.session_ttl_seconds)
+        state = open_state(
+            config.state_url,
+            session_ttl_seconds=config.session_ttl_seconds,
+            connection=RedisSettings.from_config(config),
+        )
         self.app = McpApp(server, config, state=state)
         self.stateless = config.state_url is None or config.state_url.startswith("memory:")
         self.path = config.path

@@ -38,6 +38,10 @@ Client: TypeAlias = "aioredis.Redis | RedisCluster"
 # A cluster command that meets a moving or failing slot is retried this often (redis-py
 # refreshes its map of the cluster in between) before the failure reaches the request
 # as a 503: a failover takes seconds, a request should not wait them out.
+# Connections one client may open at once. redis-py's own default (100) would turn the
+# 101st concurrent command into an error, and so a busy task's requests into 503s although
+# Redis is fine; commands in flight are bounded by the requests in flight (MAX_CONNECTIONS).
+POOL_CONNECTIONS = 10_000
 CLUSTER_RETRIES = 2
 
 # Query options of a URL that would weaken or replace what the settings decide.
@@ -124,7 +128,7 @@ class RedisConnector:
         if self.cluster:
             retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), CLUSTER_RETRIES)
             return RedisCluster.from_url(self.url, retry=retry, **options)
-        return aioredis.from_url(self.url, **options)
+        return aioredis.from_url(self.url, max_connections=POOL_CONNECTIONS, **options)
 
     def node_client(
         self, host: str, port: int, *, socket_timeout: float | None, socket_connect_timeout: float
