@@ -1,14 +1,25 @@
 """Running an app under uvicorn, with the drain that ECS's stop sequence expects.
 
-On SIGTERM: readiness turns 503 at once, so the load balancer deregisters the
-task; requests are still served for ``drain_delay_seconds`` (the deregistration
-delay); then long-lived streams end with a retry hint so their clients
-reconnect elsewhere, uvicorn stops accepting, in-flight requests finish, and the
-process exits before ``drain_deadline_seconds``. SIGINT does the same without
-the delay. A second signal stops at once.
+ECS first takes a task out of its load balancer's target group and waits out the
+deregistration delay, and only then sends SIGTERM. So on ECS the drain is mostly
+done before the signal: every long-lived stream ends itself, with a retry hint,
+within ``stream_max_seconds`` (below the deregistration delay), and its client
+reconnects through the balancer to a registered task (``transport.lifetimes``);
+``drain_delay_seconds`` is then 0.
 
-Each connection must deliver its request head within ``header_timeout_seconds``,
-and at most ``max_connections`` are open at once, lowered to fit ``ulimit -n``
+On SIGTERM: readiness turns 503 at once (for balancers that deregister on it);
+requests are still served for ``drain_delay_seconds``; then every long-lived stream
+still open ends with a retry hint (the same call as its lifetime's end), uvicorn
+stops accepting, in-flight requests finish, and the process exits before
+``drain_deadline_seconds``. With a delay of 0 all of that starts at once. SIGINT
+does the same without the delay. A second signal stops at once.
+
+An idle keep-alive connection is closed after ``http_keepalive_seconds``, which must
+exceed the load balancer's idle timeout: a balancer that reuses a connection the
+server has just closed answers its client 502. Each connection must deliver its
+request head within ``header_timeout_seconds`` (counted only while a head is due,
+never while the connection waits idle between requests), and at most
+``max_connections`` are open at once, lowered to fit ``ulimit -n``
 (``mcpfleet.transport.uvicorn_protocol``).
 """
 
@@ -16,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import sys
 from types import FrameType
@@ -26,6 +38,7 @@ import uvicorn
 from mcpfleet.config import Config
 from mcpfleet.observe.logs import logging_config
 from mcpfleet.transport.asgi import McpApp
+from mcpfleet.transport.handover import SETTLE_SECONDS
 from mcpfleet.transport.open_connections import OpenConnections, connection_bound
 from mcpfleet.transport.uvicorn_protocol import LeanHttpToolsProtocol, serving_protocol
 
@@ -76,7 +89,8 @@ class DrainingServer(uvicorn.Server):
 def run(app: McpApp) -> None:
     """Serve ``app`` until a signal, then drain and exit."""
     settings = app.config
-    grace = settings.drain_deadline_seconds - settings.drain_delay_seconds - 0.5
+    # uvicorn's wait for in-flight requests, leaving time for the ended streams' handovers.
+    grace = settings.drain_deadline_seconds - settings.drain_delay_seconds - 0.5 - SETTLE_SECONDS
     bound, bound_notice = _connection_bound(settings.max_connections)
     protocol, refusal = serving_protocol(
         lean=settings.lean_http,
@@ -91,6 +105,9 @@ def run(app: McpApp) -> None:
         log_level=settings.log_level if settings.log_level != "notice" else "info",
         log_config=logging_config(settings.log_level, calls=settings.log_calls),
         timeout_graceful_shutdown=max(1, int(grace)),
+        # Whole seconds for uvicorn, rounded up: never below the setting, which is chosen
+        # to outlast the load balancer's idle timeout.
+        timeout_keep_alive=math.ceil(settings.http_keepalive_seconds),
         **{**UVICORN_OPTIONS, "http": protocol},
     )
     for line in (refusal, bound_notice):  # logged once uvicorn.Config has set logging up

@@ -8,6 +8,15 @@ counters only grow, as Prometheus expects.
     {"_aws": {"Timestamp": ..., "CloudWatchMetrics": [{"Namespace": "MCPFleet",
       "Dimensions": [["Service"]], "Metrics": [{"Name": "ToolCalls", "Unit": "Count"}]}]},
      "Service": "docs", "ToolCalls": 12}
+
+Every task reports its own figures under the one ``Service`` dimension, so CloudWatch
+holds one value per task and period: the ``Average`` of a figure is its value per
+task, the ``Sum`` the fleet's. ``OpenStreams`` (GET and listen streams held open by
+this task) and ``InFlightRequests`` are this task's own, fit to scale on per task;
+``ActiveSessions`` is the fleet's count as every task sees it (its ``Maximum`` is the
+fleet's sessions). ``StateUnreachable`` is 1 when this task found its fleet state
+unreachable during the interval, else 0: alarm on its ``Maximum``. In Prometheus text
+the same figures are ``mcpfleet_open_streams`` and ``mcpfleet_state_unreachable``.
 """
 
 from __future__ import annotations
@@ -77,7 +86,9 @@ class Metrics:
 
     # -- CloudWatch EMF ------------------------------------------------------
 
-    def emf_lines(self, active_sessions: int | None, open_streams: int) -> list[bytes]:
+    def emf_lines(
+        self, active_sessions: int | None, open_streams: int, *, state_unreachable: bool = False
+    ) -> list[bytes]:
         """This interval's metrics as EMF log lines; the interval's counts start over."""
         responses, tools = self._close_interval()
         now = int(time.time() * 1000)
@@ -86,6 +97,7 @@ class Metrics:
             "InFlightRequests": self.in_flight,
             "ToolCalls": sum(entry.calls for entry in tools.values()),
             "ToolErrors": sum(entry.errors for entry in tools.values()),
+            "StateUnreachable": int(state_unreachable),
         }
         if active_sessions is not None:
             service["ActiveSessions"] = active_sessions
@@ -140,7 +152,9 @@ class Metrics:
 
     # -- Prometheus ------------------------------------------------------------
 
-    def prometheus(self, active_sessions: int | None, open_streams: int) -> str:
+    def prometheus(
+        self, active_sessions: int | None, open_streams: int, *, state_unreachable: bool = False
+    ) -> str:
         """The text exposition format (version 0.0.4): running totals."""
         responses = {k: v + self._responses[k] for k, v in self._total_responses.items()}
         calls = dict(self._total_calls)
@@ -153,6 +167,8 @@ class Metrics:
             f"mcpfleet_in_flight_requests {self.in_flight}",
             "# TYPE mcpfleet_open_streams gauge",
             f"mcpfleet_open_streams {open_streams}",
+            "# TYPE mcpfleet_state_unreachable gauge",
+            f"mcpfleet_state_unreachable {int(state_unreachable)}",
         ]
         if active_sessions is not None:
             out += [

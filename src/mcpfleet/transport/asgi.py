@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from typing import Any
 
@@ -49,6 +48,7 @@ from mcpfleet.state import open_state
 from mcpfleet.state.base import BROADCAST, FleetState
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream
+from mcpfleet.transport.handover import SETTLE_SECONDS
 from mcpfleet.transport.health import LIVENESS_PATH, READINESS_PATH, Health
 from mcpfleet.transport.http import (
     ClientDisconnected,
@@ -67,8 +67,10 @@ from mcpfleet.transport.http import (
     too_large,
 )
 from mcpfleet.transport.legacy import LegacyEndpoint
+from mcpfleet.transport.lifetimes import RETRY_MS, StreamLifetimes
 from mcpfleet.transport.listen import ListenStreams
 from mcpfleet.transport.streams import DisconnectWatcher, ResponseStream
+from mcpfleet.transport.task_metrics import TaskMetrics
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -103,7 +105,11 @@ class McpApp:
             state_ttl_seconds=self.config.request_state_ttl_seconds,
             state=self.state,
         )
-        self.listen = ListenStreams(server, self.modern, self.config.keepalive_seconds)
+        # Every long-lived stream, timed to STREAM_MAX_SECONDS; a drain ends them all.
+        self.lifetimes = StreamLifetimes(self.config.stream_max_seconds)
+        self.listen = ListenStreams(
+            server, self.modern, self.config.keepalive_seconds, self.lifetimes
+        )
         self.disconnects = DisconnectWatcher()
         self._hosts: dict[str | None, bool] = {}  # Host header -> allowed (clients repeat one)
         self.legacy = LegacyEndpoint(
@@ -118,7 +124,10 @@ class McpApp:
             disconnects=self.disconnects,
             lease_seconds=self.config.call_lease_seconds,
         )
+        self.legacy.streams.lifetimes = self.lifetimes
+        self.legacy.leases.lifetimes = self.lifetimes
         self.health = Health(self.state)
+        self.metrics = TaskMetrics(self.state, self.health, lambda: self.open_streams)
         self._started = False
         self._emitter: asyncio.Task[None] | None = None
 
@@ -132,25 +141,13 @@ class McpApp:
             METRICS.namespace = self.config.metrics_namespace
             METRICS.service = self.config.metrics_service or self.server.name
             if self.config.metrics_interval_seconds > 0:
-                self._emitter = asyncio.get_running_loop().create_task(self._emit_metrics())
+                emitting = self.metrics.emit_every(self.config.metrics_interval_seconds)
+                self._emitter = asyncio.get_running_loop().create_task(emitting)
 
     @property
     def open_streams(self) -> int:
+        """The GET and listen streams this task holds open."""
         return self.listen.open_count + self.legacy.get_streams
-
-    async def active_sessions(self) -> int | None:
-        try:
-            return await self.state.session_count()
-        except StateUnavailable:
-            return None
-
-    async def _emit_metrics(self) -> None:
-        """CloudWatch EMF lines on stdout, once an interval."""
-        while True:
-            await asyncio.sleep(self.config.metrics_interval_seconds)
-            lines = METRICS.emf_lines(await self.active_sessions(), self.open_streams)
-            sys.stdout.buffer.write(b"".join(lines))
-            sys.stdout.flush()
 
     def _share_notifications(self) -> None:
         """Change notifications go to every task of the fleet, each delivering to its own
@@ -203,8 +200,8 @@ class McpApp:
                 document = self.gate.metadata(headers, scope)
                 await send_json(send, 200, document, ACCESS_FROM_ANYWHERE)
             elif path == "/metrics" and self.config.metrics_prometheus:
-                text = METRICS.prometheus(await self.active_sessions(), self.open_streams)
-                await send_bytes(send, 200, text.encode(), PROMETHEUS_HEADERS)
+                text = await self.metrics.prometheus()
+                await send_bytes(send, 200, text, PROMETHEUS_HEADERS)
             else:
                 await send_json(send, 404, {"error": "not found"})
         elif kind == "lifespan":
@@ -219,6 +216,7 @@ class McpApp:
             elif message["type"] == "lifespan.shutdown":
                 self.begin_drain()
                 await self.close_streams()
+                await self.legacy.streams.handovers.settled(SETTLE_SECONDS)
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -245,10 +243,10 @@ class McpApp:
             self.health.draining = True
             log.info("drain started", extra={"event": "drain_started"})
 
-    async def close_streams(self, retry_ms: int = 1000) -> None:
-        """End long-lived streams so their clients reconnect (to another task)."""
-        await self.listen.close_all()
-        await self.legacy.close_streams(retry_ms)
+    async def close_streams(self, retry_ms: int = RETRY_MS) -> None:
+        """End every long-lived stream with a retry hint, so that its client reconnects
+        (to another task): what each stream's lifetime does, for all of them at once."""
+        self.lifetimes.end_all(retry_ms)
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> GetStream | None:
         """Serve one request; a GET stream is returned open instead, for the caller to

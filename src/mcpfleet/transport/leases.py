@@ -6,6 +6,10 @@ task waits for events; when none come and the lease has lapsed (the task that ra
 the call was killed), the resuming task writes the call's error result to the log
 and ends the stream: the client gets an answer within the lease time, never an
 endless stream of keep-alives.
+
+Because a leased call survives its connection, its stream is the one POST stream the
+server may let go by itself (its lifetime is up, the task drains): ``lifetimes``, when
+the app sets it, times the streams of leased calls whose clients can resume them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import orjson
 from mcpfleet.errors import StateUnavailable
 from mcpfleet.protocol.jsonrpc import RequestId
 from mcpfleet.state.base import FleetState
+from mcpfleet.transport.lifetimes import StreamLifetimes
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -49,6 +54,8 @@ class CallLeases:
         self.clock = clock
         self.held: dict[str, RequestId | None] = {}
         self._renewer: asyncio.Task[None] | None = None
+        # The app's stream lifetimes (``None``: calls' streams are never let go).
+        self.lifetimes: StreamLifetimes | None = None
 
     def _record(self, request_id: RequestId | None) -> bytes:
         return orjson.dumps([request_id, self.clock() + self.ttl])

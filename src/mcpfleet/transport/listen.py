@@ -2,8 +2,10 @@
 
 The first event acknowledges the filter the server will honour; every event
 carries the subscription id (the listen request's JSON-RPC id). Keep-alive
-comments flow while nothing happens. On shutdown each stream ends with the
-listen request's result, so clients can tell a graceful end from a drop.
+comments flow while nothing happens. When its lifetime is up or the task drains
+(``mcpfleet.transport.lifetimes``), a stream ends with the listen request's result
+in an event that carries a retry hint, so clients can tell a graceful end from a
+drop, and listen again (through the load balancer, on any task).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mcpfleet.server.notify import (
     TOOLS_CHANGED,
 )
 from mcpfleet.transport.http import Receive
+from mcpfleet.transport.lifetimes import RETRY_MS, StreamLifetimes
 from mcpfleet.transport.push import KeepAlive, Outbox, until_disconnect
 from mcpfleet.transport.streams import ResponseStream
 
@@ -66,6 +69,21 @@ def wanted(honoured: dict[str, Any], method: str, params: dict[str, Any]) -> boo
     return False
 
 
+class OpenListen:
+    """One open listen stream, as its lifetime and the drain see it."""
+
+    __slots__ = ("retry_ms", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.retry_ms: int | None = None  # set when the server ends the stream
+
+    def end_with_retry(self, retry_ms: int) -> None:
+        if self.retry_ms is None:
+            self.retry_ms = retry_ms
+            self.task.cancel()
+
+
 class ListenStreams:
     """The open listen streams of this process.
 
@@ -74,21 +92,27 @@ class ListenStreams:
     ``KeepAlive`` task writes comments on quiet streams.
     """
 
-    def __init__(self, server: Server, dispatcher: ModernDispatcher, keepalive: float) -> None:
+    def __init__(
+        self,
+        server: Server,
+        dispatcher: ModernDispatcher,
+        keepalive: float,
+        lifetimes: StreamLifetimes | None = None,
+    ) -> None:
         self.server = server
         self.dispatcher = dispatcher
         self.keepalives = KeepAlive(keepalive)
-        self._open: dict[asyncio.Task[Any], list[bool]] = {}  # task -> [closing]
+        self.lifetimes = StreamLifetimes(0) if lifetimes is None else lifetimes
+        self._open: set[OpenListen] = set()
 
     @property
     def open_count(self) -> int:
         return len(self._open)
 
-    async def close_all(self) -> None:
-        """End every stream gracefully, with the listen result (used when draining)."""
-        for task, closing in list(self._open.items()):
-            closing[0] = True
-            task.cancel()
+    async def close_all(self, retry_ms: int = RETRY_MS) -> None:
+        """End every stream gracefully, with the listen result and a retry hint."""
+        for entry in list(self._open):
+            entry.end_with_retry(retry_ms)
 
     async def serve(
         self, request: Request, meta: RequestMeta, stream: ResponseStream, receive: Receive
@@ -97,7 +121,7 @@ class ListenStreams:
         tag = {META_SUBSCRIPTION_ID: request.id}
         task = asyncio.current_task()
         assert task is not None
-        closing = [False]
+        entry = OpenListen(task)
 
         async def write(message: dict[str, Any] | None) -> None:
             if message is None:
@@ -112,7 +136,8 @@ class ListenStreams:
                 outbox.push(notification_message(method, {**params, "_meta": tag}))
 
         unsubscribe = self.server.notifications.subscribe(listener)
-        self._open[task] = closing
+        self._open.add(entry)
+        self.lifetimes.track(entry)
         try:
             await stream.notify(
                 "notifications/subscriptions/acknowledged",
@@ -122,13 +147,14 @@ class ListenStreams:
             try:
                 await until_disconnect(receive)
             except asyncio.CancelledError:
-                if not closing[0]:
+                if entry.retry_ms is None:
                     raise
                 result = self.dispatcher.finish("subscriptions/listen", {"_meta": tag})
-                await stream.finish(result_message(request.id, result))
+                await stream.finish(result_message(request.id, result), retry_ms=entry.retry_ms)
         finally:
+            self.lifetimes.forget(entry)
             self.keepalives.remove(outbox)
             outbox.discard()
             unsubscribe()
-            self._open.pop(task, None)
+            self._open.discard(entry)
             await stream.end()

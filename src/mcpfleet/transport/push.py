@@ -44,11 +44,29 @@ class Pusher:
         raise NotImplementedError
 
     def push(self, item: Item) -> None:
+        self.queue(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def queue(self, item: Item) -> None:
+        """Hold ``item`` back: ``flush`` writes what is held."""
         if self._pending is None:
             self._pending = collections.deque(maxlen=OUTBOX_LIMIT)
         self._pending.append(item)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    @property
+    def held(self) -> int:
+        """How many items wait."""
+        return 0 if self._pending is None else len(self._pending)
+
+    def flush(self, drop: int = 0) -> None:
+        """Drop the ``drop`` oldest items held, and write the others."""
+        pending = self._pending
+        if pending is not None:
+            for _ in range(min(drop, len(pending))):
+                pending.popleft()
+            if pending and self._writer is None:
+                self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     @property
     def busy(self) -> bool:
@@ -66,8 +84,9 @@ class Pusher:
     def discard(self) -> None:
         """Drop what waits and stop the writer: the stream is closing."""
         self._pending = None
-        if self._writer is not None:
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
 
 
 class Outbox(Pusher):

@@ -93,9 +93,15 @@ class ResponseStream:
             await self._send({"type": "http.response.body", "body": text, "more_body": True})
 
     async def finish(
-        self, message: Any, status: int = 200, extra: list[tuple[bytes, bytes]] | None = None
+        self,
+        message: Any,
+        status: int = 200,
+        extra: list[tuple[bytes, bytes]] | None = None,
+        *,
+        retry_ms: int | None = None,
     ) -> None:
-        """Send the final message: an SSE event that ends the stream, or a JSON body."""
+        """Send the final message: an SSE event that ends the stream (with a retry hint,
+        if given), or a JSON body."""
         if self.closed:
             return
         self.closed = True
@@ -104,9 +110,8 @@ class ResponseStream:
         except TypeError:  # a value JSON cannot hold: see encode_final
             body = encode_final(message)
         if self.streaming:
-            await self._send(
-                {"type": "http.response.body", "body": encode_event(body), "more_body": False}
-            )
+            event = encode_event(body, retry_ms=retry_ms)
+            await self._send({"type": "http.response.body", "body": event, "more_body": False})
         else:
             headers = JSON_HEADERS + self._extra if self._extra else JSON_HEADERS
             if extra:

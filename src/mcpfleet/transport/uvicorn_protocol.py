@@ -7,7 +7,10 @@ cost to each request (it overrides none of uvicorn's per-request callbacks but
 - a **header timeout**: a connection that has not delivered a complete request head
   ``header_timeout`` seconds after it was made (or, on a kept-alive connection, after
   the first bytes of its next head) is closed, with a 408 if a head had begun. A
-  connection idle between requests is left to uvicorn's keep-alive timeout. One timer
+  connection idle between requests is left to uvicorn's keep-alive timeout
+  (``HTTP_KEEPALIVE_SECONDS``, set above the load balancer's idle timeout): the sweep
+  never counts the wait for a next request, however much longer than the header
+  timeout it is, so nothing here closes an idle connection sooner. One timer
   per server sweeps its connections every ``header_timeout / 4`` seconds (0.25 s at the
   least) while it has any; the wait is counted from the sweep that first finds a
   connection waiting, so one is closed between ``header_timeout`` and one and a half
@@ -17,7 +20,8 @@ cost to each request (it overrides none of uvicorn's per-request callbacks but
   rest of the body only to discard it.
 - **a bound on open connections** (``open_connections``): a connection past it takes
   the place of the oldest idle one, or is refused with 503 when none is idle; which
-  are idle is looked at only then (``is_idle``).
+  are idle is looked at only then (``is_idle``). That is the one way an idle connection
+  closes before its keep-alive timeout: at a full bound, to let a new one in.
 
 It uses, of uvicorn's protocol: the asyncio protocol methods (``connection_made``,
 ``connection_lost``, ``pause_writing``, ``resume_writing``), the response callback
