@@ -265,29 +265,6 @@ def serve_command(target: str, port: int) -> list[str]:
     ]
 
 
-# A task as ``mcpfleet serve`` starts it, through the Python API, with the fleet state
-# opened from the config's Redis connection settings (REDIS_CA_FILE, REDIS_USERNAME,
-# REDIS_AUTH_TOKEN, REDIS_IAM_CACHE, REDIS_CLUSTER).
-_SERVE_WITH_SETTINGS = """
-import sys
-from mcpfleet.cli import load_app
-from mcpfleet.config import Config
-from mcpfleet.runner import run
-from mcpfleet.state import RedisSettings, open_state
-from mcpfleet.transport.asgi import McpApp
-
-config = Config.from_env(host="127.0.0.1", port=int(sys.argv[2]))
-state = open_state(config.state_url, session_ttl_seconds=config.session_ttl_seconds,
-                   connection=RedisSettings.from_config(config))
-run(McpApp(load_app(sys.argv[1]), config, state=state))
-"""
-
-
-def serve_with_settings_command(target: str, port: int) -> list[str]:
-    """A task whose fleet state connects with the config's Redis settings."""
-    return [sys.executable, "-c", _SERVE_WITH_SETTINGS, target, str(port)]
-
-
 Command = Callable[[str, int], list[str]]
 
 

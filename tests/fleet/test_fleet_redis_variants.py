@@ -24,7 +24,6 @@ from tests.fleet.processes import (
     RedisTls,
     fleet_running,
     redis_running,
-    serve_with_settings_command,
     tail,
 )
 from tests.redis_support import ClusterNode, LocalCluster, cluster_running, make_tls
@@ -78,7 +77,6 @@ def tls_fleet(
         tasks=3,
         redis_url=tls_redis.url,
         env=tls_env(tls_files[0].ca),
-        command=serve_with_settings_command,
     ) as fleet:
         yield fleet
 
@@ -93,8 +91,7 @@ def cluster_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             tasks=3,
             redis_url=cluster.url,
             env={"REDIS_CLUSTER": "1"},
-            command=serve_with_settings_command,
-        ) as fleet,
+            ) as fleet,
     ):
         yield fleet
 
@@ -125,7 +122,6 @@ def test_a_wrong_ca_is_refused_with_a_clear_error(
         tasks=1,
         redis_url=tls_redis.url,
         env=tls_env(tls_files[1]),
-        command=serve_with_settings_command,
     ) as fleet:
         task = fleet.tasks[0]
         opening = wire.legacy_post(
@@ -178,8 +174,7 @@ def test_a_primary_failover_mid_run(tmp_path: Path) -> None:
             tasks=2,
             redis_url=cluster.url,
             env={"REDIS_CLUSTER": "1"},
-            command=serve_with_settings_command,
-        ) as fleet,
+            ) as fleet,
     ):
         # The tasks listen from start; the victim is a node they listen on, if a primary.
         deadline = time.monotonic() + 10

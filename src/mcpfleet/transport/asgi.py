@@ -44,7 +44,7 @@ from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.operations import calls_log
 from mcpfleet.server.threads import TOOL_THREADS
-from mcpfleet.state import open_state
+from mcpfleet.state import RedisSettings, open_state
 from mcpfleet.state.base import BROADCAST, FleetState
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream
@@ -93,7 +93,9 @@ class McpApp:
         self.server = server
         self.config = config or Config()
         self.state = state or open_state(
-            self.config.state_url, session_ttl_seconds=self.config.session_ttl_seconds
+            self.config.state_url,
+            session_ttl_seconds=self.config.session_ttl_seconds,
+            connection=RedisSettings.from_config(self.config),
         )
         # Who may call, and what: None when the app enforces nothing (then it costs nothing).
         self.gate = Gate.for_app(server, self.config, self.state, authenticate)
