@@ -191,35 +191,40 @@ def test_a_listen_stream_ends_with_its_result_and_a_retry_hint(server: ServerPro
 
 
 def test_a_resumable_call_stream_is_let_go_and_the_call_goes_on(server: ServerProcess) -> None:
-    """A 2025-11-25 call streaming longer than STREAM_MAX_SECONDS: its POST stream ends with a
-    retry field before the result, the call goes on, and GET with Last-Event-ID gets the
-    rest of its events and its result."""
+    """A 2025-11-25 call streaming much longer than STREAM_MAX_SECONDS: its POST stream, and
+    then each GET that resumes it, ends with a retry field before the result; the call goes
+    on, and resuming with Last-Event-ID each time gets every event once and the result."""
     session_id, _ = initialize(server.url)
     message = {
         "jsonrpc": "2.0",
         "id": 7,
         "method": "tools/call",
-        "params": {"name": "ticker", "arguments": {"count": 10, "delay": 0.4}},
+        "params": {"name": "ticker", "arguments": {"count": 12, "delay": 0.5}},
     }
     with reading("POST", server.url, legacy_headers(session_id), orjson.dumps(message)) as post:
         assert post.wait_ended(), "the POST stream was not let go"
         assert post.ended_by_server, repr(post.error)
         assert post.last_retry is not None, post.events
         assert not any("result" in m for m in post.messages)
-        resumed = get_stream(server.url, session_id, last_event_id=post.event_ids[-1])
-        try:
-            assert resumed.wait_ended(), "the resumed stream did not end with the call"
-            results = [m for m in resumed.messages if m.get("id") == 7]
-            assert results
-            assert results[-1]["result"]["content"][0]["text"] == "ticked 10"
-            logged = [
-                m
-                for m in post.messages + resumed.messages
-                if m.get("method") == "notifications/message"
-            ]
-            assert [m["params"]["data"] for m in logged] == list(range(10))
-        finally:
-            resumed.close()
+        messages, last_id, let_go = list(post.messages), post.event_ids[-1], 0
+        for _ in range(10):  # 6 s of ticks, a stream lives 1.7 to 2 s: a few resumptions
+            resumed = get_stream(server.url, session_id, last_event_id=last_id)
+            try:
+                assert resumed.wait_ended(), "the resumed stream neither ended nor was let go"
+            finally:
+                resumed.close()
+            messages += resumed.messages
+            last_id = resumed.event_ids[-1] if resumed.event_ids else last_id
+            if any(m.get("id") == 7 for m in resumed.messages):
+                break
+            assert resumed.last_retry is not None, resumed.events
+            let_go += 1
+        assert let_go >= 1, "no resumed stream was let go: its lifetime is not enforced"
+        results = [m for m in messages if m.get("id") == 7]
+        assert len(results) == 1
+        assert results[0]["result"]["content"][0]["text"] == "ticked 12"
+        logged = [m for m in messages if m.get("method") == "notifications/message"]
+        assert [m["params"]["data"] for m in logged] == list(range(12))
 
 
 def test_a_2026_call_stream_is_never_cut(server: ServerProcess) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import orjson
 
@@ -34,7 +35,13 @@ from mcpfleet.protocol.jsonrpc import (
 )
 from mcpfleet.protocol.sse import KEEPALIVE, encode_event
 from mcpfleet.server.legacy import LegacyDispatcher
-from mcpfleet.state.base import FleetState, SessionLimitReached, SessionRecord, split_event_id
+from mcpfleet.state.base import (
+    FleetState,
+    SessionLimitReached,
+    SessionRecord,
+    StoredEvent,
+    split_event_id,
+)
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream, GetStreams
 from mcpfleet.transport.http import (
@@ -49,6 +56,8 @@ from mcpfleet.transport.leases import CallLeases
 from mcpfleet.transport.push import until_disconnect
 from mcpfleet.transport.session_streams import PRIMING_VERSION, SessionStream, new_stream_id
 from mcpfleet.transport.streams import DisconnectWatcher
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("mcpfleet.transport")
 
@@ -97,10 +106,6 @@ class LegacyEndpoint:
         if self._unsubscribe is None:
             self._unsubscribe = self.state.subscribe(CANCELS, self._on_cancel)
             self.state.subscribe(ENDED, self._on_ended)
-
-    async def close_streams(self, retry_ms: int) -> None:
-        """End every GET stream of this task with a retry hint (the task is draining)."""
-        self.streams.end_all(retry_ms)
 
     def _on_ended(self, message: dict[str, Any]) -> None:
         self.streams.end_session(message.get("session", ""))  # ended, not dropped: graceful
@@ -270,41 +275,62 @@ class LegacyEndpoint:
         found = await self.state.read_events(record.id, last_event_id, wait=0)
         if parts is None or found is None:
             raise HttpRejection(400, "Bad Request: unknown or expired Last-Event-ID")
-        events, complete = found
         stream_id = parts[0]
         if stream_id.startswith("g"):
-            return await self.listen(record, stream_id, [(e.id, e.data) for e in events], send)
+            replayed = [(e.id, e.data) for e in found[0]]
+            return await self.listen(record, stream_id, replayed, send)
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        # A resumed call stream is long-lived too: it ends after its lifetime, or when the
+        # task drains, with a retry hint, and its client resumes it again elsewhere.
+        ending = _ResumedStream()
+        lifetimes = self.leases.lifetimes
+        if lifetimes is not None:
+            lifetimes.track(ending)
         gone = _Disconnect(receive)
-        cursor = last_event_id
         try:
-            while True:
-                for event in events:
-                    if event.data is not None:
-                        await send(
-                            {
-                                "type": "http.response.body",
-                                "more_body": True,
-                                "body": encode_event(event.data, event_id=event.id),
-                            }
-                        )
-                    cursor = event.id
-                if complete or gone.happened:
-                    break
-                wait = min(self.keepalive, self.leases.ttl)
-                found = await self.state.read_events(record.id, cursor, wait=wait)
-                if found is None:
-                    break
-                events, complete = found
-                if not events and not complete:
-                    if await self._orphaned(record.id, stream_id):
-                        continue  # its error result is in the log now: the next read gets it
-                    await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+            await self._replay(record.id, stream_id, last_event_id, found, send, gone, ending)
         finally:
             gone.stop()
+            if lifetimes is not None:
+                lifetimes.forget(ending)
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         return None
+
+    async def _replay(
+        self,
+        session_id: str,
+        stream_id: str,
+        cursor: str,
+        found: tuple[list[StoredEvent], bool],
+        send: Send,
+        gone: _Disconnect,
+        ending: _ResumedStream,
+    ) -> None:
+        """Send a call stream's events from the log as they come, until it is complete,
+        its client leaves, or the server ends it (with a retry hint)."""
+        events, complete = found
+        while True:
+            for event in events:
+                if event.data is not None:
+                    body = encode_event(event.data, event_id=event.id)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                cursor = event.id
+            if complete or gone.happened:
+                return
+            wait = min(self.keepalive, self.leases.ttl)
+            read = await ending.or_ended(self.state.read_events(session_id, cursor, wait=wait))
+            if ending.retry_ms is not None:
+                body = encode_event(None, event_id=cursor, retry_ms=ending.retry_ms)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                return
+            if read is None:
+                return
+            events, complete = read
+            if not events and not complete:
+                if await self._orphaned(session_id, stream_id):
+                    continue  # its error result is in the log now: the next read gets it
+                await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
 
     async def _orphaned(self, session_id: str, stream_id: str) -> bool:
         """Whether a call's stream lost its task (its lease lapsed); if so, end the stream
@@ -370,3 +396,34 @@ class _Disconnect:
 
     def stop(self) -> None:
         self._task.cancel()
+
+
+class _ResumedStream:
+    """A resumed call stream, as its lifetime and the drain see it: ``end_with_retry``
+    interrupts its wait for the next event."""
+
+    def __init__(self) -> None:
+        self.retry_ms: int | None = None
+        self._ended = asyncio.Event()
+
+    def end_with_retry(self, retry_ms: int) -> None:
+        self.retry_ms = retry_ms
+        self._ended.set()
+
+    async def or_ended(self, read: Coroutine[Any, Any, _T]) -> _T | None:
+        """``read``'s result, or None as soon as the stream is ended (``read`` cancelled)."""
+        if self.retry_ms is not None:
+            read.close()
+            return None
+        reading = asyncio.ensure_future(read)
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({reading, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if reading.done():
+            return reading.result()
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        return None
