@@ -41,12 +41,14 @@ def binary(name: str, fallback: str) -> str:
     return found
 
 
-def reap(process: subprocess.Popen[bytes] | None, grace: float) -> None:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; always waits for the exit."""
+def reap(process: subprocess.Popen[bytes] | None, grace: float, *, signalled: bool = False) -> None:
+    """SIGTERM (unless ``signalled`` already: a second one would stop it at once), wait up
+    to ``grace`` seconds, then SIGKILL; always waits for the exit."""
     if process is None:
         return
     if process.poll() is None:
-        process.terminate()
+        if not signalled:
+            process.terminate()
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
@@ -525,12 +527,12 @@ class Fleet:
         try:
             self.haproxy.stop()
         finally:
-            for task in self.tasks:
+            for task in self.tasks:  # all drain at once, then each is waited for
                 if task.alive:
                     assert task.process is not None
                     task.process.terminate()
             for task in self.tasks:
-                task.stop()
+                reap(task.process, 5, signalled=True)
 
     def logs(self, lines: int = 30) -> str:
         parts = [
