@@ -21,6 +21,10 @@ command -v curl >/dev/null || apt_install curl
 # The fleet tests start their own redis-server and HAProxy (never the machine's services).
 command -v redis-server >/dev/null || apt_install redis-server
 command -v haproxy >/dev/null || apt_install haproxy
+# The monitor's tests start a PostgreSQL of their own (never the machine's), and check its
+# status page in headless Chromium.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+command -v chromium >/dev/null || apt_install chromium
 
 # name@version -> a folder of its own, so that two versions of one package can live side by side
 npm_tool() {

@@ -165,9 +165,11 @@ def dev(target: str, host: str | None, port: int | None, reload_dirs: tuple[str,
 
 def _register_subcommands() -> None:
     from mcpfleet.deploy.cli import deploy
+    from mcpfleet.monitor.cli import monitor
     from mcpfleet.probe.cli import probe
 
     main.add_command(deploy)
+    main.add_command(monitor)
     main.add_command(probe)
 
 
