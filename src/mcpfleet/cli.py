@@ -8,6 +8,7 @@ import importlib
 import os
 import socket
 import sys
+from typing import Any
 
 import click
 
@@ -17,7 +18,32 @@ from mcpfleet.server.app import Server
 
 
 def load_app(target: str) -> Server:
-    """Import ``module:attribute`` from the current directory, as uvicorn does."""
+    """Import ``module:attribute`` from the current directory, as uvicorn does; an
+    official SDK server there (``MCPServer``) is served through ``mcpfleet.compat``."""
+    module_name, module, app = import_target(target)
+    if isinstance(app, Server):
+        return app
+    from mcpfleet.compat.sdk import sdk_kind
+
+    if sdk_kind(app) is not None:
+        from mcpfleet.compat import serve_sdk
+
+        try:
+            return serve_sdk(app)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    attribute = target.partition(":")[2]
+    servers = sorted(name for name, value in vars(module).items() if isinstance(value, Server))
+    found = f"its Servers: {', '.join(servers)}" if servers else "it has no mcpfleet Server"
+    if not hasattr(module, attribute):
+        message = f"module {module_name!r} has no attribute {attribute!r}"
+    else:
+        message = f"{target} is a {type(app).__name__}, not an mcpfleet Server"
+    raise click.ClickException(f"{message}; {found}")
+
+
+def import_target(target: str) -> tuple[str, Any, Any]:
+    """The module named by ``module:attribute``, and the attribute (``None`` if absent)."""
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise click.BadParameter("expected MODULE:APP, for example examples.hello:app")
@@ -31,16 +57,7 @@ def load_app(target: str) -> Server:
         raise click.ClickException(f"cannot import {module_name}: {exc}") from None
     except ImportError as exc:
         raise click.ClickException(f"cannot import {module_name}: {exc}") from None
-    app = getattr(module, attribute, None)
-    if isinstance(app, Server):
-        return app
-    servers = sorted(name for name, value in vars(module).items() if isinstance(value, Server))
-    found = f"its Servers: {', '.join(servers)}" if servers else "it has no mcpfleet Server"
-    if not hasattr(module, attribute):
-        message = f"module {module_name!r} has no attribute {attribute!r}"
-    else:
-        message = f"{target} is a {type(app).__name__}, not an mcpfleet Server"
-    raise click.ClickException(f"{message}; {found}")
+    return module_name, module, getattr(module, attribute, None)
 
 
 def check_listen_address(host: str, port: int) -> None:
@@ -164,10 +181,12 @@ def dev(target: str, host: str | None, port: int | None, reload_dirs: tuple[str,
 
 
 def _register_subcommands() -> None:
+    from mcpfleet.compat.cli import compat
     from mcpfleet.deploy.cli import deploy
     from mcpfleet.monitor.cli import monitor
     from mcpfleet.probe.cli import probe
 
+    main.add_command(compat)
     main.add_command(deploy)
     main.add_command(monitor)
     main.add_command(probe)
