@@ -110,6 +110,9 @@ class SdkBridge:
         self.calls = calls
         self.server = server
         self.lifespan = Lifespan(calls.lifespan(), app)
+        # The lifespan is entered when the transport starts, and left when it closes.
+        server.on_startup.append(self.lifespan.value)
+        server.on_shutdown.append(self.lifespan.aclose)
         self.relay = ChangeRelay(server, self.sync)
         self._listings: dict[str, list[dict[str, Any]]] = {}
 

@@ -13,6 +13,7 @@ The server knows nothing of HTTP; ``mcpfleet.transport`` serves it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +38,8 @@ from mcpfleet.server.registry import (
     make_resource,
     make_tool,
 )
+
+log = logging.getLogger("mcpfleet.server")
 
 F = TypeVar("F", bound=Callable[..., Any])
 CompletionHandler = Callable[..., Any]
@@ -89,6 +92,10 @@ class Server:
         self.permissions: list[AwsPermission] = []  # what the app itself needs from AWS
         self.secrets: list[str] = []  # environment variables the deployment fills from secrets
         self.authenticator: Authenticator | None = None
+        # Awaited when a transport starts serving, and (in reverse) when it closes: what the
+        # app holds open for its whole life (a pool, a client, an SDK app's lifespan).
+        self.on_startup: list[Callable[[], Awaitable[object]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[object]]] = []
         # -- who may call: every request needs ``required_scopes``; ``rate_limit`` is each
         # caller's budget for all its requests; a granted scope implies those listed for it
         self.required_scopes = checked_scopes(required_scopes, "Server")
@@ -297,6 +304,22 @@ class Server:
     def resource_updated(self, uri: str) -> None:
         """Tell subscribers that the resource at ``uri`` changed."""
         self.notifications.publish(RESOURCE_UPDATED, {"uri": uri})
+
+    # -- its life --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Await each ``on_startup`` hook, in order (a failure stops the start)."""
+        for hook in self.on_startup:
+            await hook()
+
+    async def stop(self) -> None:
+        """Await each ``on_shutdown`` hook, the last added first; one that fails is logged
+        and the others still run."""
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook()
+            except Exception:  # the process is ending: report, and let the rest clean up
+                log.warning("a shutdown hook of %s failed", self.name, exc_info=True)
 
     # -- what the server declares -------------------------------------------
 

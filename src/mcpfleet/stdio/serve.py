@@ -76,6 +76,7 @@ async def serve_stdio(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not main thread
             loop.add_signal_handler(sig, stop.at_once)
+    await server.start()
     reader.start()
     log.info("serving %s on stdio", server.name, extra={"event": "stdio_started"})
     await stop.event.wait()
@@ -86,6 +87,7 @@ async def serve_stdio(
         closing.cancel()
         await endpoint.aclose(0)
     interrupt.cancel()
+    await server.stop()
     output.close()
 
 

@@ -136,6 +136,7 @@ class McpApp:
     async def startup(self) -> None:
         if not self._started:
             self._started = True
+            await self.server.start()
             await self.legacy.start()
             if self.state.shared:
                 self._share_notifications()
@@ -228,6 +229,7 @@ class McpApp:
         refresh, the fleet state's connections."""
         if self._emitter is not None:
             self._emitter.cancel()
+        await self.server.stop()
         if self.gate is not None:
             await self.gate.aclose()
         try:
