@@ -17,6 +17,7 @@ from mcpfleet.secrets import secret_variables
 from tests.aws_lambda import app as test_app
 from tests.aws_lambda.events import (
     LEGACY,
+    MODERN,
     http_api_event,
     initialize,
     last_message,
@@ -109,6 +110,23 @@ def test_listen_and_get_stream_are_refused(stateless: Adapter) -> None:
     assert got["statusCode"] == 405
     assert got["headers"]["allow"] == "POST"
     assert "cannot hold a GET stream open" in result_of(got)["error"]["message"]
+
+
+def test_discovery_promises_no_notification_a_lambda_cannot_deliver(stateless: Adapter) -> None:
+    """server/discover on Lambda says no list-changed notifications and no resource
+    subscriptions, since the streams that would carry them are refused."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {"_meta": meta}}
+    headers = {"mcp-protocol-version": MODERN, "mcp-method": "server/discover"}
+    response = stateless(url_event("POST", "/mcp", body, headers))
+    capabilities = result_of(response)["result"]["capabilities"]
+    assert capabilities["tools"] == {"listChanged": False}
+    for kind in ("resources", "prompts"):
+        assert capabilities.get(kind, {}).get("listChanged", False) is False
+    assert capabilities.get("resources", {}).get("subscribe", False) is False
 
 
 def test_legacy_session_spans_instances_with_redis() -> None:

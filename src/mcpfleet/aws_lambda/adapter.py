@@ -111,6 +111,7 @@ class Adapter:
             session_ttl_seconds=config.session_ttl_seconds,
             connection=RedisSettings.from_config(config),
         )
+        server.holds_streams = False  # listen and GET streams are refused here
         self.app = McpApp(server, config, state=state)
         self.stateless = config.state_url is None or config.state_url.startswith("memory:")
         self.path = config.path

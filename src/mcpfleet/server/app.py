@@ -94,6 +94,9 @@ class Server:
         self.authenticator: Authenticator | None = None
         # Awaited when a transport starts serving, and (in reverse) when it closes: what the
         # app holds open for its whole life (a pool, a client, an SDK app's lifespan).
+        # False where no stream can stay open (AWS Lambda): then no list-changed or resource
+        # subscription is promised, since nothing could deliver it.
+        self.holds_streams = True
         self.on_startup: list[Callable[[], Awaitable[object]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[object]]] = []
         # -- who may call: every request needs ``required_scopes``; ``rate_limit`` is each
@@ -324,11 +327,12 @@ class Server:
     # -- what the server declares -------------------------------------------
 
     def capabilities(self) -> dict[str, Any]:
-        caps: dict[str, Any] = {"tools": {"listChanged": True}}
+        streams = self.holds_streams
+        caps: dict[str, Any] = {"tools": {"listChanged": streams}}
         if self.resources or self.templates or self.subscribable:
-            caps["resources"] = {"listChanged": True, "subscribe": self.subscribable}
+            caps["resources"] = {"listChanged": streams, "subscribe": self.subscribable and streams}
         if self.prompts:
-            caps["prompts"] = {"listChanged": True}
+            caps["prompts"] = {"listChanged": streams}
         if self.completion_handler is not None:
             caps["completions"] = {}
         caps["logging"] = {}
