@@ -21,10 +21,14 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpfleet.config import Config
+from mcpfleet.observe.otel import wrap
 from mcpfleet.transport.asgi import McpApp
+
+if TYPE_CHECKING:
+    from mcpfleet.observe.otel_asgi import TracingApp
 
 TARGET_ENV = "MCPFLEET_DEV_TARGET"
 INSPECTOR = "npx @modelcontextprotocol/inspector"
@@ -91,12 +95,13 @@ def dev_logging_config(level: str) -> dict[str, Any]:
     }
 
 
-def dev_app() -> McpApp:
+def dev_app() -> McpApp | TracingApp:
     """The app of one worker: uvicorn calls this factory after each reload."""
     from mcpfleet.cli import load_app
 
     server = load_app(os.environ[TARGET_ENV])
-    return McpApp(server, Config.from_env(drain_delay_seconds=0.0))
+    config = Config.from_env(drain_delay_seconds=0.0)
+    return wrap(McpApp(server, config), config)
 
 
 def watched_dirs(target: str, extra: tuple[str, ...]) -> list[str]:

@@ -4,8 +4,8 @@ Every line has ``time``, ``level``, ``logger`` and ``event`` (``session_opened``
 ``session_closed``, ``drain_started``, ``tool_call``, ... or ``log`` for plain
 messages), plus the fields a call site passes in ``extra`` (``sessionId``,
 ``requestId``, ``tool``, ``protocolVersion``, ``durationMs``, ``success``,
-``status``, ``traceId``, ``threadWaitMs``). Argument values, tokens and secrets are never logged
-by mcpfleet itself.
+``status``, ``traceId``, ``spanId``, ``threadWaitMs``). Argument values, tokens and
+secrets are never logged by mcpfleet itself.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ FIELDS = (
     "success",
     "status",
     "traceId",
+    "spanId",
     "method",
     "threadWaitMs",
 )
@@ -62,8 +63,15 @@ def logging_config(level: str, *, calls: bool = False) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        # the current span's ids, once tracing is on (mcpfleet.observe.otel)
+        "filters": {"trace_ids": {"()": "mcpfleet.observe.otel.TraceIds"}},
         "handlers": {
-            "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stdout},
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": sys.stdout,
+                "filters": ["trace_ids"],
+            },
         },
         "loggers": {
             "mcpfleet": {"handlers": ["stdout"], "level": level, "propagate": False},

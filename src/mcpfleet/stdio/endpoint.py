@@ -32,6 +32,7 @@ import orjson
 
 from mcpfleet.config import Config
 from mcpfleet.errors import InvalidRequest
+from mcpfleet.observe.otel import telemetry_for
 from mcpfleet.protocol.jsonrpc import (
     MessageError,
     Notification,
@@ -117,6 +118,8 @@ class StdioEndpoint:
         self._listens: set[bytes] = set()  # open subscriptions/listen requests
         self._background: set[asyncio.Task[None]] = set()
         self._unsubscribe = server.notifications.subscribe(self._changed)
+        # A span per request when tracing is on (None: off, and nothing of it is imported).
+        self.telemetry = telemetry_for(config.metrics_service or server.name)
 
     # -- writing -----------------------------------------------------------------
 
@@ -193,17 +196,40 @@ class StdioEndpoint:
     # -- requests ----------------------------------------------------------------
 
     async def _serve(self, request: Request, key: bytes) -> None:
+        if self.telemetry is None:
+            await self._answer(request, key)
+            return
+        message = {"method": request.method, "id": request.id, "params": request.params}
+        operation = self.telemetry.begin(message, transport="pipe")
+        token = operation.activate()
+        answer: dict[str, Any] | None = None
+        try:
+            answer = await self._answer(request, key)
+        except BaseException as error:
+            operation.end(type(error).__qualname__)
+            raise
+        finally:
+            operation.deactivate(token)
+        operation.finish(answer, session_id=self.session_id)
+
+    async def _answer(self, request: Request, key: bytes) -> dict[str, Any] | None:
+        """Dispatch ``request`` and write its answer; the answer (None: cancelled)."""
         try:
             result = await self._dispatch(request)
-            if key not in self._cancelled:
-                self._write(encode_final(result_message(request.id, result)))
+            if key in self._cancelled:
+                return None
+            answer = result_message(request.id, result)
+            self._write(encode_final(answer))
+            return answer
         except asyncio.CancelledError:
             log.info("request %r cancelled", request.id)
             raise
         except Exception as error:
-            if key not in self._cancelled:
-                failure = client_error(error, f"request {request.id!r}")
-                self.send(error_message(request.id, failure))
+            if key in self._cancelled:
+                return None
+            failure = error_message(request.id, client_error(error, f"request {request.id!r}"))
+            self.send(failure)
+            return failure
         finally:
             self.running.pop(key, None)
             self._cancelled.discard(key)
@@ -296,3 +322,5 @@ class StdioEndpoint:
         if remaining:
             await asyncio.wait(remaining, timeout=1.0)
         await self.state.aclose()
+        if self.telemetry is not None:  # send what is pending
+            await asyncio.to_thread(self.telemetry.shutdown)
