@@ -17,6 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every server a test starts is one process unless the test asks for workers (``mcpfleet
+# serve`` would otherwise run one worker per CPU with Redis state): a test that stops,
+# kills or asks a task for its pid means that process.
+os.environ.setdefault("WORKERS", "1")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

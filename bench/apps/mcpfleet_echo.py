@@ -12,6 +12,7 @@ from the environment the harness gives).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -86,8 +87,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from mcpfleet.cli import main as cli
 
     # `mcpfleet serve` imports TARGET from the working directory: run from the repo root.
+    # One process, as every peer is measured (WORKERS in the environment may ask for more).
+    workers = os.environ.get("WORKERS", "1")
     cli(
-        ["serve", TARGET, "--host", args.host, "--port", str(args.port)],
+        ["serve", TARGET, "--host", args.host, "--port", str(args.port), "--workers", workers],
         prog_name="mcpfleet",
         standalone_mode=True,
     )

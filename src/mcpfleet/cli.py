@@ -119,8 +119,20 @@ def main() -> None:
     is_flag=True,
     help="Serve over stdin/stdout instead, for a client that launches the server.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes serving the port (env WORKERS; default: one per CPU this process may "
+    "use with Redis state, one with state in memory, which allows no more).",
+)
 def serve(
-    target: str, host: str | None, port: int | None, state_url: str | None, stdio: bool
+    target: str,
+    host: str | None,
+    port: int | None,
+    state_url: str | None,
+    stdio: bool,
+    workers: int | None,
 ) -> None:
     """Serve TARGET (MODULE:APP) over Streamable HTTP (or stdio)."""
     if stdio:
@@ -129,13 +141,22 @@ def serve(
     from mcpfleet.transport.asgi import McpApp
 
     try:
-        config = Config.from_env(host=host, port=port, state_url=state_url)
+        config = Config.from_env(host=host, port=port, state_url=state_url, workers=workers)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    from mcpfleet.runner import run
+    from mcpfleet.observe.otel import check_tracing
+    from mcpfleet.runner import run, run_workers, worker_count
 
+    try:
+        count = worker_count(config)
+        check_tracing()  # tracing asked for without the otel extra: said once, at start
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     server = load_app(target)
     check_listen_address(config.host, config.port)
+    if count > 1:
+        tune_garbage_collector()  # before the fork: the workers share what is frozen
+        sys.exit(run_workers(server, config, count))
     app = McpApp(server, config)
     tune_garbage_collector()
     run(app)

@@ -138,6 +138,9 @@ class Config:
     max_sessions_per_principal: int = 100
     call_lease_seconds: float = 10.0  # a running 2025-era call's lease, renewed by its task
     tool_threads: int = 64  # sync handlers running at once per process (they mostly wait)
+    # processes serving one port; None: one per available CPU with Redis state, else one
+    # (mcpfleet.runner.worker_count)
+    workers: int | None = None
     # -- connections (mcpfleet.transport.uvicorn_protocol) --
     header_timeout_seconds: float = 10.0  # a connection's request head must be complete by then
     max_connections: int = 10_000  # open connections per process (lowered to fit ulimit -n)
@@ -206,6 +209,7 @@ class Config:
             max_sessions_per_principal=_int(env, "MAX_SESSIONS_PER_PRINCIPAL", 100, low=1),
             call_lease_seconds=_float(env, "CALL_LEASE_SECONDS", 10.0),
             tool_threads=_int(env, "TOOL_THREADS", 64, low=1),
+            workers=_int(env, "WORKERS", 0, low=1) or None,
             header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", 10.0),
             max_connections=_int(env, "MAX_CONNECTIONS", 10_000, low=1),
             http_keepalive_seconds=_float(env, "HTTP_KEEPALIVE_SECONDS", 75.0),
@@ -237,6 +241,8 @@ class Config:
             )
         if not self.path.startswith("/"):
             raise ConfigError(f"MCP_PATH: must start with '/', got {self.path!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"WORKERS: must be at least 1, got {self.workers}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"PORT: out of range: {self.port}")
         if not 0 <= self.drain_delay_seconds < self.drain_deadline_seconds <= 120:

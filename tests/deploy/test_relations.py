@@ -300,3 +300,22 @@ def test_metrics_service_is_the_rendered_name() -> None:
             "{'Name': 'METRICS_SERVICE', 'Value': 'orders-api'}" in text
             or "'METRICS_SERVICE': 'orders-api'" in text
         ), name
+
+
+@pytest.mark.parametrize(
+    ("state", "cpu", "memory", "workers"),
+    [
+        ("redis", 512, 1024, 1),
+        ("redis", 1024, 2048, 1),
+        ("redis", 2048, 4096, 2),
+        ("redis", 4096, 8192, 4),
+        ("memory", 4096, 8192, 1),
+    ],
+)
+def test_workers_follow_the_task_vcpus_with_redis_state(
+    state: Any, cpu: int, memory: int, workers: int
+) -> None:
+    """The rendered WORKERS is one per whole vCPU with Redis state, and one with state in
+    memory (workers of one task would not share their sessions)."""
+    settings = Settings(state=state, cpu=cpu, memory=memory)
+    assert settings.environment()["WORKERS"] == str(workers)

@@ -311,4 +311,12 @@ class Settings:
             "METRICS_NAMESPACE": self.metrics_namespace,
             "METRICS_SERVICE": self.name,
             "LOG_LEVEL": "info",
+            "WORKERS": str(self.workers),
         }
+
+    @property
+    def workers(self) -> int:
+        """Processes per task: one per whole vCPU of the task with Redis state (workers
+        share it as tasks do), one with state in memory (each worker would keep its own
+        sessions). Set here because a Fargate task's cgroup may not show its CPU limit."""
+        return max(1, self.cpu // 1024) if self.state == "redis" else 1

@@ -46,6 +46,7 @@ from mcpfleet.server.operations import calls_log
 from mcpfleet.server.threads import TOOL_THREADS
 from mcpfleet.state import RedisSettings, open_state
 from mcpfleet.state.base import BROADCAST, FleetState
+from mcpfleet.transport.cors import cross_origin, send_preflight
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.get_streams import GetStream
 from mcpfleet.transport.handover import SETTLE_SECONDS
@@ -200,6 +201,9 @@ class McpApp:
                 await send_json(send, status, body)
             elif path in self._metadata_paths and self.gate is not None and self.gate.oauth:
                 headers = header_map(scope)
+                if scope["method"] == "OPTIONS":  # a browser client's preflight
+                    await send_preflight(send, "*", headers, b"GET")
+                    return
                 document = self.gate.metadata(headers, scope)
                 await send_json(send, 200, document, ACCESS_FROM_ANYWHERE)
             elif path == "/metrics" and self.config.metrics_prometheus:
@@ -258,14 +262,19 @@ class McpApp:
         an open stream then holds."""
         headers = header_map(scope)
         try:
-            self.check_caller(headers)
+            origin = self.check_caller(headers)
+            method = scope["method"]
+            if origin is not None:  # a browser's request, from an allowed origin
+                if method == "OPTIONS":
+                    await send_preflight(send, origin, headers)
+                    return None
+                send = cross_origin(send, origin)
             gate = self.gate
             principal = (
                 None
                 if gate is None
                 else gate.known_caller(headers) or await gate.authenticate(headers, scope)
             )
-            method = scope["method"]
             if method == "POST":
                 await self.post(headers, receive, send, principal, scope)
             elif method in ("GET", "DELETE") and self.is_legacy_stream_request(headers):
@@ -327,8 +336,9 @@ class McpApp:
             "mcp-session-id" in headers or version in LEGACY_VERSIONS
         )
 
-    def check_caller(self, headers: dict[str, str]) -> None:
-        """The DNS rebinding guard: a present Origin and the Host must be allowed."""
+    def check_caller(self, headers: dict[str, str]) -> str | None:
+        """The DNS rebinding guard: a present Origin and the Host must be allowed; returns
+        the Origin."""
         origin = headers.get("origin")
         if origin is not None and not self.config.origin_allowed(origin):
             raise HttpRejection(403, "Forbidden: Origin not allowed")
@@ -340,6 +350,7 @@ class McpApp:
                 self._hosts[host] = allowed
         if not allowed:
             raise HttpRejection(403, "Forbidden: Host not allowed")
+        return origin
 
     async def post(
         self,
