@@ -327,3 +327,32 @@ def test_error_round_trip(request_id: Any, text: str, data: Any) -> None:
     error = InvalidParams(text or None, data=data)
     message = decode_message(dumps(error_message(request_id, error)))
     assert message == Response(request_id, None, error.to_error())
+
+
+def _nested(depth: int, padding: int) -> bytes:
+    """A tools/call body whose arguments nest ``depth`` levels, with ``padding`` bytes of
+    string data beside them."""
+    inner: Any = "x"
+    for _ in range(depth):
+        inner = [inner]
+    arguments = {"deep": inner, "text": "{[" * (padding // 2)}
+    return orjson.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"arguments": arguments}}
+    )
+
+
+@pytest.mark.parametrize("padding", [0, 100_000], ids=["small", "big"])
+@pytest.mark.parametrize(("depth", "refused"), [(10, False), (70, True)])
+def test_nesting_is_bounded_whatever_the_body_size(padding: int, depth: int, refused: bool) -> None:
+    """A body nested deeper than 64 levels is refused with -32600 and its id, small or big
+    (a big one is walked, a small one scanned first); brackets inside strings do not count."""
+    body = _nested(depth, padding)
+    if not refused:
+        message = decode_message(body)
+        assert isinstance(message, Request)
+        assert message.method == "tools/call"
+        return
+    with pytest.raises(MessageError) as caught:
+        decode_message(body)
+    assert caught.value.code == -32600
+    assert caught.value.request_id == 1

@@ -85,11 +85,23 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# Above this size a body is walked rather than scanned: a big body is mostly string data
+# (a file, a document), whose bytes cost more to count than its few containers to walk.
+SCAN_BYTES = 8192
+
+
+def too_deep_body(body: bytes, value: Any) -> bool:
+    """Whether ``value``, decoded from ``body``, nests deeper than ``MAX_DEPTH``: a small
+    body is walked only when it has enough brackets to be that deep (counting is C-speed)."""
+    if len(body) > SCAN_BYTES:
+        return too_deep(value)
+    return body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value)
+
+
 def decode_message(body: bytes) -> Message:
     """Decode one JSON-RPC message from a request body, bounded in nesting depth."""
     value = parse_json(body)
-    # Counting brackets is C-speed; only a body that could be too deep is walked.
-    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value):
+    if too_deep_body(body, value):
         request_id = value.get("id") if isinstance(value, dict) else None
         raise MessageError(
             InvalidRequest(f"Invalid request: JSON nested deeper than {MAX_DEPTH} levels"),
