@@ -36,6 +36,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     "iam": {"public": True, "redis_auth": "iam"},
     "iam-buffered": {"public": True, "redis_auth": "iam", "invoke_mode": "BUFFERED"},
+    "otel": {"public": True, "otel": True},
     "jwt": {
         "auth": "jwt",
         "issuer": ISSUER,
@@ -71,6 +72,8 @@ COMBOS += [
     ("docs", "ecs-express", "redis", "iam"),
     ("docs", "lambda", "redis", "iam-buffered"),
 ]
+# Traces to X-Ray through the collector sidecar.
+COMBOS += [("docs", "ecs-fargate", "redis", "otel")]
 
 
 @dataclass

@@ -144,6 +144,12 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
     default=False,
     help="Put an AWS WAF web ACL (rate limit per IP, AWS managed rules) in front.",
 )
+@click.option(
+    "--otel",
+    is_flag=True,
+    default=False,
+    help="Traces to X-Ray: an OpenTelemetry collector beside the app (ecs-fargate).",
+)
 def render(target: str, app: str, out: Path, **options: Any) -> None:
     """Write the CloudFormation template (and for ECS the task definition and policy)."""
     from mcpfleet.cli import load_app

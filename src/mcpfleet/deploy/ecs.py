@@ -6,7 +6,7 @@ load balancer, ``ecs_ops`` for scaling, ``alarms`` and ``dashboard`` for watchin
 
 from __future__ import annotations
 
-from mcpfleet.deploy import access, alarms, cache, common, dashboard, ecs_ops, edge
+from mcpfleet.deploy import access, alarms, cache, common, dashboard, ecs_ops, edge, otel
 from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.model import Json, Note, Parameter, Template, get_att, ref, sub
 from mcpfleet.deploy.settings import Settings
@@ -226,9 +226,14 @@ def render(t: Template, settings: Settings, decls: Declarations) -> dict[str, Js
                 "ECS Exec: the session channels exist only once opened, so resource *.",
             )
         )
+    if settings.otel:
+        env.update(otel.environment(settings))
+        runtime.append(otel.xray_statement())
     execution_role(t, secrets)
     common.app_role(t, "TaskRole", "ecs-tasks.amazonaws.com", decls, runtime)
     props = task_definition(settings, image, env, secrets)
+    if settings.otel:
+        otel.attach(t, settings, props)
     t.add("TaskDefinition", "AWS::ECS::TaskDefinition", props)
     edge.load_balancer(t, settings)
     service(t, settings)

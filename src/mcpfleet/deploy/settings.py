@@ -56,6 +56,9 @@ APPRUNNER_DRAIN_DELAY = 15  # App Runner may still route to an instance after SI
 DEFAULT_SHARDS = 3
 MAX_CACHE_NODES = 10  # every node is watched by one alarm, which reads at most 10 metrics
 ECS_TARGETS = ("ecs-fargate", "ecs-express")
+OTEL_COLLECTOR_CPU = 64  # CPU units reserved for the --otel collector sidecar
+OTEL_COLLECTOR_MEMORY = 128  # MiB reserved for it (a soft reservation)
+OTEL_TARGETS = ("ecs-fargate",)  # where a sidecar can run: a task definition of our own
 FARGATE_SIZES = {
     256: (512, 1024, 2048),
     512: (1024, 2048, 3072, 4096),
@@ -112,6 +115,7 @@ class Settings:
     domain: str | None = None  # a DNS name for the ALB (Route 53 alias), or a parameter
     hosted_zone_id: str | None = None
     invoke_mode: InvokeMode = "RESPONSE_STREAM"  # Lambda Function URL
+    otel: bool = False  # traces to X-Ray through a collector sidecar (ecs-fargate)
 
     @property
     def ecs(self) -> bool:
@@ -170,6 +174,7 @@ class Settings:
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is out of range")
         self.check_platform()
+        self.check_otel()
         self.check_cache()
         self.check_access()
 
@@ -248,6 +253,18 @@ class Settings:
             )
         if self.invoke_mode != "RESPONSE_STREAM" and self.target != "lambda":
             raise SettingsError("--invoke-mode: only for --target lambda")
+
+    def check_otel(self) -> None:
+        """The collector runs beside the app in a task definition of our own. Its
+        reservation (``OTEL_COLLECTOR_*``) is at most a quarter of the smallest Fargate
+        task, so every size leaves the app the rest (tests/deploy/test_otel.py)."""
+        if self.otel and self.target not in OTEL_TARGETS:
+            raise SettingsError(
+                f"--otel: {self.target} runs one container per instance, with no room for "
+                "the OpenTelemetry collector beside the app; render --target ecs-fargate "
+                "for traces to X-Ray, or point OTEL_EXPORTER_OTLP_ENDPOINT at a collector "
+                "of your own"
+            )
 
     def check_cache(self) -> None:
         redis_only = self.redis_cluster or self.redis_auth != "token"
