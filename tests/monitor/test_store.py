@@ -4,6 +4,7 @@ incidents, deliveries."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from mcpfleet.monitor.alerts import Incident
 from mcpfleet.monitor.results import Failure, Result
@@ -133,3 +134,21 @@ def test_one_open_incident_per_lane_and_each_change_claimed_once(history_url: st
             await store.aclose()
 
     asyncio.run(scenario())
+
+
+def test_two_monitors_starting_on_a_new_sqlite_file_never_find_it_locked(tmp_path: Path) -> None:
+    """Two stores opening and migrating the same new SQLite file at once, 30 times over:
+    the second always waits for the first (switching a file to WAL does not wait by
+    itself), and neither fails with "database is locked"."""
+
+    async def scenario(url: str) -> list[int]:
+        first, second = open_store(url), open_store(url)
+        try:
+            return sorted(await asyncio.gather(first.migrate(), second.migrate()))
+        finally:
+            await first.aclose()
+            await second.aclose()
+
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path / f'history-{attempt}.db'}"
+        assert asyncio.run(scenario(url)) == [0, SCHEMA_VERSION]
