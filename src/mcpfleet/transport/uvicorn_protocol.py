@@ -1,8 +1,8 @@
 """uvicorn's httptools protocol as ``mcpfleet serve`` runs it: guarded, and lighter if it can.
 
-``GuardedHttpToolsProtocol`` adds to uvicorn's protocol what uvicorn leaves out, at no
-cost to each request (it overrides none of uvicorn's per-request callbacks but
-``on_response_complete``, for one attribute check):
+``GuardedHttpToolsProtocol`` adds to uvicorn's protocol what uvicorn leaves out, at almost no
+cost to each request (of uvicorn's per-request callbacks it overrides only
+``on_response_complete`` and ``on_message_complete``, for an attribute check each):
 
 - a **header timeout**: a connection that has not delivered a complete request head
   ``header_timeout`` seconds after it was made (or, on a kept-alive connection, after
@@ -15,17 +15,25 @@ cost to each request (it overrides none of uvicorn's per-request callbacks but
   least) while it has any; the wait is counted from the sweep that first finds a
   connection waiting, so one is closed between ``header_timeout`` and one and a half
   times it after it was made (or its next head began).
-- **no draining after an early answer**: a response that ends before its request's
-  body was read (a 413, a 401) closes the connection, where uvicorn would read the
-  rest of the body only to discard it.
+- **a bounded drain after an early answer**: a response that ends before its request's
+  body was read (a 401, a 406) went out as keep-alive, so the connection stays usable:
+  the rest of the body is read and dropped as uvicorn does, but for ``LINGER_SECONDS``
+  at most, and not at all when the declared length leaves over ``LINGER_BYTES`` to
+  come (a 413). Past either, the connection closes gently (``_linger``); the client is
+  then still sending its body, so the end of stream reaches it before it could reuse
+  the connection. Closing at once instead, even gently, lets a client that sent its
+  whole body read the keep-alive answer and send its next request into a closing
+  connection. The end of a drained body is seen in ``on_message_complete`` (uvicorn
+  ignores it once the response is complete), which re-arms the keep-alive timeout.
 - **a bound on open connections** (``open_connections``): a connection past it takes
   the place of the oldest idle one, or is refused with 503 when none is idle; which
   are idle is looked at only then (``is_idle``). That is the one way an idle connection
   closes before its keep-alive timeout: at a full bound, to let a new one in.
 
 It uses, of uvicorn's protocol: the asyncio protocol methods (``connection_made``,
-``connection_lost``, ``pause_writing``, ``resume_writing``), the response callback
-``on_response_complete``, and the attributes ``loop``, ``transport``, ``connections``
+``connection_lost``, ``pause_writing``, ``resume_writing``), the callbacks
+``on_response_complete`` and ``on_message_complete``, ``timeout_keep_alive_handler``, and
+the attributes ``timeout_keep_alive``, ``loop``, ``transport``, ``connections``
 (the server's open connections), ``cycle`` (``None`` until the first head is complete),
 ``scope`` (``None`` until a head begins, then a new dict at each head's start, the one
 its cycle gets), ``pipeline`` and ``timeout_keep_alive_task`` (``None`` unless waiting
@@ -76,8 +84,8 @@ log = logging.getLogger("mcpfleet.transport.connections")
 # The uvicorn releases LeanHttpToolsProtocol was read against and tested with.
 TESTED_UVICORN_VERSIONS = frozenset({"0.55.0"})
 
-# After an answer sent before its request's body was read, what of the body is still read
-# (and dropped) before the connection closes: enough for the answer to reach the client.
+# After an answer sent before its request's body was read, how long and (by the declared
+# length) how much of the rest of the body is read and dropped to keep the connection.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 8 * 1024 * 1024  # twice the default MAX_BODY_BYTES
 
@@ -101,6 +109,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # Per server, not attributes of each connection, whose attribute dict shares its keys
     # up to uvicorn's own and grows from 0.3 to 1.6 KB with one more.
     _heads: ClassVar[HeadSweep | None] = None
+    # Connections reading and dropping the rest of a body after an early answer, with the
+    # timer that stops the wait (shared by all servers of the process; keyed by connection).
+    _draining: ClassVar[dict[GuardedHttpToolsProtocol, TimerHandle]] = {}
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -123,6 +134,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         heads = self._heads
         if heads is not None:
             heads.forget(self)
+        if self._draining:
+            timer = self._draining.pop(self, None)
+            if timer is not None:
+                timer.cancel()
         if self.open_connections is not None:
             self.open_connections.closed(self)
         super().connection_lost(exc)
@@ -132,8 +147,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if cycle.more_body and cycle.response_complete:
             # Answered before its body was read (a 413, a 401): uvicorn would read the
             # rest only to discard it, however long it is.
-            self._linger()
+            self._drain_or_linger(cycle)
         super().on_response_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self._draining and self.cycle.response_complete:
+            timer = self._draining.pop(self, None)
+            if timer is not None:  # the drained body is all in: the connection is idle
+                timer.cancel()
+                # After this data is parsed: a next request may follow in it.
+                self.loop.call_soon(self._drained, self.cycle)
+
+    def _drain_or_linger(self, cycle: RequestResponseCycle) -> None:
+        headers = cycle.scope["headers"]
+        declared = next((value for name, value in headers if name == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > LINGER_BYTES:
+            self._linger()
+        elif not self.transport.is_closing():
+            self._draining[self] = self.loop.call_later(LINGER_SECONDS, self._drain_late, cycle)
+
+    def _drain_late(self, cycle: RequestResponseCycle) -> None:
+        """The rest of the body is still not in: stop waiting for it."""
+        self._draining.pop(self, None)
+        if self.cycle is cycle:
+            self._linger()
+
+    def _drained(self, cycle: RequestResponseCycle) -> None:
+        """Wait for a next request under the keep-alive timeout, as uvicorn does after a
+        response (its timer was stopped by the body's bytes), unless one has begun."""
+        if (
+            self.cycle is cycle
+            and self.scope is cycle.scope
+            and self.timeout_keep_alive_task is None
+            and not self.transport.is_closing()
+        ):
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def _linger(self) -> None:
         """Close gently: end our side (the client reads the answer, then end of stream),
@@ -246,7 +297,7 @@ class HeadSweep:
     def _late(self, connection: GuardedHttpToolsProtocol, now: float) -> bool:
         """Whether ``connection`` has waited for a head past the timeout (noting since when
         it waits, or forgetting it once it no longer does)."""
-        if connection.transport.is_closing():
+        if connection.transport.is_closing() or connection in connection._draining:
             self.forget(connection)
             return False
         cycle: RequestResponseCycle | None = connection.cycle
