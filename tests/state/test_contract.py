@@ -495,6 +495,20 @@ async def test_handles_create_update_expire(state: FleetState) -> None:
     assert await state.get_handle("h2") is None
 
 
+async def test_a_handle_is_swapped_only_from_the_record_read(state: FleetState) -> None:
+    """Of two writers that read the same record, the first swap wins and the second is
+    refused; a swap of a handle that does not exist stores nothing."""
+    await state.put_handle("t1", b"working", 5, create=True)
+    assert await state.swap_handle("t1", b"working", b"completed", 5) is True
+    assert await state.swap_handle("t1", b"working", b"cancelled", 5) is False
+    assert await state.get_handle("t1") == b"completed"
+    assert await state.swap_handle("absent", b"working", b"x", 5) is False
+    assert await state.get_handle("absent") is None
+    assert await state.swap_handle("t1", b"completed", b"done", 0.2) is True
+    await asyncio.sleep(0.3)
+    assert await state.get_handle("t1") is None
+
+
 # -- expiry ----------------------------------------------------------------------------
 
 

@@ -150,6 +150,7 @@ def writes(state: RedisFleetState) -> dict[str, Call]:
         "take_tokens": lambda: state.take_tokens([("k", 10, 1.0, "limit")]),
         "claim_listener": lambda: state.claim_listener("s2", "me"),
         "put_handle": lambda: state.put_handle("h2", b"x", 60, create=True),
+        "swap_handle": lambda: state.swap_handle("h1", b"v", b"w", 60),
     }
 
 

@@ -193,6 +193,11 @@ class FleetState(Protocol):
         """Store a handle's record for ``ttl`` seconds; with ``create``, only if new, else
         only if it exists. Whether it was stored."""
 
+    async def swap_handle(self, handle: str, expected: bytes, record: bytes, ttl: float) -> bool:
+        """Replace a handle's record with ``record`` for ``ttl`` seconds, only if it is still
+        ``expected`` (a compare-and-set: of two writers that read the same record, one
+        wins). Whether it was replaced."""
+
     async def get_handle(self, handle: str) -> bytes | None:
         """A handle's record, or ``None`` if unknown or expired."""
 

@@ -329,6 +329,12 @@ class MemoryFleetState:
         self._handles[handle] = (record, now + ttl)
         return True
 
+    async def swap_handle(self, handle: str, expected: bytes, record: bytes, ttl: float) -> bool:
+        if await self.get_handle(handle) != expected:
+            return False
+        self._handles[handle] = (record, self.clock() + ttl)
+        return True
+
     async def get_handle(self, handle: str) -> bytes | None:
         entry = self._handles.get(handle)
         if entry is None or entry[1] <= self.clock():

@@ -142,6 +142,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
+# KEYS[1] handle; ARGV expected record, new record, ttl ms. Replaces only that record.
+SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
 T = TypeVar("T")
 
 
@@ -196,6 +203,7 @@ class RedisFleetState:
         self._deliver = self.redis.register_script(DELIVER)
         self._claim = self.redis.register_script(CLAIM)
         self._release = self.redis.register_script(RELEASE)
+        self._swap = self.redis.register_script(SWAP)
         self._take = self.redis.register_script(redis_limits.TAKE)
         self.sessions = RedisSessions(
             self.redis,
@@ -401,6 +409,13 @@ class RedisFleetState:
                 xx=not create,
             )
         return bool(stored)
+
+    async def swap_handle(self, handle: str, expected: bytes, record: bytes, ttl: float) -> bool:
+        with self.faults.translated():
+            swapped = await self._swap(
+                keys=[f"{PREFIX}:h:{handle}"], args=[expected, record, max(1, int(ttl * 1000))]
+            )
+        return bool(swapped)
 
     async def get_handle(self, handle: str) -> bytes | None:
         with self.faults.translated():
