@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from mcpfleet.deploy.declarations import DeclarationError
 from mcpfleet.deploy.settings import ARCHS, AUTHS, TARGETS, Settings, SettingsError
+from mcpfleet.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mcpfleet.deploy.render import Rendered
 
 INT = click.IntRange(min=1)
+MONITOR = "monitor"  # --target monitor: the monitor's stacks (deploy/monitor_stack.py)
 
 
 @click.group()
@@ -32,9 +37,24 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
 
 
 @deploy.command()
-@click.option("--target", type=click.Choice(TARGETS), default="ecs-fargate", show_default=True)
-@click.option("--app", "app", required=True, help="MODULE:APP, as for mcpfleet serve.")
+@click.option(
+    "--target", type=click.Choice((*TARGETS, MONITOR)), default="ecs-fargate", show_default=True
+)
+@click.option("--app", "app", default=None, help="MODULE:APP, as for mcpfleet serve.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--regions", default=None, help="--target monitor: the regions, comma-separated (a stack each)."
+)
+@click.option(
+    "--config",
+    "monitor_config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="--target monitor: the monitor's YAML (checked now, kept in SSM).",
+)
+@click.option(
+    "--schedule", type=INT, default=None, help="--target monitor: minutes between rounds (1)."
+)
 @click.option(
     "--state",
     type=click.Choice(["memory", "redis"]),
@@ -150,20 +170,50 @@ def _settings(target: str, app: str, options: dict[str, Any]) -> Settings:
     default=False,
     help="Traces to X-Ray: an OpenTelemetry collector beside the app (ecs-fargate).",
 )
-def render(target: str, app: str, out: Path, **options: Any) -> None:
-    """Write the CloudFormation template (and for ECS the task definition and policy)."""
+def render(target: str, app: str | None, out: Path, **options: Any) -> None:
+    """Write the CloudFormation template (and for ECS the task definition and policy);
+    with --target monitor, the monitor's template for each of --regions."""
     from mcpfleet.cli import load_app
     from mcpfleet.deploy.render import render as render_app
 
+    monitor = {key: options.pop(key) for key in ("regions", "monitor_config", "schedule")}
+    rendered: Rendered
     try:
-        settings = _settings(target, app, options)
-        rendered = render_app(load_app(app), settings)
-    except (DeclarationError, SettingsError) as error:
+        if target == MONITOR:
+            rendered = _render_monitor(app, monitor, options)
+        elif app is None:
+            raise click.UsageError(f"--target {target} needs --app MODULE:APP")
+        elif any(value is not None for value in monitor.values()):
+            raise click.UsageError("--regions, --config and --schedule are for --target monitor")
+        else:
+            settings = _settings(target, app, options)
+            rendered = render_app(load_app(app), settings)
+    except (DeclarationError, SettingsError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     for path in rendered.write(out):
         click.echo(f"wrote {path}")
     for note in rendered.notes:
         click.echo(f"note: {note}")
+
+
+def _render_monitor(app: str | None, given: dict[str, Any], options: dict[str, Any]) -> Rendered:
+    """The monitor's stacks (``deploy.monitor_stack``) from --regions, --config, --schedule."""
+    from mcpfleet.deploy.monitor_stack import MonitorStack, render_monitor
+
+    if app is not None:
+        raise click.UsageError("--target monitor renders the monitor, not an app: drop --app")
+    if not given["regions"] or given["monitor_config"] is None:
+        raise click.UsageError("--target monitor needs --regions and --config")
+    path: Path = given["monitor_config"]
+    stack = MonitorStack(
+        regions=tuple(r.strip() for r in given["regions"].split(",") if r.strip()),
+        config_text=path.read_text(encoding="utf-8"),
+        config_source=str(path),
+        schedule_minutes=given["schedule"] or 1,
+        arch=options["arch"] or "arm64",
+        memory=options["memory"] or 512,
+    )
+    return render_monitor(stack)
 
 
 def _client(region: str | None, service: str = "cloudformation") -> Any:
