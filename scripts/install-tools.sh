@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the project's own Python packages, into .tools/
-# (idempotent): Node.js 22 and the official MCP conformance suite, from the npm registry;
-# checkov, in a virtual environment of its own (its pinned dependencies would clash with
-# the project's), from pip's configured index.
+# (idempotent): Node.js 22, the official MCP conformance suite and the MCP Inspector, from
+# the npm registry; checkov, in a virtual environment of its own (its pinned dependencies
+# would clash with the project's), from pip's configured index.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -41,6 +41,9 @@ npm_tool conformance @modelcontextprotocol/conformance@0.2.0-alpha.12
 npm_tool conformance-0.1 @modelcontextprotocol/conformance@0.1.16
 npm_tool ts-sdk @modelcontextprotocol/sdk@1 zod@3
 npm_tool inspector @modelcontextprotocol/inspector-cli@1
+# The Inspector's web UI (tests/e2e/test_inspector_web.py): the last v1 release, whose page
+# can connect to a server itself (connection type "Direct"); v2 connects from its backend.
+npm_tool inspector-web @modelcontextprotocol/inspector@1.0.3
 # name==version -> .tools/<name>, a virtual environment of its own
 pip_tool() {
   local dir="$tools/$1"; shift
