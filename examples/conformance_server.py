@@ -14,6 +14,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from mcpfleet import Context, Server, ToolError, content, header_param
+from mcpfleet.errors import InternalError
 
 # A 1x1 red PNG and a minimal WAV file, as the conformance suite expects them.
 IMAGE_PNG = "".join(
@@ -24,7 +25,8 @@ IMAGE_PNG = "".join(
 )
 AUDIO_WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 
-app = Server("mcp-conformance-test-server", "1.0.0", list_ttl_ms=300_000)
+# A tool that may run as a task becomes one after 200 ms (the suite's slow tools take 1 s).
+app = Server("mcp-conformance-test-server", "1.0.0", list_ttl_ms=300_000, task_after_ms=200)
 app.enable_subscriptions()
 
 EMPTY = {"type": "object", "properties": {}}
@@ -437,6 +439,69 @@ async def test_trigger_prompt_change() -> str:
     else:
         app.prompt("test_dynamic_prompt")(_dynamic_prompt)
     return "Mutation triggered"
+
+
+# -- 2026-07-28: the tasks extension ------------------------------------------
+
+
+@app.tool()
+async def greet(name: str) -> str:
+    """Greets by name, at once (never a task)"""
+    return f"Hello, {name}!"
+
+
+@app.tool(task="optional")
+async def slow_compute(seconds: int, label: str = "") -> str:
+    """Works for the given seconds; a task for a client that declares tasks"""
+    await asyncio.sleep(seconds)
+    return f"Computed {label} in {seconds}s"
+
+
+@app.tool(task="required")
+async def failing_job() -> str:
+    """Runs only as a task, then fails as a tool (isError)"""
+    await asyncio.sleep(1)
+    raise ToolError("job failed")
+
+
+@app.tool(task="optional")
+async def protocol_error_job() -> str:
+    """Runs as a task, then fails with a JSON-RPC error"""
+    await asyncio.sleep(0.5)
+    raise InternalError("the job hit an internal error")
+
+
+@app.tool(task="optional", task_after_ms=0)
+async def confirm_delete(filename: str, ctx: Context) -> str:
+    """A task at once, that asks the user to confirm a deletion"""
+    answers = await ctx.ask(
+        {"confirm": _form(f"Delete {filename}?", {"confirm": {"type": "boolean"}}, ["confirm"])}
+    )
+    answer = answers["confirm"]
+    confirmed = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm")
+    return f"Deleted {filename}" if confirmed else f"Kept {filename}"
+
+
+@app.tool(task="optional", task_after_ms=0)
+async def multi_input(ctx: Context) -> str:
+    """A task at once, that asks two questions together"""
+    schema = {"name": {"type": "string"}, "confirm": {"type": "boolean"}}
+    answers = await ctx.ask(
+        {"first": _form("First?", schema, ["name"]), "second": _form("Second?", schema, ["name"])}
+    )
+    return f"first={_elicit_text(answers['first'], 'name')}, " + (
+        f"second={_elicit_text(answers['second'], 'name')}"
+    )
+
+
+@app.tool(task="required")
+async def test_tool_with_task(ctx: Context) -> str:
+    """Asks a name by MRTR, then works as a task"""
+    answers = await ctx.ask(
+        {"user_name": _form("What is your name?", {"name": {"type": "string"}}, ["name"])}
+    )
+    await asyncio.sleep(1)
+    return f"Hello, {_elicit_text(answers['user_name'], 'name')}!"
 
 
 # -- resources --------------------------------------------------------------

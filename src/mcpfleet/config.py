@@ -137,6 +137,12 @@ class Config:
     rate_limit: str | None = None  # per caller, every request: "600/minute"
     max_sessions_per_principal: int = 100
     call_lease_seconds: float = 10.0  # a running 2025-era call's lease, renewed by its task
+    # -- tasks (the 2026-07-28 tasks extension; mcpfleet.server.tasks) --
+    task_ttl_seconds: float = 3600.0  # a task's record and result are kept this long
+    task_poll_interval_ms: int = 1000  # the poll interval clients are told
+    task_lease_seconds: float = 30.0  # a task whose process died is failed after this
+    task_max_running_per_principal: int = 20  # running tasks per caller, fleet-wide
+    task_max_result_bytes: int = 4 * 1024 * 1024  # a larger result fails its task
     tool_threads: int = 64  # sync handlers running at once per process (they mostly wait)
     # processes serving one port; None: one per available CPU with Redis state, else one
     # (mcpfleet.runner.worker_count)
@@ -208,6 +214,11 @@ class Config:
             rate_limit=env.get("RATE_LIMIT") or None,
             max_sessions_per_principal=_int(env, "MAX_SESSIONS_PER_PRINCIPAL", 100, low=1),
             call_lease_seconds=_float(env, "CALL_LEASE_SECONDS", 10.0),
+            task_ttl_seconds=_float(env, "TASK_TTL_SECONDS", 3600.0),
+            task_poll_interval_ms=_int(env, "TASK_POLL_INTERVAL_MS", 1000, low=1),
+            task_lease_seconds=_float(env, "TASK_LEASE_SECONDS", 30.0),
+            task_max_running_per_principal=_int(env, "TASK_MAX_RUNNING_PER_PRINCIPAL", 20, low=1),
+            task_max_result_bytes=_int(env, "TASK_MAX_RESULT_BYTES", 4 * 1024 * 1024, low=1024),
             tool_threads=_int(env, "TOOL_THREADS", 64, low=1),
             workers=_int(env, "WORKERS", 0, low=1) or None,
             header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", 10.0),

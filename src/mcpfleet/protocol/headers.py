@@ -25,7 +25,14 @@ _DECIMAL = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$")  # ASCII o
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 MAX_SAFE_INTEGER = 2**53 - 1
 
-NAME_SOURCE = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_SOURCE = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "tasks/get": "taskId",  # the tasks extension: a task's methods name the task
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 class BadHeaderValue(McpfleetError, ValueError):

@@ -66,8 +66,13 @@ class Server:
         required_scopes: Sequence[str] = (),
         rate_limit: str | None = None,
         scope_implies: dict[str, Sequence[str]] | None = None,
+        task_after_ms: int = 500,
     ) -> None:
         self.name = name
+        # When a tool that may run as a task becomes one, for a client that declared the
+        # tasks extension: once it has run this long without finishing (0: at once).
+        self.task_after_ms = _checked_after(task_after_ms, "Server")
+        self.task_tools: set[str] = set()  # the tools that may run as tasks
         self.version = version
         self.instructions = instructions
         self.page_size = page_size
@@ -127,13 +132,21 @@ class Server:
         scopes: Sequence[str] = (),
         rate_limit: str | None = None,
         max_concurrency: int | None = None,
+        task: str | None = None,
+        task_after_ms: int | None = None,
     ) -> Callable[[F], F]:
         """Register a tool. ``requires`` names client capabilities it cannot run without;
         ``input_schema`` replaces the generated schema (arguments are still validated
         against the signature); ``permissions`` declares the AWS actions it needs;
         ``scopes`` the OAuth scopes a caller needs for it; ``rate_limit`` (``"30/minute"``)
         each caller's budget of calls to it; ``max_concurrency`` how many calls of it may
-        run at once in one process (the others wait their turn)."""
+        run at once in one process (the others wait their turn). ``task``: ``"optional"``
+        (it may run as a task of the 2026-07-28 tasks extension, for a client that declares
+        it) or ``"required"`` (only so: other clients get -32021); it becomes a task once it
+        has run ``task_after_ms`` without finishing (default: the server's)."""
+        if task not in (None, "optional", "required"):
+            raise ValueError(f"task must be 'optional' or 'required', got {task!r}")
+        after = None if task_after_ms is None else _checked_after(task_after_ms, "tool")
 
         def register(func: F) -> F:
             tool = make_tool(
@@ -155,6 +168,7 @@ class Server:
             if max_concurrency is not None and max_concurrency < 1:
                 raise ValueError(f"tool {tool.name}: max_concurrency must be at least 1")
             tool.max_concurrency = max_concurrency
+            tool.task, tool.task_after_ms = task, after
             self.add_tool(tool)
             return func
 
@@ -163,6 +177,10 @@ class Server:
     def add_tool(self, tool: Tool) -> None:
         headers = param_headers(tool.wire["inputSchema"])
         self.tools[tool.name] = tool
+        if tool.task is not None:
+            self.task_tools.add(tool.name)
+        else:
+            self.task_tools.discard(tool.name)
         if headers:
             self.param_headers[tool.name] = headers
         else:
@@ -172,6 +190,7 @@ class Server:
     def remove_tool(self, name: str) -> None:
         if self.tools.pop(name, None) is not None:
             self.param_headers.pop(name, None)
+            self.task_tools.discard(name)
             self.notifications.publish(TOOLS_CHANGED)
 
     def resource(
@@ -337,3 +356,9 @@ class Server:
             caps["completions"] = {}
         caps["logging"] = {}
         return caps
+
+
+def _checked_after(value: int, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}: task_after_ms must be a whole number of ms, 0 or more")
+    return value

@@ -20,7 +20,6 @@ from mcpfleet.errors import (
     InputRequired,
     InvalidParams,
     MethodNotFound,
-    MissingClientCapability,
     RequestStateInvalid,
 )
 from mcpfleet.protocol.jsonrpc import Request
@@ -32,21 +31,16 @@ from mcpfleet.protocol.request_state import (
     request_binding,
     seal_request_state,
 )
+from mcpfleet.protocol.tasks import TASK_METHODS, TASKS_EXTENSION, declares_tasks
 from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS, Era
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context, LazyContext
-from mcpfleet.server.operations import OPERATIONS
+from mcpfleet.server.input_checks import check_capabilities, check_input_response
+from mcpfleet.server.operations import OPERATIONS, call_tool
+from mcpfleet.server.registry import Tool
+from mcpfleet.server.tasks.service import TaskService, TaskSettings
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-# The capability each kind of input request needs the client to have declared.
-INPUT_CAPABILITY = {
-    "elicitation/create": "elicitation",
-    "sampling/createMessage": "sampling",
-    "roots/list": "roots",
-}
-
-ELICIT_ACTIONS = frozenset(("accept", "decline", "cancel"))
 
 CACHEABLE = frozenset(
     (
@@ -87,15 +81,7 @@ class MrtrExchange:
         return None  # the modern era has no server-to-client ping
 
     async def ask(self, requests: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        missing_caps: dict[str, Any] = {}
-        for request in requests.values():
-            capability = INPUT_CAPABILITY.get(request["method"])
-            if capability is None:
-                raise ValueError(f"cannot ask the client for {request['method']}")
-            if capability not in self._capabilities:
-                missing_caps[capability] = {}
-        if missing_caps:
-            raise MissingClientCapability(missing_caps)
+        check_capabilities(requests, self._capabilities)
         pending = {key: req for key, req in requests.items() if key not in self.answers}
         for key, request in requests.items():
             if key in self.answers:
@@ -104,37 +90,6 @@ class MrtrExchange:
         if pending:
             raise InputRequired(pending, self.used)
         return {key: self.answers[key] for key in requests}
-
-
-def check_input_response(key: str, method: str, answer: Any) -> None:
-    """An answer must have the shape of the result its question asked for."""
-    valid = isinstance(answer, dict) and (
-        (method == "elicitation/create" and _valid_elicit_answer(answer))
-        or (
-            method == "sampling/createMessage"
-            and isinstance(answer.get("role"), str)
-            and isinstance(answer.get("content"), dict | list)
-        )
-        or (
-            method == "roots/list"
-            and isinstance(answer.get("roots"), list)
-            and all(isinstance(root, dict) for root in answer["roots"])
-        )
-    )
-    if not valid:
-        raise InvalidParams(
-            f"Invalid params: inputResponses[{key!r}] is not a valid {method} result"
-        )
-
-
-def _valid_elicit_answer(answer: dict[str, Any]) -> bool:
-    action = answer.get("action")
-    content = answer.get("content")
-    return (
-        isinstance(action, str)
-        and action in ELICIT_ACTIONS
-        and (content is None or isinstance(content, dict))
-    )
 
 
 class ModernDispatcher:
@@ -148,22 +103,35 @@ class ModernDispatcher:
         state_ttl_seconds: float = 600.0,
         clock: Callable[[], float] = time.time,
         state: Any = None,
+        task_settings: TaskSettings | None = None,
     ) -> None:
         self.server = server
         self.state = state
+        # Tasks need somewhere to keep their records: the fleet state.
+        self.tasks = None if state is None else TaskService(state, task_settings)
         self.ring = ring
         self.state_ttl_seconds = state_ttl_seconds
         self.clock = clock
         self._server_meta = {META_SERVER_INFO: server.server_info}
 
     def check_method(self, method: str) -> None:
-        if method not in MODERN_METHODS:
+        if method not in MODERN_METHODS and not (method in TASK_METHODS and self.offers_tasks):
             raise MethodNotFound(f"Method not found: {method}")
 
+    @property
+    def offers_tasks(self) -> bool:
+        """Tools may run as tasks: the app has some, there is a state for their records,
+        and the process lives on after a response (not on AWS Lambda)."""
+        server = self.server
+        return bool(server.task_tools) and self.tasks is not None and server.holds_streams
+
     def discover(self) -> dict[str, Any]:
+        capabilities = self.server.capabilities()
+        if self.offers_tasks:
+            capabilities["extensions"] = {TASKS_EXTENSION: {}}
         result: dict[str, Any] = {
             "supportedVersions": list(SUPPORTED_VERSIONS),
-            "capabilities": self.server.capabilities(),
+            "capabilities": capabilities,
         }
         if self.server.instructions:
             result["instructions"] = self.server.instructions
@@ -198,6 +166,11 @@ class ModernDispatcher:
             return self.discover()
         operation = OPERATIONS.get(method)
         if operation is None:
+            if method in TASK_METHODS and self.tasks is not None and self.offers_tasks:
+                found = await self.tasks.handle(
+                    method, params, meta.client_capabilities, principal_id(principal)
+                )
+                return self.finish(method, found)
             raise MethodNotFound(f"Method not found: {method}")
         answers: dict[str, Any] = {}
         retried = False
@@ -205,6 +178,17 @@ class ModernDispatcher:
         if target is not None and ("requestState" in params or "inputResponses" in params):
             binding = request_binding(method, params.get(target), principal_id(principal))
             answers, retried = self._answers(params, binding)
+        if method == "tools/call" and self.server.task_tools:
+            tool = self.server.tools.get(params.get("name"))  # type: ignore[arg-type]
+            if (
+                tool is not None
+                and tool.task is not None
+                and declares_tasks(meta.client_capabilities)
+                and self.offers_tasks
+            ):
+                return await self._task_call(
+                    tool, request, meta, notify, principal, answers, retried
+                )
         ctx = LazyContext(partial(self._context, request, meta, notify, principal, answers))
         try:
             result = await operation(self.server, params, ctx)
@@ -215,6 +199,42 @@ class ModernDispatcher:
             return self._input_required(need, binding)
         return self.finish(method, result, retried=retried)
 
+    async def _task_call(
+        self,
+        tool: Tool,
+        request: Request,
+        meta: RequestMeta,
+        notify: Notify,
+        principal: Principal | None,
+        answers: dict[str, Any],
+        retried: bool,
+    ) -> dict[str, Any]:
+        """A call of a tool that may run as a task, from a client that declared the tasks
+        extension: answered at once, by MRTR, or with a ``CreateTaskResult``."""
+        assert self.tasks is not None
+        params = request.params
+        mrtr = MrtrExchange(notify, meta.client_capabilities, answers)
+        exchange = self.tasks.exchange(mrtr, principal_id(principal))
+        ctx = LazyContext(
+            partial(self._context, request, meta, notify, principal, answers, exchange)
+        )
+        after = self.server.task_after_ms if tool.task_after_ms is None else tool.task_after_ms
+        try:
+            result, is_task = await self.tasks.call(
+                tool.name,
+                after,
+                tool.task == "required",
+                partial(call_tool, self.server, params, ctx),
+                exchange,
+            )
+        except InputRequired as need:
+            binding = request_binding("tools/call", tool.name, principal_id(principal))
+            return self._input_required(need, binding)
+        if is_task:
+            result["_meta"] = self._server_meta
+            return result
+        return self.finish("tools/call", result, retried=retried)
+
     def _context(
         self,
         request: Request,
@@ -222,10 +242,11 @@ class ModernDispatcher:
         notify: Notify,
         principal: Principal | None,
         answers: dict[str, Any],
+        exchange: Any = None,
     ) -> Context:
         return Context(
             server=self.server,
-            exchange=MrtrExchange(notify, meta.client_capabilities, answers),
+            exchange=exchange or MrtrExchange(notify, meta.client_capabilities, answers),
             request_id=request.id,
             method=request.method,
             protocol_version=meta.protocol_version,

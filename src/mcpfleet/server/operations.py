@@ -28,6 +28,7 @@ from mcpfleet.errors import (
 )
 from mcpfleet.observe.metrics import METRICS
 from mcpfleet.protocol.jsonrpc import UNENCODABLE
+from mcpfleet.protocol.tasks import declares_tasks, tasks_not_declared
 from mcpfleet.server.app import Server
 from mcpfleet.server.content import ToolResult, as_content_list, blob_resource, text
 from mcpfleet.server.context import Context
@@ -189,6 +190,8 @@ async def call_tool(server: Server, params: dict[str, Any], ctx: ContextSource) 
     if tool is None:
         raise InvalidParams(f"Unknown tool: {name}")
     arguments = _arguments(params)
+    if tool.task == "required" and not declares_tasks(ctx().client_capabilities):
+        raise tasks_not_declared()
     if tool.required_capabilities:
         _require_capabilities(tool.required_capabilities, ctx().client_capabilities)
     try:

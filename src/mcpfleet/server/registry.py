@@ -64,6 +64,8 @@ class Tool:
     scopes: tuple[str, ...] = ()  # OAuth scopes a caller needs to list and call it
     rate: Rate | None = None  # per-caller limit on calls
     max_concurrency: int | None = None  # calls of it running at once in this process
+    task: str | None = None  # "optional" or "required": it may run as a task (2026-07-28)
+    task_after_ms: int | None = None  # a task after this long; None: the server's policy
     _slots: asyncio.Semaphore | None = None
 
     @property

@@ -51,6 +51,7 @@ from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.notify import RESOURCE_UPDATED
+from mcpfleet.server.tasks.service import TaskSettings
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.errors import client_error
 from mcpfleet.transport.listen import honoured_filter, wanted
@@ -108,6 +109,7 @@ class StdioEndpoint:
             config.request_state_keys,
             state_ttl_seconds=config.request_state_ttl_seconds,
             state=self.state,
+            task_settings=TaskSettings.from_config(config),
         )
         self.legacy = LegacyDispatcher(server, self.state)
         self._write = write

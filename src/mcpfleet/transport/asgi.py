@@ -43,6 +43,7 @@ from mcpfleet.server.app import Authenticator, Server
 from mcpfleet.server.legacy import LegacyDispatcher
 from mcpfleet.server.modern import ModernDispatcher
 from mcpfleet.server.operations import calls_log
+from mcpfleet.server.tasks.service import TaskSettings
 from mcpfleet.server.threads import TOOL_THREADS
 from mcpfleet.state import RedisSettings, open_state
 from mcpfleet.state.base import BROADCAST, FleetState
@@ -74,6 +75,9 @@ from mcpfleet.transport.streams import DisconnectWatcher, ResponseStream
 from mcpfleet.transport.task_metrics import TaskMetrics
 
 log = logging.getLogger("mcpfleet.transport")
+# The drain stops waiting for running tasks this long before its deadline, to fail the
+# rest and exit in time.
+TASK_DRAIN_MARGIN_SECONDS = 2.0
 
 PROMETHEUS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 
@@ -107,6 +111,7 @@ class McpApp:
             self.config.request_state_keys,
             state_ttl_seconds=self.config.request_state_ttl_seconds,
             state=self.state,
+            task_settings=TaskSettings.from_config(self.config),
         )
         # Every long-lived stream, timed to STREAM_MAX_SECONDS; a drain ends them all.
         self.lifetimes = StreamLifetimes(self.config.stream_max_seconds)
@@ -132,6 +137,7 @@ class McpApp:
         self.health = Health(self.state)
         self.metrics = TaskMetrics(self.state, self.health, lambda: self.open_streams)
         self._started = False
+        self._drain_started = time.monotonic()
         self._emitter: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -224,6 +230,7 @@ class McpApp:
                 self.begin_drain()
                 await self.close_streams()
                 await self.legacy.streams.handovers.settled(SETTLE_SECONDS)
+                await self.drain_tasks()
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -249,7 +256,20 @@ class McpApp:
         """Readiness fails from now on; requests are still served."""
         if not self.health.draining:
             self.health.draining = True
+            self._drain_started = time.monotonic()
             log.info("drain started", extra={"event": "drain_started"})
+
+    async def drain_tasks(self) -> None:
+        """Let the tasks this process runs finish until shortly before the drain's
+        deadline; the rest fail with a retryable error (another task of the fleet takes
+        the client's next call)."""
+        tasks = self.modern.tasks
+        if tasks is None or not tasks.runner.running:
+            return
+        spent = time.monotonic() - self._drain_started
+        budget = self.config.drain_deadline_seconds - spent - TASK_DRAIN_MARGIN_SECONDS
+        log.info("waiting up to %.1f s for %d running tasks", budget, len(tasks.runner.running))
+        await tasks.runner.drain(budget)
 
     async def close_streams(self, retry_ms: int = RETRY_MS) -> None:
         """End every long-lived stream with a retry hint, so that its client reconnects

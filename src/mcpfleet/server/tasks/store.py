@@ -1,0 +1,217 @@
+"""Task records in the fleet state, where any task of a fleet reads and changes them.
+
+A record is a handle (``t_`` and 24 random bytes, URL-safe) whose value is the record's
+JSON; every change reads it, changes it and swaps it in only if nobody changed it
+meanwhile (``swap_handle``), and tries again if somebody did. A record that reached a
+final status is never changed again. It is stored until its TTL (counted from its
+creation) has passed, and at least as long as its lease.
+
+A running task holds a lease on its record, renewed by the process that runs it. A
+reader that finds a record still working (or waiting for input) past its lease knows
+that process is gone, and fails the task with a retryable error: no task stays
+``working`` for ever because the task of the fleet that ran it was killed.
+
+The running tasks of each caller are counted in one more record per caller
+(``tp_<principal>``: task id -> lease), so that a cap holds across the fleet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from mcpfleet.errors import InvalidParams
+from mcpfleet.protocol.tasks import FAILED, TERMINAL, expires_at, new_record
+from mcpfleet.state.base import FleetState
+
+# How often a change is tried again when other writers keep changing the record first.
+SWAP_ATTEMPTS = 50
+
+
+class TaskNotFound(InvalidParams):
+    """The task never existed, expired, or belongs to another caller."""
+
+    default_message = "Failed to retrieve task: Task not found"
+
+
+class TaskStopped(Exception):
+    """The record can no longer be changed as asked (it reached a final status)."""
+
+
+def lost_runner_error() -> dict[str, Any]:
+    return {
+        "code": -32603,
+        "message": "The server running this task stopped before it finished; run it again",
+        "data": {"retryable": True},
+    }
+
+
+def _slots_key(principal: str | None) -> str:
+    digest = hashlib.sha256((principal or "").encode()).hexdigest()[:32]
+    return f"tp_{digest}"
+
+
+class TaskStore:
+    """The task records of one fleet state."""
+
+    def __init__(
+        self,
+        state: FleetState,
+        *,
+        lease_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+
+    # -- records -------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        principal: str | None,
+        tool: str,
+        ttl_ms: int,
+        poll_interval_ms: int,
+    ) -> dict[str, Any]:
+        """Store a new working task (held by the caller's lease) and return its record:
+        once this returns, ``tasks/get`` on any task of the fleet finds it."""
+        now = self.clock()
+        record = new_record(
+            "t_" + secrets.token_urlsafe(24),
+            principal=principal,
+            tool=tool,
+            now=now,
+            ttl_ms=ttl_ms,
+            poll_interval_ms=poll_interval_ms,
+            lease=now + self.lease_seconds,
+        )
+        await self.state.put_handle(
+            record["id"], orjson.dumps(record), self._keep(record), create=True
+        )
+        return record
+
+    async def read(self, task_id: Any, principal: str | None) -> dict[str, Any]:
+        """The caller's task, failed first if its runner is gone; ``TaskNotFound`` for
+        anything else (unknown, expired, another caller's)."""
+        record, raw = await self._load(task_id, principal)
+        now = self.clock()
+        if record["status"] not in TERMINAL and record["lease"] < now:
+
+            def fail_if_lost(current: dict[str, Any]) -> bool:
+                return current["lease"] < now and _fail_lost(current)
+
+            return await self.change(record["id"], principal, fail_if_lost, (record, raw))
+        return record
+
+    async def change(
+        self,
+        task_id: str,
+        principal: str | None,
+        edit: Callable[[dict[str, Any]], bool],
+        known: tuple[dict[str, Any], bytes] | None = None,
+        *,
+        touch: bool = True,
+    ) -> dict[str, Any]:
+        """Apply ``edit`` to the record (it returns whether it changed anything; it may
+        raise ``TaskStopped``) and store it, unless another writer changed it first:
+        then read it again and start over. Returns the record as stored. ``touch``: the
+        change is one the client sees (its ``lastUpdatedAt`` moves)."""
+        for _ in range(SWAP_ATTEMPTS):
+            record, raw = known if known is not None else await self._load(task_id, principal)
+            known = None
+            if not edit(record):
+                return record
+            if touch:
+                record["updated"] = max(self.clock(), record["updated"])
+            if await self.state.swap_handle(task_id, raw, orjson.dumps(record), self._keep(record)):
+                return record
+        raise TaskStopped(f"task {task_id} kept changing: gave up after {SWAP_ATTEMPTS} tries")
+
+    async def _load(self, task_id: Any, principal: str | None) -> tuple[dict[str, Any], bytes]:
+        if not isinstance(task_id, str) or not task_id.startswith("t_") or len(task_id) > 64:
+            raise TaskNotFound()
+        raw = await self.state.get_handle(task_id)
+        if raw is None:
+            raise TaskNotFound()
+        record: dict[str, Any] = orjson.loads(raw)
+        if record.get("principal") != principal:
+            raise TaskNotFound()
+        return record, raw
+
+    def _keep(self, record: dict[str, Any]) -> float:
+        """How long the record is stored from now: its TTL, and its lease while running."""
+        now = self.clock()
+        until = expires_at(record)
+        if record["status"] not in TERMINAL:
+            until = max(until, record["lease"] + self.lease_seconds)
+        return max(1.0, until - now)
+
+    # -- the running tasks of each caller --------------------------------------
+
+    async def take_slot(self, principal: str | None, task_id: str, cap: int) -> bool:
+        """Count ``task_id`` among the caller's running tasks, unless ``cap`` of them run
+        (entries whose lease passed do not count: their runner is gone)."""
+        key = _slots_key(principal)
+        for _ in range(SWAP_ATTEMPTS):
+            now = self.clock()
+            raw = await self.state.get_handle(key)
+            slots: dict[str, float] = orjson.loads(raw) if raw is not None else {}
+            live = {tid: until for tid, until in slots.items() if until >= now}
+            if len(live) >= cap:
+                return False
+            live[task_id] = now + self.lease_seconds
+            value = orjson.dumps(live)
+            if raw is None:
+                stored = await self.state.put_handle(
+                    key, value, self.lease_seconds * 2, create=True
+                )
+            else:
+                stored = await self.state.swap_handle(key, raw, value, self.lease_seconds * 2)
+            if stored:
+                return True
+        return False
+
+    async def renew_slots(self, principal: str | None, task_ids: list[str]) -> None:
+        await self._edit_slots(principal, task_ids, renew=True)
+
+    async def release_slot(self, principal: str | None, task_id: str) -> None:
+        await self._edit_slots(principal, [task_id], renew=False)
+
+    async def _edit_slots(self, principal: str | None, task_ids: list[str], *, renew: bool) -> None:
+        key = _slots_key(principal)
+        for _ in range(SWAP_ATTEMPTS):
+            now = self.clock()
+            raw = await self.state.get_handle(key)
+            if raw is None:
+                if not renew:
+                    return
+                value = orjson.dumps({tid: now + self.lease_seconds for tid in task_ids})
+                if await self.state.put_handle(key, value, self.lease_seconds * 2, create=True):
+                    return
+                continue
+            slots: dict[str, float] = orjson.loads(raw)
+            live = {tid: until for tid, until in slots.items() if until >= now}
+            for tid in task_ids:
+                if renew:
+                    live[tid] = now + self.lease_seconds
+                else:
+                    live.pop(tid, None)
+            if await self.state.swap_handle(key, raw, orjson.dumps(live), self.lease_seconds * 2):
+                return
+
+
+def _fail_lost(record: dict[str, Any]) -> bool:
+    if record["status"] in TERMINAL:
+        return False
+    record["status"] = FAILED
+    record["statusMessage"] = "The server running this task stopped"
+    record["error"] = lost_runner_error()
+    record.pop("inputRequests", None)
+    return True
