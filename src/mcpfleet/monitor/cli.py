@@ -58,6 +58,7 @@ def run(config_path: str, once: bool) -> None:
     """Run the monitor (and its status server, when serve.port is set) until stopped."""
     config = _load(config_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe request
     try:
         asyncio.run(_run(config, once))
     except (ConfigError, HistoryError) as exc:

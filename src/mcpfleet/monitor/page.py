@@ -9,7 +9,7 @@ from html import escape
 
 from mcpfleet.monitor.alerts import Incident
 from mcpfleet.monitor.status import EndpointStatus, Snapshot
-from mcpfleet.monitor.svg import COLOURS, day_bars, latency_chart
+from mcpfleet.monitor.svg import COLOURS, bars_svg, day_bars, day_rects, latency_chart
 
 HEADLINES = {
     "up": "All endpoints are up",
@@ -98,9 +98,20 @@ def _endpoint(e: EndpointStatus, *, detail: bool) -> str:
         f'<div class="head"><h2>{title}</h2><span class="state" '
         f'style="background:{COLOURS.get(e.state, COLOURS["unknown"])}">{e.state}</span></div>'
         f'<div class="url">{escape(e.url)}</div>{_cause(e)}'
-        f'<div class="uptime">{uptime}</div>{day_bars(e.days)}'
+        f'<div class="uptime">{uptime}</div>{_day_bars(e)}'
         f'<div class="axis"><span>{first}</span><span>today</span></div>{more}</section>'
     )
+
+
+def _day_bars(e: EndpointStatus) -> str:
+    """The bars; the days before today rendered once a day (kept with them)."""
+    past = e.past
+    if past is None or len(e.days) != len(past.bars) + 1:
+        return day_bars(e.days)
+    if "html" not in past.memo:
+        past.memo["html"] = day_rects(past.bars)
+    rects = past.memo["html"] + day_rects(e.days[-1:], len(past.bars))
+    return bars_svg(rects, len(e.days))
 
 
 def _open_incidents(e: EndpointStatus) -> str:

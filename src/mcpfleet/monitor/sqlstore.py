@@ -29,6 +29,7 @@ from mcpfleet.monitor.store import (
 )
 
 T = TypeVar("T")
+NO_HOUR = 2**62  # past any hour
 INCIDENTS = "id, endpoint, lane, kind, dedup_key, opened_at, resolved_at, last_notified_at, cause"
 
 
@@ -58,6 +59,7 @@ class SqlHistory:
         self.dialect = dialect
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-history")
         self._db: Any = None
+        self.writes = 0
 
     async def _run(self, work: Callable[[Any], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, self._call, work)
@@ -100,15 +102,23 @@ class SqlHistory:
         return before
 
     async def add_result(self, result: Result) -> None:
+        self.writes += 1
         await self._run(lambda db: self._add_result(db, result))
 
     def _add_result(self, db: Any, result: Result) -> None:
         sql = self.dialect.sql
+        body = orjson.dumps(result.to_json()).decode()
         db.execute(
             sql("INSERT INTO results (endpoint, location, at, state, maintenance, tools_hash, "
                 "body) VALUES (?, ?, ?, ?, ?, ?, ?)"),
             (result.endpoint, result.location, result.at, result.state, int(result.maintenance),
-             result.tools_hash, orjson.dumps(result.to_json()).decode()),
+             result.tools_hash, body),
+        )  # fmt: skip
+        db.execute(
+            sql("INSERT INTO latest (endpoint, location, at, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (endpoint, location) DO UPDATE SET at = excluded.at, "
+                "body = excluded.body WHERE excluded.at >= latest.at"),
+            (result.endpoint, result.location, result.at, body),
         )  # fmt: skip
         key = (result.endpoint, result.location, int(result.at // 3600))
         counts = tuple(int(result.state == state) for state in ("up", "degraded", "down"))
@@ -157,6 +167,7 @@ class SqlHistory:
         return str(rows[0][0]) if rows else None
 
     async def save_incident(self, incident: Incident) -> None:
+        self.writes += 1
         incident.id = await self._run(lambda db: self._save_incident(db, incident))
 
     def _save_incident(self, db: Any, incident: Incident) -> int:
@@ -173,6 +184,7 @@ class SqlHistory:
         return int(self._rows(db, query, (incident.dedup_key,))[0][0])
 
     async def open_incident(self, incident: Incident) -> Incident | None:
+        self.writes += 1
         return await self._run(lambda db: self._open_incident(db, incident))
 
     def _open_incident(self, db: Any, incident: Incident) -> Incident | None:
@@ -221,6 +233,8 @@ class SqlHistory:
         return await self._changed(query, params)
 
     async def _changed(self, query: str, params: tuple[Any, ...]) -> bool:
+        self.writes += 1
+
         def work(db: Any) -> bool:
             return int(db.execute(self.dialect.sql(query), params).rowcount) == 1
 
@@ -229,10 +243,7 @@ class SqlHistory:
     async def latest_by_location(
         self, endpoint: str, since: float, besides: str
     ) -> dict[str, Result]:
-        query = (
-            "SELECT location, body FROM results WHERE endpoint = ? AND location <> ? AND at >= ? "
-            "ORDER BY at, id"
-        )
+        query = "SELECT location, body FROM latest WHERE endpoint = ? AND location <> ? AND at >= ?"
         rows = await self._run(lambda db: self._rows(db, query, (endpoint, besides, since)))
         return {location: Result.from_json(orjson.loads(body)) for location, body in rows}
 
@@ -282,12 +293,14 @@ class SqlHistory:
             found.setdefault(endpoint, []).append(bucket)
         return found
 
-    async def days(self, since_day: int) -> dict[str, list[Bucket]]:
+    async def days(self, since_day: int, until_day: int | None = None) -> dict[str, list[Bucket]]:
+        until = "" if until_day is None else " AND day < ?"
         query = (
             "SELECT endpoint, day, SUM(probes), SUM(up), SUM(degraded), SUM(down) FROM daily "
-            "WHERE day >= ? GROUP BY endpoint, day ORDER BY endpoint, day"
+            f"WHERE day >= ?{until} GROUP BY endpoint, day ORDER BY endpoint, day"
         )
-        rows = await self._run(lambda db: self._rows(db, query, (since_day,)))
+        params = (since_day,) if until_day is None else (since_day, until_day)
+        rows = await self._run(lambda db: self._rows(db, query, params))
         found: dict[str, list[Bucket]] = {}
         for endpoint, day, probes, up, degraded, down in rows:
             bucket = Bucket(int(day) * 24, int(probes), int(up), int(degraded), int(down))
@@ -318,9 +331,13 @@ class SqlHistory:
             "SUM(CASE WHEN hour >= ? THEN down ELSE 0 END)"
             for _ in labels
         )
-        query = f"SELECT endpoint, {sums} FROM hourly WHERE hour >= ? GROUP BY endpoint"
+        # Bounded on both sides, the range reads the (covering) hour index rather than the
+        # whole table in key order.
+        query = (
+            f"SELECT endpoint, {sums} FROM hourly WHERE hour >= ? AND hour < ? GROUP BY endpoint"
+        )
         params = [since_hours[label] for label in labels for _ in (0, 1)]
-        params.append(min(since_hours.values()))
+        params += [min(since_hours.values()), NO_HOUR]
         rows = await self._run(lambda db: self._rows(db, query, tuple(params)))
         found = {}
         for endpoint, *counts in rows:
@@ -331,19 +348,17 @@ class SqlHistory:
         return found
 
     async def latest_results(self) -> dict[str, Result]:
-        query = (
-            "SELECT r.endpoint, r.body FROM results r JOIN (SELECT endpoint, MAX(at) AS at "
-            "FROM results GROUP BY endpoint) m ON r.endpoint = m.endpoint AND r.at = m.at "
-            "ORDER BY r.id"
-        )
+        query = "SELECT endpoint, body FROM latest ORDER BY at"  # the latest location last
         rows = await self._run(lambda db: self._rows(db, query))
         return {endpoint: Result.from_json(orjson.loads(body)) for endpoint, body in rows}
 
     async def prune(self, now: float, raw_days: float, hourly_days: float) -> tuple[int, int]:
         sql = self.dialect.sql
+        self.writes += 1
 
         def work(db: Any) -> tuple[int, int]:
             raw = db.execute(sql("DELETE FROM results WHERE at < ?"), (now - raw_days * 86400,))
+            db.execute(sql("DELETE FROM latest WHERE at < ?"), (now - raw_days * 86400,))
             cutoff = int((now - hourly_days * 86400) // 3600)
             hourly = db.execute(sql("DELETE FROM hourly WHERE hour < ?"), (cutoff,))
             db.execute(sql("DELETE FROM hourly_phase WHERE hour < ?"), (cutoff,))

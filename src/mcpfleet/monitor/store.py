@@ -8,7 +8,8 @@ are its two dialects, on the same schema (``MIGRATIONS``, in SQL both accept);
 
 Kept: raw results (for ``raw_days``), hourly and daily aggregates per endpoint and
 location (for ``hourly_days``; updated as each result is written, so pruning raw results
-loses nothing the page shows), incidents, and every delivery attempt.
+loses nothing the page shows), the latest result per endpoint and location (within
+``raw_days``), incidents, and every delivery attempt.
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             ok INTEGER NOT NULL, detail TEXT NOT NULL)""",
         "CREATE INDEX deliveries_key ON deliveries (dedup_key)",
     ),
+    # The latest result per endpoint and location, kept as each result is written: the page
+    # and the quorum read it instead of grouping every raw result. Indexes on the hour and the
+    # day that hold what the page sums, so reading them never visits the tables.
+    2: (
+        """CREATE TABLE latest (
+            endpoint TEXT NOT NULL, location TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+            body TEXT NOT NULL, PRIMARY KEY (endpoint, location))""",
+        "INSERT INTO latest (endpoint, location, at, body) SELECT r.endpoint, r.location, "
+        "r.at, r.body FROM results r WHERE NOT EXISTS (SELECT 1 FROM results n "
+        "WHERE n.endpoint = r.endpoint AND n.location = r.location "
+        "AND (n.at > r.at OR (n.at = r.at AND n.id > r.id)))",
+        "CREATE INDEX latest_at ON latest (at)",
+        "DROP INDEX hourly_hour",
+        "CREATE INDEX hourly_hour ON hourly (hour, endpoint, probes, down)",
+        "DROP INDEX daily_day",
+        "CREATE INDEX daily_day ON daily (day, endpoint, probes, up, degraded, down)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -88,6 +106,10 @@ class Delivery:
 
 
 class HistoryStore(Protocol):
+    # Results and incident changes this object has written: a page rendered at one count
+    # is current, for this process's writes, until the count moves.
+    writes: int
+
     async def migrate(self) -> int:
         """Bring the schema to ``SCHEMA_VERSION``; the version it was at before."""
 
@@ -136,9 +158,9 @@ class HistoryStore(Protocol):
         """Per endpoint, state counts in buckets of ``size`` hours (aligned to multiples of
         ``size``) from ``since_hour`` on, oldest first; one query for every endpoint."""
 
-    async def days(self, since_day: int) -> dict[str, list[Bucket]]:
-        """Per endpoint, state counts per UTC day from ``since_day`` (epoch days) on; each
-        bucket's ``hour`` is its day's first hour."""
+    async def days(self, since_day: int, until_day: int | None = None) -> dict[str, list[Bucket]]:
+        """Per endpoint, state counts per UTC day from ``since_day`` (epoch days) on, and
+        before ``until_day`` when given; each bucket's ``hour`` is its day's first hour."""
 
     async def phase_buckets(
         self, since_hour: int, size: int, endpoint: str | None = None
@@ -150,7 +172,7 @@ class HistoryStore(Protocol):
         """Per endpoint, for each label, the share of probes not down from its hour on."""
 
     async def latest_results(self) -> dict[str, Result]:
-        """Per endpoint, its latest result (any location)."""
+        """Per endpoint, its latest result (any location) still within raw retention."""
 
     async def prune(self, now: float, raw_days: float, hourly_days: float) -> tuple[int, int]:
         """Delete raw results and hourly aggregates past retention: how many of each."""

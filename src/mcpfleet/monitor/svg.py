@@ -16,19 +16,33 @@ CHART_PHASES = ("total", "dns", "tcp", "tls", "http", "server/discover", "initia
 
 def day_bars(days: list[DayBar]) -> str:
     """One rect per day, coloured by its worst state, with a title for a tooltip."""
-    width, gap, height = 8, 2, 34
+    return bars_svg(day_rects(days), len(days))
+
+
+BAR_WIDTH, BAR_GAP, BAR_HEIGHT = 8, 2, 34
+
+
+def day_rects(days: list[DayBar] | tuple[DayBar, ...], first: int = 0) -> str:
+    """The rects of ``days``, the first one at position ``first``."""
     rects = []
-    for index, day in enumerate(days):
+    for index, day in enumerate(days, first):
         uptime = "" if day.uptime is None else f", {day.uptime * 100:.2f}% up"
         label = escape(f"{day.day}: {day.state or 'no data'}{uptime}")
         rects.append(
-            f'<rect x="{index * (width + gap)}" y="0" width="{width}" height="{height}" rx="1.5" '
-            f'fill="{COLOURS[day.state]}"><title>{label}</title></rect>'
+            f'<rect x="{index * (BAR_WIDTH + BAR_GAP)}" y="0" width="{BAR_WIDTH}" '
+            f'height="{BAR_HEIGHT}" rx="1.5" fill="{COLOURS[day.state]}"><title>{label}</title>'
+            "</rect>"
         )
-    total = len(days) * (width + gap) - gap
+    return "".join(rects)
+
+
+def bars_svg(rects: str, count: int) -> str:
+    """The bars' SVG around ``count`` rects (``day_rects``)."""
+    total = count * (BAR_WIDTH + BAR_GAP) - BAR_GAP
     return (
-        f'<svg class="bars" viewBox="0 0 {max(total, 1)} {height}" preserveAspectRatio="none" '
-        f'role="img" aria-label="daily state, last {len(days)} days">{"".join(rects)}</svg>'
+        f'<svg class="bars" viewBox="0 0 {max(total, 1)} {BAR_HEIGHT}" '
+        f'preserveAspectRatio="none" role="img" aria-label="daily state, last {count} days">'
+        f"{rects}</svg>"
     )
 
 

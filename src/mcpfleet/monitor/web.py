@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ import orjson
 from mcpfleet.monitor.config import MonitorConfig
 from mcpfleet.monitor.metrics import render_metrics
 from mcpfleet.monitor.page import render_endpoint_page, render_page
-from mcpfleet.monitor.status import Snapshot, snapshot, snapshot_json
+from mcpfleet.monitor.status import DayCache, Snapshot, snapshot, snapshot_json
 from mcpfleet.monitor.store import HistoryStore
 from mcpfleet.monitor.svg import badge
 
@@ -36,12 +37,18 @@ SVG = "image/svg+xml"
 JSON = "application/json"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 PAGES = ("/", "/index.html", "/api/status", "/api/status.json", "/metrics")
+QUIET_MAX_AGE = 60.0  # without writes of its own, a snapshot is read again this often
+log = logging.getLogger("mcpfleet.monitor")
 
 
 class StatusApp:
     """ASGI app over the history. The summary, JSON, badges and metrics are rendered from
     one snapshot read at most once every ``max_age`` seconds, and each rendering is kept
-    that long too (every viewer gets the same); an endpoint's own page is read fresh."""
+    that long too (every viewer gets the same); after that, it is read again once the
+    store has written something (a result, an incident), or ``QUIET_MAX_AGE`` seconds on
+    (for other monitors' writes to a shared history). An endpoint's own page is read
+    fresh. The days before today are kept between snapshots (``DayCache``), and read at
+    start-up (lifespan), so that the first viewer does not wait for them."""
 
     def __init__(
         self,
@@ -58,20 +65,35 @@ class StatusApp:
         self._snapshot: Snapshot | None = None
         self._rendered: dict[str, Answer] = {}
         self._lock = asyncio.Lock()
+        self._days = DayCache()
+        self._writes = -1
+
+    def _stale(self, moment: float) -> bool:
+        age = moment - self._read_at
+        if age < self.max_age:
+            return False
+        return self.store.writes != self._writes or age >= QUIET_MAX_AGE
 
     async def _cached(self, path: str) -> Answer:
         async with self._lock:
             moment = time.monotonic()
-            if self._snapshot is None or moment - self._read_at >= self.max_age:
-                self._snapshot = await snapshot(self.config, self.store, self.now())
-                self._read_at, self._rendered = moment, {}
+            snap = self._snapshot
+            if snap is None or self._stale(moment):
+                writes = self.store.writes
+                snap = await snapshot(self.config, self.store, self.now(), days=self._days)
+                self._snapshot, self._read_at, self._rendered, self._writes = (
+                    snap,
+                    moment,
+                    {},
+                    writes,
+                )
             if path not in self._rendered:
-                self._rendered[path] = self._render(path, self._snapshot)
+                self._rendered[path] = self._render(path, snap)
             return self._rendered[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.warm)
             return
         if scope["type"] != "http":
             return
@@ -81,6 +103,13 @@ class StatusApp:
         status, body, kind = await self.route(scope["path"])  # already percent-decoded
         head = scope["method"] == "HEAD"
         await _respond(send, status, body, kind, {"cache-control": "no-cache"}, head=head)
+
+    async def warm(self) -> None:
+        """Read the history and render the summary once, before the first viewer comes."""
+        try:
+            await self._cached("/")
+        except Exception:  # the page then tries again on its first request
+            log.exception("the status page could not be prepared at start")
 
     async def route(self, path: str) -> Answer:
         if path == "/healthz":
@@ -101,7 +130,7 @@ class StatusApp:
         return _badge(snap, path[len("/badge/") : -len(".svg")])
 
     async def _endpoint_page(self, name: str) -> Answer:
-        snap = await snapshot(self.config, self.store, self.now(), detail=name)
+        snap = await snapshot(self.config, self.store, self.now(), detail=name, days=self._days)
         endpoint = snap.endpoint(name)
         if endpoint is None:
             return 404, b"not found\n", "text/plain"
@@ -119,14 +148,15 @@ async def export_static(
     config: MonitorConfig, store: HistoryStore, now: float, out: Path
 ) -> list[Path]:
     """Write index.html, api/status.json and badge/NAME.svg under ``out``; the paths written."""
-    snap = await snapshot(config, store, now)
+    days = DayCache()  # read once for every page written
+    snap = await snapshot(config, store, now, days=days)
     files = {
         out / "index.html": render_page(snap).encode(),
         out / "api" / "status.json": orjson.dumps(snapshot_json(snap)),
     }
     for e in snap.endpoints:
         files[out / "badge" / f"{e.name}.svg"] = badge(e.name, e.state).encode()
-        detail = await snapshot(config, store, now, detail=e.name)
+        detail = await snapshot(config, store, now, detail=e.name, days=days)
         page = render_endpoint_page(detail, detail.endpoint(e.name) or e)
         files[out / "endpoint" / f"{e.name}.html"] = page.encode()
     for path, body in files.items():
@@ -144,10 +174,11 @@ async def _respond(
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(receive: Receive, send: Send, startup: Callable[[], Awaitable[None]]) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
