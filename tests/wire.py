@@ -11,7 +11,10 @@ import orjson
 VERSION = "2026-07-28"
 _ids = itertools.count(1)
 
-NAME_KEY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_KEY = {
+    "tools/call": "name", "prompts/get": "name", "resources/read": "uri",
+    "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",
+}
 
 
 def meta(**extra: Any) -> dict[str, Any]:

@@ -152,6 +152,13 @@ async def ticker(count: int, delay: float, ctx: Context) -> str:
     return f"ticked {count}"
 
 
+@app.tool(task="optional", task_after_ms=0)
+async def background(seconds: float) -> str:
+    """Work a little (a task, for a client that declares the tasks extension)."""
+    await asyncio.sleep(min(max(seconds, 0.0), 0.5))
+    return "done"
+
+
 @app.authenticate
 async def caller(headers: dict[str, str]) -> str | None:
     """The principal is whatever the x-user header says (a stand-in for real auth)."""

@@ -280,6 +280,12 @@ class CaseFactory:
                 "ref": {"type": "ref/prompt", "name": "greet"},
                 "argument": {"name": "name", "value": "a"},
             }, False
+        if method.startswith("tasks/"):
+            task_id = pick(["t_unknown", "t_" + "a" * 32, "", 7, None, ["t_x"], "x" * 70])
+            params: dict[str, Any] = {"taskId": task_id} if task_id is not None else {}
+            if method == "tasks/update":
+                params["inputResponses"] = pick([{}, {"q0": {"action": "accept"}}, [], "x"])
+            return params, False
         if method == "subscriptions/listen":
             return {
                 "notifications": {
@@ -303,6 +309,10 @@ class CaseFactory:
         "prompts/get",
         "completion/complete",
         "subscriptions/listen",
+        "tasks/get",
+        "tasks/update",
+        "tasks/cancel",
+        "tasks/list",
         "initialize",
         "ping",
         "no/such/method",
@@ -315,8 +325,10 @@ class CaseFactory:
         extra: dict[str, Any] = {}
         if self.rng.random() < 0.3:
             extra["io.modelcontextprotocol/logLevel"] = self.rng.choice(["debug", "error"])
-        if self.rng.random() < 0.2:
-            extra["capabilities"] = {"elicitation": {}}
+        if self.rng.random() < 0.3:  # some declare the tasks extension: tools become tasks
+            extra["capabilities"] = self.rng.choice(
+                [{"elicitation": {}}, {"extensions": {"io.modelcontextprotocol/tasks": {}}}]
+            )
         if self.rng.random() < 0.1:
             extra["progressToken"] = self.next_id()
         params["_meta"] = meta(**extra)
