@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import STATE_KEYS, ServerProcess, serving
+from tests.transport.test_streaming import ListenStream
 from tests.wire import legacy_call, meta, open_session, post, request
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
@@ -265,3 +266,46 @@ def test_bad_task_requests(
 @pytest.mark.parametrize("method", ["tasks/result", "tasks/list"])
 def test_removed_task_methods_are_unknown(server: ServerProcess, method: str) -> None:
     assert error(send(server, method, {"taskId": "t_a"}), 404)["code"] == -32601
+
+
+def test_status_changes_reach_the_callers_listen_stream(server: ServerProcess) -> None:
+    """A listen stream that names a task hears each change of its status (questions
+    included) as notifications/tasks, with the task's fields; another caller's stream that
+    names the same id hears nothing; without the extension, taskIds is refused."""
+    task_id = start(server, "two_rounds", {})
+    wanted = {"taskIds": [task_id]}
+    with (
+        ListenStream(server.url, wanted, "mine", TASKS, x_user="alice") as mine,
+        ListenStream(server.url, wanted, "theirs", TASKS, x_user="mallory") as theirs,
+    ):
+        assert mine.events[0]["params"]["notifications"] == wanted
+        asked = wait_for(server, task_id, {"input_required"})
+        (key,) = asked["inputRequests"]
+        answer = {"action": "accept", "content": {"name": "Ada"}}
+        result(send(server, "tasks/update", {"taskId": task_id, "inputResponses": {key: answer}}))
+        second = poll(server, task_id, lambda task: key not in (task.get("inputRequests") or {key}))
+        (next_key,) = second["inputRequests"]
+        sure = {"action": "accept", "content": {"sure": False}}
+        update = {"taskId": task_id, "inputResponses": {next_key: sure}}
+        result(send(server, "tasks/update", update))
+        wait_for(server, task_id, {"completed"})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            event.get("params", {}).get("status") == "completed" for event in mine.events
+        ):
+            time.sleep(0.05)
+    statuses = [
+        event["params"]["status"]
+        for event in mine.events
+        if event.get("method") == "notifications/tasks"
+    ]
+    # (its first question was asked before the streams opened)
+    assert statuses == ["working", "input_required", "working", "completed"]
+    last = next(e for e in reversed(mine.events) if e.get("method") == "notifications/tasks")
+    assert last["params"]["taskId"] == task_id
+    assert last["params"]["result"]["content"][0]["text"] == "Ada sure=False"
+    assert "_owner" not in last["params"]
+    assert last["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "mine"
+    assert not [e for e in theirs.events if e.get("method") == "notifications/tasks"]
+    refused = send(server, "subscriptions/listen", {"notifications": wanted}, caps={})
+    assert error(refused)["code"] == -32021

@@ -123,9 +123,11 @@ def test_closing_the_stream_cancels_the_call(test_server: ServerProcess) -> None
 class ListenStream:
     """A subscriptions/listen stream read by an event loop in a thread; closed on exit."""
 
-    def __init__(self, url: str, notifications: dict[str, Any], request_id: Any = "listen-1"):
-        self.message = request("subscriptions/listen", {"notifications": notifications},
-                               request_id=request_id)
+    def __init__(self, url: str, notifications: dict[str, Any], request_id: Any = "listen-1",
+                 capabilities: dict[str, Any] | None = None, **headers: str):
+        params = {"notifications": notifications, "_meta": meta(capabilities=capabilities or {})}
+        self.message = request("subscriptions/listen", params, request_id=request_id)
+        self.headers = headers
         self.url = url
         self.events: list[dict[str, Any]] = []
         self.comments = 0
@@ -153,7 +155,7 @@ class ListenStream:
 
     async def _read(self) -> None:
         async with httpx.AsyncClient(timeout=30) as client, client.stream(
-            "POST", self.url, headers=headers_for(self.message),
+            "POST", self.url, headers=headers_for(self.message, **self.headers),
             content=orjson.dumps(self.message),
         ) as response:
             async for line in response.aiter_lines():

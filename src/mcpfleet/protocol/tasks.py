@@ -21,6 +21,9 @@ from mcpfleet.errors import MissingClientCapability
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 TASK_METHODS = frozenset(("tasks/get", "tasks/update", "tasks/cancel"))
+# A task's status changes, to the listen streams that asked for its id (``taskIds``).
+TASK_STATUS = "notifications/tasks"
+TASK_OWNER = "_owner"  # in the fleet's copy of that notification only: whose task it is
 
 WORKING = "working"
 INPUT_REQUIRED = "input_required"
@@ -111,3 +114,9 @@ def detailed(record: dict[str, Any]) -> dict[str, Any]:
 def expires_at(record: dict[str, Any]) -> float:
     """When the record may be forgotten: its TTL counted from its creation."""
     return float(record["created"]) + float(record["ttlMs"]) / 1000
+
+
+def status_notification(record: dict[str, Any]) -> dict[str, Any]:
+    """The params of ``notifications/tasks`` for a record, and (for the server's own
+    routing, removed before sending) its owner."""
+    return {**detailed(record), TASK_OWNER: record.get("principal")}

@@ -31,7 +31,13 @@ from mcpfleet.protocol.request_state import (
     request_binding,
     seal_request_state,
 )
-from mcpfleet.protocol.tasks import TASK_METHODS, TASKS_EXTENSION, declares_tasks
+from mcpfleet.protocol.tasks import (
+    TASK_METHODS,
+    TASK_STATUS,
+    TASKS_EXTENSION,
+    declares_tasks,
+    status_notification,
+)
 from mcpfleet.protocol.versions import META_SERVER_INFO, SUPPORTED_VERSIONS, Era
 from mcpfleet.server.app import Server
 from mcpfleet.server.context import Context, LazyContext
@@ -109,6 +115,11 @@ class ModernDispatcher:
         self.state = state
         # Tasks need somewhere to keep their records: the fleet state.
         self.tasks = None if state is None else TaskService(state, task_settings)
+        if self.tasks is not None:  # status changes reach listen streams fleet-wide
+            hub = server.notifications
+            self.tasks.store.on_status = lambda record: hub.publish(
+                TASK_STATUS, status_notification(record)
+            )
         self.ring = ring
         self.state_ttl_seconds = state_ttl_seconds
         self.clock = clock

@@ -46,6 +46,7 @@ from mcpfleet.protocol.jsonrpc import (
     result_message,
 )
 from mcpfleet.protocol.modern import read_request_meta, unsupported_version
+from mcpfleet.protocol.tasks import TASK_STATUS
 from mcpfleet.protocol.versions import META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID, MODERN_VERSIONS
 from mcpfleet.server.app import Server
 from mcpfleet.server.legacy import LegacyDispatcher
@@ -54,7 +55,7 @@ from mcpfleet.server.notify import RESOURCE_UPDATED
 from mcpfleet.server.tasks.service import TaskSettings
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.transport.errors import client_error
-from mcpfleet.transport.listen import honoured_filter, wanted
+from mcpfleet.transport.listen import honoured_filter, outgoing, wanted
 
 log = logging.getLogger("mcpfleet.stdio")
 
@@ -270,12 +271,15 @@ class StdioEndpoint:
 
     async def _listen(self, request: Request) -> dict[str, Any]:
         """``subscriptions/listen``: the chosen notifications, tagged, until cancelled."""
-        honoured = honoured_filter(self.server, request.params.get("notifications"))
+        meta = read_request_meta(request.params)
+        requested = request.params.get("notifications")
+        honoured = honoured_filter(self.server, requested, meta.client_capabilities)
         tag = {META_SUBSCRIPTION_ID: request.id}
 
         def listener(method: str, params: dict[str, Any]) -> None:
             if wanted(honoured, method, params):
-                self.send(notification_message(method, {**params, "_meta": tag}))
+                sent = outgoing(method, params)
+                self.send(notification_message(method, {**sent, "_meta": tag}))
 
         unsubscribe = self.server.notifications.subscribe(listener)
         key = _key(request.id)
@@ -294,7 +298,7 @@ class StdioEndpoint:
     # -- change notifications of the 2025-era session ------------------------------
 
     def _changed(self, method: str, params: dict[str, Any]) -> None:
-        if self.session_id is None:
+        if self.session_id is None or method == TASK_STATUS:
             return
         if method == RESOURCE_UPDATED:
             self._spawn(self._resource_updated(self.session_id, params))

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from mcpfleet.auth.gate import Gate
-from mcpfleet.auth.principal import Principal
+from mcpfleet.auth.principal import Principal, principal_id
 from mcpfleet.config import Config
 from mcpfleet.errors import (
     HttpRejection,
@@ -467,7 +467,7 @@ class McpApp:
             if gate is not None and not gate.nothing_to_check(request.method, request.params):
                 await gate.authorize(principal, request.method, request.params, headers, scope)
             if request.method == "subscriptions/listen":
-                await self.listen.serve(request, meta, stream, receive)
+                await self.listen.serve(request, meta, stream, receive, principal_id(principal))
                 return
             stream.task = asyncio.current_task()
             self.disconnects.watch(stream, receive)

@@ -25,6 +25,7 @@ from typing import Any
 
 from mcpfleet.errors import HttpRejection, StateUnavailable
 from mcpfleet.protocol.sse import encode_event
+from mcpfleet.protocol.tasks import TASK_STATUS
 from mcpfleet.server.notify import RESOURCE_UPDATED, NotificationHub
 from mcpfleet.state.base import FleetState
 from mcpfleet.transport.handover import HANDOVER, Handovers
@@ -223,6 +224,8 @@ class GetStreams:
             del self.by_session[stream.session_id]
 
     def _on_change(self, method: str, params: dict[str, Any]) -> None:
+        if method == TASK_STATUS:
+            return  # tasks are of the 2026-07-28 era: for its listen streams only
         if self.open or self.handovers.detached:
             message = {"jsonrpc": "2.0", "method": method, "params": params}
             for stream in list(self.open):

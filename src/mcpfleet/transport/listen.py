@@ -17,6 +17,7 @@ from mcpfleet.errors import InvalidParams
 from mcpfleet.protocol.jsonrpc import Request, notification_message, result_message
 from mcpfleet.protocol.modern import RequestMeta
 from mcpfleet.protocol.sse import KEEPALIVE
+from mcpfleet.protocol.tasks import TASK_OWNER, TASK_STATUS, declares_tasks, tasks_not_declared
 from mcpfleet.protocol.versions import META_SUBSCRIPTION_ID
 from mcpfleet.server.app import Server
 from mcpfleet.server.modern import ModernDispatcher
@@ -38,8 +39,11 @@ FLAG_FOR = {
 }
 
 
-def honoured_filter(server: Server, requested: Any) -> dict[str, Any]:
-    """The part of a client's notification filter this server can deliver."""
+def honoured_filter(
+    server: Server, requested: Any, client_capabilities: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The part of a client's notification filter this server can deliver. Status
+    changes of tasks (``taskIds``) need the tasks extension declared."""
     if not isinstance(requested, dict):
         raise InvalidParams("Invalid params: notifications must be an object")
     caps = server.capabilities()
@@ -57,16 +61,37 @@ def honoured_filter(server: Server, requested: Any) -> dict[str, Any]:
             raise InvalidParams("Invalid params: resourceSubscriptions must be a list of URIs")
         if caps.get("resources", {}).get("subscribe"):
             honoured["resourceSubscriptions"] = list(uris)
+    task_ids = requested.get("taskIds")
+    if task_ids is not None:
+        if not declares_tasks(client_capabilities or {}):
+            raise tasks_not_declared()
+        if not isinstance(task_ids, list) or not all(isinstance(t, str) for t in task_ids):
+            raise InvalidParams("Invalid params: taskIds must be a list of task ids")
+        if server.task_tools and server.holds_streams:
+            honoured["taskIds"] = list(task_ids)
     return honoured
 
 
-def wanted(honoured: dict[str, Any], method: str, params: dict[str, Any]) -> bool:
+def wanted(
+    honoured: dict[str, Any], method: str, params: dict[str, Any], principal: str | None = None
+) -> bool:
     flag = FLAG_FOR.get(method)
     if flag is not None:
         return bool(honoured.get(flag))
     if method == RESOURCE_UPDATED:
         return params.get("uri") in honoured.get("resourceSubscriptions", ())
+    if method == TASK_STATUS:  # only the task's own caller hears of it
+        return params.get("taskId") in honoured.get("taskIds", ()) and (
+            params.get(TASK_OWNER) == principal
+        )
     return False
+
+
+def outgoing(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A notification's params as sent: without what only the server may know."""
+    if method == TASK_STATUS:
+        return {key: value for key, value in params.items() if key != TASK_OWNER}
+    return params
 
 
 class OpenListen:
@@ -115,9 +140,15 @@ class ListenStreams:
             entry.end_with_retry(retry_ms)
 
     async def serve(
-        self, request: Request, meta: RequestMeta, stream: ResponseStream, receive: Receive
+        self,
+        request: Request,
+        meta: RequestMeta,
+        stream: ResponseStream,
+        receive: Receive,
+        principal: str | None = None,
     ) -> None:
-        honoured = honoured_filter(self.server, request.params.get("notifications"))
+        requested = request.params.get("notifications")
+        honoured = honoured_filter(self.server, requested, meta.client_capabilities)
         tag = {META_SUBSCRIPTION_ID: request.id}
         task = asyncio.current_task()
         assert task is not None
@@ -132,8 +163,9 @@ class ListenStreams:
         outbox = Outbox(write)
 
         def listener(method: str, params: dict[str, Any]) -> None:
-            if wanted(honoured, method, params):
-                outbox.push(notification_message(method, {**params, "_meta": tag}))
+            if wanted(honoured, method, params, principal):
+                sent = outgoing(method, params)
+                outbox.push(notification_message(method, {**sent, "_meta": tag}))
 
         unsubscribe = self.server.notifications.subscribe(listener)
         self._open.add(entry)

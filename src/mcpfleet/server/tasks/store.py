@@ -69,6 +69,8 @@ class TaskStore:
         self.state = state
         self.lease_seconds = lease_seconds
         self.clock = clock
+        # Told of each record whose status (or open questions) changed, once stored.
+        self.on_status: Callable[[dict[str, Any]], None] = lambda record: None
 
     # -- records -------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class TaskStore:
         await self.state.put_handle(
             record["id"], orjson.dumps(record), self._keep(record), create=True
         )
+        self.on_status(record)
         return record
 
     async def read(self, task_id: Any, principal: str | None) -> dict[str, Any]:
@@ -126,11 +129,14 @@ class TaskStore:
         for _ in range(SWAP_ATTEMPTS):
             record, raw = known if known is not None else await self._load(task_id, principal)
             known = None
+            before = (record["status"], len(record.get("inputRequests") or ()))
             if not edit(record):
                 return record
             if touch:
                 record["updated"] = max(self.clock(), record["updated"])
             if await self.state.swap_handle(task_id, raw, orjson.dumps(record), self._keep(record)):
+                if (record["status"], len(record.get("inputRequests") or ())) != before:
+                    self.on_status(record)
                 return record
         raise TaskStopped(f"task {task_id} kept changing: gave up after {SWAP_ATTEMPTS} tries")
 
