@@ -129,7 +129,12 @@ class TaskService:
         ``(CreateTaskResult, True)`` once it is a task."""
         loop = asyncio.get_running_loop()
         if after_ms <= 0:
-            record = await self._create(tool, exchange.principal)
+            try:
+                record = await self._create(tool, exchange.principal)
+            except TooManyTasks:
+                if required:
+                    raise
+                return await run(), False  # over the cap: answered in the request instead
             exchange.task_id = record["id"]
             self.runner.track(record, loop.create_task(run()))
             return create_result(record), True
