@@ -146,6 +146,11 @@ class TaskRunner:
             except Exception as error:  # the lease still fails it, a little later
                 log.warning("task %s was not marked failed at the drain: %s", task_id, error)
             running.work.cancel()
+        # The cancelled works end, then their done callbacks start their ``_finish`` (which
+        # gives back each caller's slot): wait for both before the state closes.
+        if works:
+            await asyncio.wait(works, timeout=2.0)
+        await asyncio.sleep(0)
         if self._finishing:
             await asyncio.wait(list(self._finishing), timeout=2.0)
         if self._renewer is not None:
