@@ -110,15 +110,32 @@ def _one_tool(tool: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Verdicts on schemas already checked, by their canonical JSON: a monitor probes the same
+# tool lists over and over, and checking a schema costs far more than hashing it.
+_CHECKED: dict[bytes, list[str]] = {}
+_CHECKED_AT_MOST = 4096
+
+
 def _schema_problems(schema: Any) -> list[str]:
     if not isinstance(schema, dict):
         return ["is not an object"]
     try:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        key = None
+    if key is not None and key in _CHECKED:
+        return list(_CHECKED[key])
+    problems: list[str] = []
+    try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(part) for part in exc.path) or "(root)"
-        return [f"is not valid JSON Schema 2020-12 at {where}: {exc.message[:120]}"]
-    return []
+        problems = [f"is not valid JSON Schema 2020-12 at {where}: {exc.message[:120]}"]
+    if key is not None:
+        if len(_CHECKED) >= _CHECKED_AT_MOST:
+            _CHECKED.clear()
+        _CHECKED[key] = problems
+    return list(problems)
 
 
 def tools_hash(tools: list[Any]) -> str:
