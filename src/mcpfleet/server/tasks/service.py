@@ -13,7 +13,7 @@ for ``tasks/update``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +106,35 @@ class TaskExchange:
         return {key: known[key] for key in requests}
 
 
+class _Continued:
+    """A coroutine whose first step was run by hand, carried on by an asyncio task: the
+    task waits on what the coroutine waits on, sends it on, and throws into it what is
+    thrown at the task (a cancellation), until the coroutine returns."""
+
+    __slots__ = ("coroutine", "waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, dict[str, Any]], waiting_on: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, None, dict[str, Any]]:
+        coroutine, waiting_on = self.coroutine, self.waiting_on
+        while True:
+            thrown: BaseException | None = None
+            try:
+                yield waiting_on
+            except BaseException as error:
+                thrown = error
+            try:
+                waiting_on = coroutine.send(None) if thrown is None else coroutine.throw(thrown)
+            except StopIteration as finished:
+                result: dict[str, Any] = finished.value
+                return result
+
+    async def run(self) -> dict[str, Any]:
+        return await self
+
+
 class TaskService:
     """Tasks on one server's fleet state."""
 
@@ -138,7 +167,15 @@ class TaskService:
             exchange.task_id = record["id"]
             self.runner.track(record, loop.create_task(run()))
             return create_result(record), True
-        work = loop.create_task(run())
+        # The call's first step runs here, in the request: a call that finishes without
+        # waiting on anything costs no task and no turn of the event loop.
+        coroutine = run()
+        try:
+            waiting_on = coroutine.send(None)
+        except StopIteration as finished:
+            result: dict[str, Any] = finished.value
+            return result, False
+        work = loop.create_task(_Continued(coroutine, waiting_on).run())
         try:
             await asyncio.wait((work,), timeout=after_ms / 1000)
         except asyncio.CancelledError:
