@@ -11,13 +11,13 @@ from mcpfleet.deploy.declarations import (
     secret_parameter,
 )
 from mcpfleet.deploy.model import Json, Note, Parameter, Template, arn, get_att, ref, sub
-from mcpfleet.deploy.settings import Settings
 
 SECRET_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 )
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+APP_LOGS = "The app's logs and its EMF metrics"
 
 
 def declared_parameters(t: Template, decls: Declarations) -> None:
@@ -210,8 +210,9 @@ def allow_key(t: Template, sid: str, service: Json, actions: list[str], **condit
     statements.append(statement)
 
 
-def log_group(t: Template, settings: Settings) -> Json:
-    """The app's log group, encrypted with the stack's key and kept when the stack goes."""
+def log_group(t: Template, retention_days: int, holds: str) -> Json:
+    """The stack's log group, encrypted with the stack's key, kept ``retention_days`` and
+    kept when the stack goes; ``holds`` (what is logged there) opens its comment."""
     key = stack_key(t)
     allow_key(
         t,
@@ -224,12 +225,12 @@ def log_group(t: Template, settings: Settings) -> Json:
         "LogGroup",
         "AWS::Logs::LogGroup",
         {
-            "RetentionInDays": settings.log_retention_days,
+            "RetentionInDays": retention_days,
             "KmsKeyId": key,
         },
-        "The app's logs and its EMF metrics; kept for a bounded time, and kept when the stack "
-        "is deleted (CloudFormation names it, so a new stack of the same name does not "
-        "collide with the old logs).",
+        f"{holds}; kept for a bounded time, and kept when the stack is deleted "
+        "(CloudFormation names it, so a new stack of the same name does not collide with "
+        "the old logs).",
         **RETAIN,
     )
     return ref("LogGroup")

@@ -206,7 +206,7 @@ def render(t: Template, settings: Settings, decls: Declarations) -> dict[str, Js
     parameters(t)
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    common.log_group(t, settings)
+    common.log_group(t, settings.log_retention_days, common.APP_LOGS)
     edge.security_groups(t, settings)
     env: dict[str, Json] = {
         **settings.environment(),

@@ -80,7 +80,7 @@ def render_lambda(t: Template, settings: Settings, decls: Declarations) -> None:
         common.network_parameters(t)
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    common.log_group(t, settings)
+    common.log_group(t, settings.log_retention_days, common.APP_LOGS)
     key = common.stack_key(t)
     env, cache_statements = _environment(t, settings, secrets, decls)
     extra: list[Json] = [

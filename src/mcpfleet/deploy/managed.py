@@ -54,7 +54,7 @@ def render_express(t: Template, settings: Settings, decls: Declarations) -> None
     )
     image = common.image(t)
     secrets = common.secret_arns(t, decls)
-    common.log_group(t, settings)
+    common.log_group(t, settings.log_retention_days, common.APP_LOGS)
     t.add(
         "InfrastructureRole",
         "AWS::IAM::Role",

@@ -35,7 +35,7 @@ from mcpfleet.deploy.declarations import Declarations
 from mcpfleet.deploy.function import VPC_ACCESS_POLICY
 from mcpfleet.deploy.model import NO_VALUE, Json, Note, Parameter, Template, get_att, if_, ref, sub
 from mcpfleet.deploy.render import Rendered
-from mcpfleet.deploy.settings import Arch, Settings, SettingsError
+from mcpfleet.deploy.settings import Arch, SettingsError
 from mcpfleet.deploy.yaml_out import to_yaml
 from mcpfleet.monitor.config import MonitorConfig, parse_config
 from mcpfleet.monitor.source import MonitorConfigError, Section, load_yaml
@@ -48,6 +48,10 @@ STANDARD_TIER_BYTES = 4096  # SSM: a Standard parameter's value; Advanced takes 
 ADVANCED_TIER_BYTES = 8192
 MAX_TIMEOUT = 900  # Lambda's ceiling, in seconds
 MAX_SCHEDULE_MINUTES = 60
+MONITOR_LOGS = (
+    "The monitor's logs: each round's failed probes and deliveries, what was pruned, and "
+    "Lambda's report of each invocation"
+)
 PARAMETER_ARN = sub(
     "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameter}"
 )
@@ -221,7 +225,7 @@ def _build(t: Template, stack: MonitorStack, variables: tuple[str, ...]) -> None
     image = common.image(t)
     secrets = common.secret_arns(t, Declarations((), {}, ("DATABASE_URL", *variables)))
     _parameters(t)
-    common.log_group(t, Settings(log_retention_days=stack.log_retention_days))
+    common.log_group(t, stack.log_retention_days, MONITOR_LOGS)
     key = common.stack_key(t)
     _config_parameter(t, stack)
     _topic(t, key)

@@ -1,9 +1,10 @@
 """The monitor on AWS Lambda: each invocation is one monitoring round, then it returns.
 
-A round is what ``mcpfleet monitor run --once`` does: migrate the history, rebuild the
-alert books from it, probe every endpoint once, keep the results, open or resolve
-incidents (claimed in the shared history, so one region sends each notice) and send
-them. Between invocations nothing is kept: the history in PostgreSQL is the memory.
+A round is ``mcpfleet.monitor.scheduler.run_once``, as ``mcpfleet monitor run --once``
+runs it: migrate the history, rebuild the alert books from it, probe every endpoint once,
+keep the results, open or resolve incidents (claimed in the shared history, so one region
+sends each notice) and send them. Between invocations nothing is kept: the history in
+PostgreSQL is the memory.
 
 What the function is given (``mcpfleet deploy render --target monitor`` sets it up):
 
@@ -33,9 +34,8 @@ from typing import Any
 
 from mcpfleet.errors import ConfigError
 from mcpfleet.monitor.config import Channel, MonitorConfig, parse_config
-from mcpfleet.monitor.scheduler import Monitor
+from mcpfleet.monitor.scheduler import run_once
 from mcpfleet.monitor.sqlstore import HistoryError
-from mcpfleet.monitor.store import open_store
 from mcpfleet.secrets import resolve_secrets
 
 HANDLER = "mcpfleet.monitor.aws_entry.handler"
@@ -57,13 +57,7 @@ async def run_round(
     """Read the config and secrets, probe every endpoint once, alert; a summary of the
     round (location, and each endpoint's state) as the handler returns it."""
     config = lambda_config(environ)
-    monitor = Monitor(config, open_store(config.storage.url), now=now)
-    try:
-        await monitor.start()
-        results = await monitor.round()
-        await _prune_hourly(monitor, environ)
-    finally:
-        await monitor.aclose()  # waits for the notices being sent
+    results = await run_once(config, now=now, period=round_seconds(environ))
     return {
         "location": config.location,
         "results": [{"endpoint": r.endpoint, "state": r.state} for r in results],
@@ -137,17 +131,13 @@ def read_parameter(name: str, region: str, env: Mapping[str, str]) -> str:
     return value
 
 
-async def _prune_hourly(monitor: Monitor, environ: Mapping[str, str]) -> None:
-    """Prune past retention in the one round of each hour that starts in its first period
-    (a long-running monitor prunes hourly too; here no round remembers the last one)."""
+def round_seconds(environ: Mapping[str, str]) -> float:
+    """The schedule's period (``MONITOR_ROUND_SECONDS``, 60 s when unset or unreadable):
+    the round ending in the first period of an hour prunes old history."""
     try:
-        period = max(1.0, float(environ.get(ROUND_SECONDS, "60")))
+        return max(1.0, float(environ.get(ROUND_SECONDS, "60")))
     except ValueError:
-        period = 60.0
-    at = monitor.now()
-    if at % 3600 < period:
-        storage = monitor.config.storage
-        await monitor.store.prune(at, storage.raw_days, storage.hourly_days)
+        return 60.0
 
 
 def main() -> int:

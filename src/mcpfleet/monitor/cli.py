@@ -13,7 +13,7 @@ import uvicorn
 
 from mcpfleet.errors import ConfigError
 from mcpfleet.monitor.config import MonitorConfig, load_config
-from mcpfleet.monitor.scheduler import Monitor
+from mcpfleet.monitor.scheduler import Monitor, run_once
 from mcpfleet.monitor.sqlstore import HistoryError
 from mcpfleet.monitor.store import open_store
 from mcpfleet.monitor.web import StatusApp, export_static
@@ -59,22 +59,21 @@ def run(config_path: str, once: bool) -> None:
     config = _load(config_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe request
+    page_url = None if config.port is None else f"http://{config.host}:{config.port}/"
     try:
-        asyncio.run(_run(config, once))
+        if once:
+            for result in asyncio.run(run_once(config, page_url=page_url)):
+                click.echo(f"{result.endpoint}: {result.state}")
+        else:
+            asyncio.run(_run(config, page_url))
     except (ConfigError, HistoryError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
-async def _run(config: MonitorConfig, once: bool) -> None:
-    store = open_store(config.storage.url)
-    page_url = None if config.port is None else f"http://{config.host}:{config.port}/"
-    monitor_ = Monitor(config, store, page_url=page_url)
+async def _run(config: MonitorConfig, page_url: str | None) -> None:
+    monitor_ = Monitor(config, open_store(config.storage.url), page_url=page_url)
     try:
         await monitor_.start()
-        if once:
-            for result in await monitor_.round():
-                click.echo(f"{result.endpoint}: {result.state}")
-            return
         stop = asyncio.Event()
         server = None if config.port is None else _status_server(config, monitor_)
         _stop_on_signals(stop, server)

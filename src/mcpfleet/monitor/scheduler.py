@@ -3,8 +3,10 @@
 report, keep the result, step the alert book, persist incidents and send notices.
 
 ``Monitor.probe_endpoint`` is one turn of that for one endpoint; ``run`` is the
-schedule around it. Time stamps come from an injected ``now`` (wall seconds), so tests
-can replay days in milliseconds; waiting uses the event loop's clock.
+schedule around it; ``run_once`` is one round for a schedule kept outside this process
+(``mcpfleet monitor run --once``, the Lambda function). Time stamps come from an
+injected ``now`` (wall seconds), so tests can replay days in milliseconds; waiting uses
+the event loop's clock.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from mcpfleet.monitor.alerts import AlertBook, Notice
 from mcpfleet.monitor.config import Endpoint, MonitorConfig
 from mcpfleet.monitor.delivery import Dispatcher, Sleep
 from mcpfleet.monitor.results import Result, evaluate
-from mcpfleet.monitor.store import HistoryStore
+from mcpfleet.monitor.store import HistoryStore, open_store
 from mcpfleet.probe.model import Options, Report
 from mcpfleet.probe.net import tls_context
 from mcpfleet.probe.runner import probe
@@ -151,7 +153,7 @@ class Monitor:
                     due[endpoint.name] += self._jitter(endpoint.interval)
             if now - last_prune >= PRUNE_EVERY:
                 last_prune = now
-                await self._prune()
+                await self.prune()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, min(due.values()) - loop.time())):
                     await stop.wait()
@@ -177,11 +179,14 @@ class Monitor:
             log.exception("%s: probing failed", endpoint.name)
             return None
 
-    async def _prune(self) -> None:
+    async def prune(self) -> tuple[int, int]:
+        """Delete the results and hourly aggregates past the storage's retention; how many
+        of each went."""
         storage = self.config.storage
         raw, hourly = await self.store.prune(self.now(), storage.raw_days, storage.hourly_days)
         if raw or hourly:
             log.info("pruned %d results and %d hourly aggregates", raw, hourly)
+        return raw, hourly
 
     async def _finish(self) -> None:
         running = [task for task in self._running.values() if not task.done()]
@@ -195,3 +200,28 @@ class Monitor:
         await self.drain()
         await self.dispatcher.aclose()
         await self.store.aclose()
+
+
+async def run_once(
+    config: MonitorConfig,
+    *,
+    now: Callable[[], float] = time.time,
+    page_url: str | None = None,
+    period: float | None = None,
+) -> list[Result]:
+    """One round: migrate the history, rebuild the alert books from it, probe every endpoint
+    once, keep the results, claim and send the notices (waiting for them); the results in
+    config order.
+
+    ``period`` is the outside schedule's, in seconds: given it, the round that ends within
+    an hour's first period also prunes past retention, so a schedule prunes once an hour
+    though no round remembers the last one. Without it, nothing is pruned."""
+    monitor = Monitor(config, open_store(config.storage.url), now=now, page_url=page_url)
+    try:
+        await monitor.start()
+        results = await monitor.round()
+        if period is not None and monitor.now() % PRUNE_EVERY < period:
+            await monitor.prune()
+    finally:
+        await monitor.aclose()  # waits for the notices being sent
+    return results
