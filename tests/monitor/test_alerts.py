@@ -146,3 +146,15 @@ def test_quorum_waits_for_other_locations() -> None:
     assert alone == [[]] * 3
     (opened,) = book.observe(result(3, F), {"health": 1})
     assert opened.event == "down"
+
+
+def test_the_total_counts_the_first_exchange_once() -> None:
+    """The probe records its first exchange as ``http`` and as its method's phase, with
+    the same time: the total counts it once, and every other phase once."""
+    modern = Result("api", START, "up", phases={
+        "http": ("ok", 12.5), "server/discover": ("ok", 12.5), "tools/list": ("ok", 3.0),
+        "tools/call": ("ok", 4.0), "tls": ("ok", None),
+    })  # fmt: skip
+    assert modern.total_ms == 12.5 + 3.0 + 4.0
+    refused = Result("api", START, "down", phases={"http": ("fail", 7.0)})
+    assert refused.total_ms == 7.0

@@ -66,7 +66,15 @@ class Result:
 
     @property
     def total_ms(self) -> float:
-        return sum(ms for _status, ms in self.phases.values() if ms is not None)
+        """The time of every exchange, each once: the probe records its first exchange
+        twice, as the ``http`` phase and as the phase of its method (``server/discover``
+        or ``initialize``), with the same time."""
+        times = {name: ms for name, (_status, ms) in self.phases.items() if ms is not None}
+        total = sum(times.values())
+        http = times.get("http")
+        if http is not None and any(ms == http for name, ms in times.items() if name != "http"):
+            total -= http
+        return total
 
     def to_json(self) -> dict[str, Any]:
         return {
