@@ -142,6 +142,7 @@ class Config:
     task_poll_interval_ms: int = 1000  # the poll interval clients are told
     task_lease_seconds: float = 30.0  # a task whose process died is failed after this
     task_max_running_per_principal: int = 20  # running tasks per caller, fleet-wide
+    task_max_running_anonymous: int = 1000  # running tasks of all anonymous callers together
     task_max_result_bytes: int = 4 * 1024 * 1024  # a larger result fails its task
     tool_threads: int = 64  # sync handlers running at once per process (they mostly wait)
     # processes serving one port; None: one per available CPU with Redis state, else one
@@ -218,6 +219,7 @@ class Config:
             task_poll_interval_ms=_int(env, "TASK_POLL_INTERVAL_MS", 1000, low=1),
             task_lease_seconds=_float(env, "TASK_LEASE_SECONDS", 30.0),
             task_max_running_per_principal=_int(env, "TASK_MAX_RUNNING_PER_PRINCIPAL", 20, low=1),
+            task_max_running_anonymous=_int(env, "TASK_MAX_RUNNING_ANONYMOUS", 1000, low=1),
             task_max_result_bytes=_int(env, "TASK_MAX_RESULT_BYTES", 4 * 1024 * 1024, low=1024),
             tool_threads=_int(env, "TOOL_THREADS", 64, low=1),
             workers=_int(env, "WORKERS", 0, low=1) or None,

@@ -19,6 +19,7 @@ from tests.wire import legacy_call, meta, open_session, post, request
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 TASKS = {"extensions": {TASKS_EXTENSION: {}}, "elicitation": {}}
 CAP = 2
+ANONYMOUS_CAP = 3
 MAX_RESULT = 2048
 ZERO_WAIT = {"name": "wait", "arguments": {"seconds": 0}}
 
@@ -30,6 +31,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
         "TASK_MAX_RUNNING_PER_PRINCIPAL": str(CAP),
         "TASK_MAX_RESULT_BYTES": str(MAX_RESULT),
         "TASK_POLL_INTERVAL_MS": "250",
+        "TASK_MAX_RUNNING_ANONYMOUS": str(ANONYMOUS_CAP),
     }
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
@@ -309,3 +311,31 @@ def test_status_changes_reach_the_callers_listen_stream(server: ServerProcess) -
     assert not [e for e in theirs.events if e.get("method") == "notifications/tasks"]
     refused = send(server, "subscriptions/listen", {"notifications": wanted}, caps={})
     assert error(refused)["code"] == -32021
+
+
+def test_anonymous_callers_share_one_larger_budget(server: ServerProcess) -> None:
+    """Callers without a principal cannot be told apart: together they may run
+    TASK_MAX_RUNNING_ANONYMOUS tasks (more than one caller's cap), and no more."""
+    running = [start(server, "wait", {"seconds": 30}, user=None) for _ in range(ANONYMOUS_CAP)]
+    try:
+        over = send(server, "tools/call", ZERO_WAIT, user=None)
+        assert error(over, 429)["code"] == -32005
+    finally:
+        for task_id in running:
+            send(server, "tasks/cancel", {"taskId": task_id}, user=None)
+
+
+@pytest.fixture(scope="module")
+def short_ttl_server() -> Iterator[ServerProcess]:
+    with serving("tests.apps.task_wire_app:app", {"TASK_TTL_SECONDS": "1"}) as server:
+        yield server
+
+
+def test_a_result_outlives_a_ttl_its_task_ran_past(short_ttl_server: ServerProcess) -> None:
+    """A task that finishes after its TTL (counted from its creation) has passed keeps its
+    result for a while after it finished: the client that polled all along reads it."""
+    task_id = start(short_ttl_server, "wait", {"seconds": 1.5})
+    assert get(short_ttl_server, task_id)["ttlMs"] == 1000
+    done = wait_for(short_ttl_server, task_id, {"completed"})
+    time.sleep(1.5)  # past the TTL, and past the one second a record is stored at least
+    assert get(short_ttl_server, task_id)["result"] == done["result"]

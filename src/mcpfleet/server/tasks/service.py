@@ -42,6 +42,7 @@ class TaskSettings:
     poll_interval_ms: int = 1000  # what clients are told to wait between two polls
     lease_seconds: float = 30.0  # a task whose process stops is failed after this
     max_running_per_principal: int = 20
+    max_running_anonymous: int = 1000  # all callers without a principal, together
     max_result_bytes: int = 4 * 1024 * 1024
 
     @classmethod
@@ -51,6 +52,7 @@ class TaskSettings:
             poll_interval_ms=config.task_poll_interval_ms,
             lease_seconds=config.task_lease_seconds,
             max_running_per_principal=config.task_max_running_per_principal,
+            max_running_anonymous=config.task_max_running_anonymous,
             max_result_bytes=config.task_max_result_bytes,
         )
 
@@ -210,7 +212,12 @@ class TaskService:
             ttl_ms=int(settings.ttl_seconds * 1000),
             poll_interval_ms=settings.poll_interval_ms,
         )
-        cap = settings.max_running_per_principal
+        # Anonymous callers cannot be told apart: they share one, larger budget.
+        cap = (
+            settings.max_running_per_principal
+            if principal is not None
+            else settings.max_running_anonymous
+        )
         if not await self.store.take_slot(principal, record["id"], cap):
             await self.store.state.delete_handle(record["id"])
             raise TooManyTasks(cap)

@@ -31,6 +31,8 @@ from mcpfleet.state.base import FleetState
 
 # How often a change is tried again when other writers keep changing the record first.
 SWAP_ATTEMPTS = 50
+# A finished task's record is kept at least this long after it finished, whatever its TTL.
+RESULT_SECONDS_AT_LEAST = 300.0
 
 
 class TaskNotFound(InvalidParams):
@@ -152,11 +154,15 @@ class TaskStore:
         return record, raw
 
     def _keep(self, record: dict[str, Any]) -> float:
-        """How long the record is stored from now: its TTL, and its lease while running."""
+        """How long the record is stored from now: its TTL, its lease while running, and
+        once finished at least ``RESULT_SECONDS_AT_LEAST`` (a task that ran past its TTL
+        still has its result read)."""
         now = self.clock()
         until = expires_at(record)
         if record["status"] not in TERMINAL:
             until = max(until, record["lease"] + self.lease_seconds)
+        else:
+            until = max(until, float(record["updated"]) + RESULT_SECONDS_AT_LEAST)
         return max(1.0, until - now)
 
     # -- the running tasks of each caller --------------------------------------
