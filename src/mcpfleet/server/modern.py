@@ -225,7 +225,7 @@ class ModernDispatcher:
         assert self.tasks is not None
         params = request.params
         mrtr = MrtrExchange(notify, meta.client_capabilities, answers)
-        exchange = self.tasks.exchange(mrtr, principal_id(principal))
+        exchange = self.tasks.exchange(mrtr, principal_id(principal), meta.client_capabilities)
         ctx = LazyContext(
             partial(self._context, request, meta, notify, principal, answers, exchange)
         )

@@ -76,11 +76,17 @@ class TaskExchange:
 
     __slots__ = ("_adopting", "capabilities", "mrtr", "principal", "runner", "task_id")
 
-    def __init__(self, mrtr: Any, runner: TaskRunner, principal: str | None) -> None:
+    def __init__(
+        self,
+        mrtr: Any,
+        runner: TaskRunner,
+        principal: str | None,
+        capabilities: dict[str, Any],
+    ) -> None:
         self.mrtr = mrtr
         self.runner = runner
         self.principal = principal
-        self.capabilities: dict[str, Any] = mrtr._capabilities
+        self.capabilities = capabilities
         self.task_id: str | None = None
         self._adopting: asyncio.Event | None = None
 
@@ -145,8 +151,10 @@ class TaskService:
         self.store = TaskStore(state, lease_seconds=self.settings.lease_seconds)
         self.runner = TaskRunner(self.store, state, max_result_bytes=self.settings.max_result_bytes)
 
-    def exchange(self, mrtr: Any, principal: str | None) -> TaskExchange:
-        return TaskExchange(mrtr, self.runner, principal)
+    def exchange(
+        self, mrtr: Any, principal: str | None, capabilities: dict[str, Any]
+    ) -> TaskExchange:
+        return TaskExchange(mrtr, self.runner, principal, capabilities)
 
     async def call(
         self,
