@@ -2,6 +2,7 @@
 
     python -m bench --full --docs                        # run, then write the page
     python -m bench.docs bench/results/full.json         # the page from saved results
+    python -m bench.docs bench/results/full.json --extras bench/results/extras.json
 
 The page states the machine, the versions of every peer, the load generator's
 ceiling, every goal with its verdict, a plot (SVG) of throughput and p99 per
@@ -19,7 +20,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from bench import report, workloads
+from bench import extras_docs, report, workloads
 
 # Each plotted scenario, and what its right-hand panel shows besides calls/s.
 PLOT_SCENARIOS = (
@@ -196,6 +197,8 @@ def page(results: dict[str, Any], plot_name: str) -> str:
         lines += ["## Fleet: CPU per call", "", report.fleet_markdown_table(results["fleet"]), ""]
     if "memory" in results:
         lines += ["## Memory per session", "", report.memory_markdown_table(results["memory"]), ""]
+    if "extras" in results:
+        lines += [extras_docs.section(results["extras"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -212,8 +215,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.docs", description=__doc__)
     parser.add_argument("results", type=Path, help="JSON written by python -m bench")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument(
+        "--extras",
+        type=Path,
+        metavar="PATH",
+        help="issue 16's results (python -m bench.extras --json PATH) to show in the page, "
+        "in place of any in RESULTS",
+    )
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
+    if args.extras is not None:
+        results["extras"] = json.loads(args.extras.read_text(encoding="utf-8"))
+        kept = [goal for goal in results["goals"] if not goal["where"].startswith("extras")]
+        results["goals"] = kept + results["extras"]["goals"]
     for path in write(results, args.out):
         print(path)
     return 0

@@ -16,11 +16,11 @@ measured by ``python -m bench.memory``.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.peers import BASELINE, FLOOR, PEERS
+from bench.peers import BASELINE, FLOOR, PEERS, SUBJECT
 from bench.scenarios import SCENARIOS
 
 # Metrics: name -> (label, whether higher is better).
@@ -48,7 +48,7 @@ class Goal:
     among: frozenset[str] | None = None  # a role's best peer among these only
 
     def reference_peer(self, medians: Mapping[str, Mapping[str, Any]]) -> str | None:
-        if self.reference in PEERS:
+        if self.reference not in ROLES:  # a peer, or a configuration of bench.fleet and others
             return self.reference if self.reference in medians else None
         candidates = [
             name
@@ -72,6 +72,7 @@ class Goal:
         if self.concurrency is not None and concurrency != self.concurrency:
             return None
         mine = medians[self.subject].get(self.metric)
+        reference: str | None
         if self.reference == ABSOLUTE:
             reference, ratio = ABSOLUTE, mine
         elif self.reference == IDEAL:
@@ -101,6 +102,7 @@ class Goal:
 
 ABSOLUTE = "absolute"
 IDEAL = "ideal"
+ROLES = frozenset({SUBJECT, BASELINE, FLOOR})
 
 
 def ideal_calls_per_s(scenario: str, concurrency: int) -> float | None:
@@ -112,6 +114,29 @@ def ideal_calls_per_s(scenario: str, concurrency: int) -> float | None:
 TS_SDK_PEERS = frozenset({"ts-sdk", "ts-sdk-sse"})
 SDK_PEERS = frozenset({"sdk-json", "sdk-json-async", "sdk-json-stateless", "sdk-sse"})
 
+# Issue 16, measured by ``python -m bench.extras``: the first two in ``bench.run``'s runs of
+# ``echo`` (their peers run only when selected), the others by bench.stdio_bench and
+# bench.workers_bench, whose configurations stand in for peers.
+OTEL_OFF_GOAL = Goal(
+    "OpenTelemetry off: server CPU per call, otel extra installed vs not",
+    "cpu_us_per_call",
+    "mcpfleet",
+    "mcpfleet-no-otel",
+    "<=",
+    1.02,
+    source="with the otel extra installed and no OTEL_EXPORTER_OTLP_ENDPOINT, server CPU per "
+    "call at most 1.02x that without the extra",
+)
+SDK_APP_GOAL = Goal(
+    "an existing MCPServer app: mcpfleet serve vs the SDK's own HTTP",
+    "calls_per_s",
+    "mcpfleet-sdk-app",
+    "sdk-app",
+    ">=",
+    4.0,
+    source="an existing MCPServer app served by mcpfleet at least 4x the calls/s of the "
+    "same app served by the SDK (its fastest configuration) at 32 connections",
+)
 GOALS: tuple[Goal, ...] = (
     Goal(
         "throughput vs mcp 2.3.0 (fastest config)",
@@ -237,6 +262,36 @@ GOALS: tuple[Goal, ...] = (
         source="1 MiB payloads at no more than 1.3x the floor's server CPU per byte (the same "
         "bytes per call: the ratio of CPU per call)",
     ),
+    OTEL_OFF_GOAL,
+    SDK_APP_GOAL,
+)
+
+STDIO_GOALS: tuple[Goal, ...] = (
+    Goal(
+        "stdio tools/call throughput vs the SDK's stdio server",
+        "calls_per_s",
+        "mcpfleet-stdio",
+        "sdk-stdio",
+        ">=",
+        3.0,
+        scenarios=frozenset({"stdio-echo"}),
+        concurrency=16,  # calls outstanding (bench.stdio_bench's window)
+        source="stdio tools/call at least 3x the SDK's stdio server (a pipelined client: "
+        "16 calls outstanding)",
+    ),
+)
+WORKER_GOALS: tuple[Goal, ...] = (
+    Goal(
+        "2 workers: server CPU per call vs 1 worker (Redis state)",
+        "cpu_us_per_call",
+        "workers-2",
+        "workers-1",
+        "<=",
+        1.1,
+        scenarios=frozenset({"session-echo"}),
+        source="mcpfleet serve --workers 2 at most 1.1x the server CPU per call of one "
+        "worker (both on Redis state; CPU summed over every process)",
+    ),
 )
 
 # ``python -m bench.fleet``: its two configurations stand in for peers, "fleet-redis" (two
@@ -319,6 +374,14 @@ def evaluate_fleet(
 ) -> list[dict[str, Any]]:
     """The fleet goals, from ``python -m bench.fleet``'s medians per configuration."""
     results = (goal.evaluate(scenario, concurrency, medians) for goal in FLEET_GOALS)
+    return [result for result in results if result is not None]
+
+
+def evaluate_configs(
+    found: Sequence[Goal], scenario: str, concurrency: int, medians: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Goals between the configurations of one measurement (stdio, workers)."""
+    results = (goal.evaluate(scenario, concurrency, medians) for goal in found)
     return [result for result in results if result is not None]
 
 

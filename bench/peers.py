@@ -72,6 +72,10 @@ class Peer:
     # Worker threads running ``def`` tools (the blocking workloads): a pool of N threads
     # serves at most N calls of a 50 ms blocking tool per 50 ms.
     threads: int | None = None
+    # Traces and metrics exported over OTLP/HTTP: the harness runs a sink that accepts and
+    # discards them (bench.otlp_sink) for each run, on the load generator's CPU, and gives
+    # the server OTEL_EXPORTER_OTLP_ENDPOINT.
+    otlp: bool = False
 
     def command(self, host: str, port: int) -> list[str]:
         arguments = ["--host", host, "--port", str(port), *self.args]
@@ -104,6 +108,8 @@ class Peer:
 
 
 _SDK = "bench.apps.sdk_echo"
+_TARGET = "bench.apps.mcpfleet_target"  # mcpfleet serve TARGET [--without PACKAGE]
+_SDK_APP = "bench.apps.sdk_server"  # an existing MCPServer app: one async def echo
 _FASTMCP = "bench.apps.fastmcp_echo"
 _TS = "ts_echo.mjs"  # bench/apps/ts_echo.mjs, linked into the node runtime's folder
 _BOTH = frozenset({"echo", "echo-4k"})  # what the floor answers: a tools/call with a text
@@ -249,6 +255,52 @@ PEERS: dict[str, Peer] = {
             scenarios=_CLASSIC,  # the workloads: in its JSON configuration only
             modern=False,
             runtime="node",
+        ),
+        # Issue 16 (bench.extras): tracing off and on, and an SDK app served by mcpfleet.
+        Peer(
+            "mcpfleet-no-otel",
+            SUBJECT,
+            "the mcpfleet app with OpenTelemetry not importable (as without the otel extra)",
+            _TARGET,
+            ("--without", "opentelemetry"),
+            scenarios=_BOTH,
+            default=False,
+            env={"DRAIN_DELAY_SECONDS": "0"},
+        ),
+        Peer(
+            "mcpfleet-otel",
+            SUBJECT,
+            "the mcpfleet app with OTEL_EXPORTER_OTLP_ENDPOINT: a span and a duration per "
+            "call, exported over OTLP/HTTP to a local sink that discards them",
+            "bench.apps.mcpfleet_echo",
+            scenarios=_BOTH,
+            default=False,
+            env={"DRAIN_DELAY_SECONDS": "0"},
+            otlp=True,
+        ),
+        Peer(
+            "mcpfleet-sdk-app",
+            SUBJECT,
+            "mcpfleet serve bench.apps.sdk_server:mcp: an existing mcp 2.3.0 MCPServer app, "
+            "served in-process by mcpfleet (mcpfleet.compat)",
+            _TARGET,
+            ("--target", f"{_SDK_APP}:mcp"),
+            scenarios=frozenset({"echo"}),
+            default=False,
+            env={"DRAIN_DELAY_SECONDS": "0"},
+        ),
+        Peer(
+            "sdk-app",
+            BASELINE,
+            "the same MCPServer app served by mcp 2.3.0 itself: streamable_http_app("
+            "json_response=True, stateless_http=True)",
+            _SDK_APP,
+            scenarios=frozenset({"echo"}),
+            default=False,
+            sessions=False,
+            progress=False,
+            runtime="mcp",
+            threads=SDK_THREADS,
         ),
         Peer(
             "floor",

@@ -41,7 +41,7 @@ def _spread(peer: dict[str, Any], key: str) -> float | None:
     median = peer["median"].get(key)
     if not low_high or not median or None in low_high:
         return None
-    return (low_high[1] - low_high[0]) / 2 / median
+    return float((low_high[1] - low_high[0]) / 2 / median)
 
 
 def peer_label(name: str, peer: dict[str, Any], scenario: str) -> str:
@@ -53,7 +53,11 @@ def peer_rows(summary: dict[str, Any]) -> list[list[str]]:
     """One row per peer; the ratio columns compare mcpfleet with that peer."""
     rows = []
     scenario = summary["config"]["scenario"]
-    subject = summary["peers"].get(SUBJECT, {}).get("median", {})
+    peers = summary["peers"]
+    # mcpfleet, or the run's first mcpfleet configuration (an SDK app served by mcpfleet)
+    first = next((name for name, peer in peers.items() if peer["role"] == "subject"), None)
+    subject_name = SUBJECT if SUBJECT in peers else first
+    subject = peers[subject_name]["median"] if subject_name is not None else {}
     for name, peer in summary["peers"].items():
         median = peer["median"]
         cells = {
@@ -64,7 +68,7 @@ def peer_rows(summary: dict[str, Any]) -> list[list[str]]:
             "speedup": _ratio(subject.get("calls_per_s"), median.get("calls_per_s")),
             "cpu_ratio": _ratio(median.get("cpu_us_per_call"), subject.get("cpu_us_per_call")),
         }
-        if name == SUBJECT:
+        if name == subject_name:
             cells["speedup"] = cells["cpu_ratio"] = None
         rows.append([_cell(cells.get(key), form) for key, _, form in COLUMNS])
     return rows

@@ -314,13 +314,17 @@ def run_peer(
     scenario = peer.wire_scenario(scenario)  # a 2025-only peer runs the 2025 twin
     from bench.services import for_run  # imports this module: not at the top
 
+    late: dict[str, Any] = {}  # read after the server has stopped
     with contextlib.ExitStack() as stack:
         extra = for_run(stack, peer, scenario, args.concurrency, cpus[1])
+        if extra.otlp is not None:  # the server exports its last spans as it stops
+            stack.callback(lambda: late.update(otlp=extra.otlp.stats()))
         process = stack.enter_context(server(peer, port, cpus[0], extra.env))
         result = run_load(process.pid, port, args, scenario, cpus[1], extra.others, extra.headers())
         if extra.issuer is not None:
             result["jwks_fetches"] = len(extra.issuer.fetches)
-        return result
+    result.update(late)
+    return result
 
 
 # -- summary ------------------------------------------------------------------
@@ -337,6 +341,8 @@ MEDIAN_KEYS = (
     "redis_cpu_us_per_call",
     "s3_cpu_util",
     "s3_cpu_us_per_call",
+    "otlp_cpu_util",
+    "otlp_cpu_us_per_call",
 )
 
 

@@ -1,7 +1,8 @@
 """What a benchmark configuration runs besides mcpfleet: a redis-server and HAProxy.
 
 ``for_run`` sets up what one run of a peer needs besides its server: its redis-server,
-its token issuer (``bench.issuer``), the S3 API server of the document scenario
+its token issuer (``bench.issuer``), the OTLP sink of a peer that exports telemetry
+(``bench.otlp_sink``), the S3 API server of the document scenario
 (``bench.s3``), the switch that makes the apps serve the workloads, and a file
 descriptor limit that holds every connection.
 
@@ -252,6 +253,7 @@ class ForRun:
     env: dict[str, str] = field(default_factory=dict)
     others: dict[str, int] = field(default_factory=dict)
     issuer: Any = None
+    otlp: Any = None  # the OTLP sink (bench.otlp_sink), when the peer exports telemetry
 
     def headers(self) -> list[tuple[str, str]]:
         return self.issuer.headers() if self.issuer is not None else []
@@ -281,6 +283,12 @@ def for_run(
 
         found.issuer = stack.enter_context(token_issuer())
         found.env.update(found.issuer.server_env())
+    if peer.otlp:  # a sink that accepts and discards OTLP/HTTP, on the load generator's CPU
+        from bench.otlp_sink import sink
+
+        found.otlp = stack.enter_context(sink(load_cpu))
+        found.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = found.otlp.endpoint
+        found.others["otlp"] = found.otlp.pid
     if "s3" in SCENARIOS[scenario].tags:  # a moto S3 with the document, on the load CPU
         from bench.s3 import s3_server
 

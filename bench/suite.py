@@ -11,8 +11,9 @@ measure the load generator's ceiling against a trivial server
 workload), run every scenario of the mode against every peer that serves it at
 each concurrency of the mode (``bench.run``), then the workloads (slow tools,
 payloads, the document server on S3), each at its own connections (``WORKLOADS``),
-the fleet's CPU per call (``bench.fleet``) and the memory per session
-(``bench.memory``). Then print
+the fleet's CPU per call (``bench.fleet``), the memory per session
+(``bench.memory``) and issue 16's goals (``bench.extras``: tracing off and on, an SDK
+app, stdio, two workers). Then print
 every table, write the JSON (``--json``; default ``bench/results/MODE.json``)
 and, with ``--docs``, the documentation page and its plot.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, docs, fleet, memory, report, setup_peers
+from bench import ceiling, docs, extras, fleet, memory, report, setup_peers
 from bench.peers import PEERS
 from bench.run import _cpu_pair, machine, run_scenario
 from bench.run import failed as scenario_failed
@@ -202,6 +203,11 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         memory_args.peers = [name for name in memory.DEFAULT_PEERS if name in measurable]
         if memory_args.peers:
             results["memory"] = memory.run(memory_args, progress)
+    if not (args.skip_extras or args.peers or args.scenarios):  # a narrowed run: not these
+        runs, duration = args.runs or mode.runs, args.duration or mode.workload_duration
+        extras_args = extras.arguments(["--runs", str(runs), "--duration", str(duration)])
+        extras_args.cpus = args.cpus
+        results["extras"] = extras.run(extras_args, progress)
     results["goals"] = all_goals(results)
     return results
 
@@ -228,6 +234,8 @@ def all_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         found += [{**goal, "where": key} for goal in summary["goals"]]
     if "fleet" in results:
         found += [{**goal, "where": "fleet"} for goal in results["fleet"]["goals"]]
+    if "extras" in results:
+        found += results["extras"]["goals"]
     if "memory" in results:
         for goal in results["memory"]["goals"]:
             found.append(
@@ -250,6 +258,8 @@ def failed(results: dict[str, Any]) -> bool:
         return True
     if "fleet" in results and fleet.failed(results["fleet"]):
         return True
+    if "extras" in results and extras.failed(results["extras"]):
+        return True
     return any("error" in peer for peer in results.get("memory", {}).get("peers", {}).values())
 
 
@@ -262,6 +272,8 @@ def text(results: dict[str, Any]) -> str:
         tables.append(report.fleet_text_table(results["fleet"]))
     if "memory" in results:
         tables.append(report.memory_text_table(results["memory"]))
+    if "extras" in results:
+        tables.append(extras.text(results["extras"]))
     verdicts = [[*report.goal_row(goal), goal["where"]] for goal in results["goals"]]
     tables.append("\n".join(report.aligned([*report.GOAL_COLUMNS, "where"], verdicts)))
     return "\n\n".join(tables)
@@ -295,6 +307,12 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,LOADGEN_CPU (default: 2 first)")
     parser.add_argument("--skip-fleet", action="store_true", help="no fleet measurement")
     parser.add_argument("--skip-memory", action="store_true", help="no memory measurement")
+    parser.add_argument(
+        "--skip-extras",
+        action="store_true",
+        help="no issue 16 measurements (tracing, SDK app, stdio, workers: bench.extras; "
+        "--peers or --scenarios leave them out too)",
+    )
     parser.add_argument(
         "--json",
         type=Path,

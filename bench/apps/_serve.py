@@ -14,7 +14,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def mode_flags(parser: argparse.ArgumentParser, call: str, *, json_default: bool) -> None:
+def mode_flags(
+    parser: argparse.ArgumentParser,
+    call: str,
+    *,
+    json_default: bool,
+    stateless_default: bool = False,
+) -> None:
     """``--json-response`` and ``--stateless``: the two modes of an SDK's HTTP app ``call``."""
     parser.add_argument(
         "--json-response",
@@ -25,8 +31,8 @@ def mode_flags(parser: argparse.ArgumentParser, call: str, *, json_default: bool
     parser.add_argument(
         "--stateless",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help=f"{call}(stateless_http=...) (default: off)",
+        default=stateless_default,
+        help=f"{call}(stateless_http=...) (default: {'on' if stateless_default else 'off'})",
     )
 
 
