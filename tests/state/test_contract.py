@@ -564,3 +564,31 @@ async def test_a_stream_log_expires_with_the_session_ttl(make_state: Factory) ->
         assert await store.read_events("s1", first, wait=0) is None
     finally:
         await store.aclose()
+
+
+# -- slots ------------------------------------------------------------------------
+
+
+async def test_slots_are_held_up_to_the_cap_and_lapse(state: FleetState) -> None:
+    """At most ``cap`` members hold a slot; a member renews its own without taking a
+    second; a released slot or a lapsed hold frees a place; renewing keeps a hold."""
+    assert await state.take_slot("caller", "t1", 2, 0.4) is True
+    assert await state.take_slot("caller", "t1", 2, 0.4) is True  # its own: renewed
+    assert await state.take_slot("caller", "t2", 2, 0.4) is True
+    assert await state.take_slot("caller", "t3", 2, 0.4) is False
+    assert await state.take_slot("other", "t3", 2, 0.4) is True  # another name, its own cap
+    await state.release_slot("caller", "t1")
+    assert await state.take_slot("caller", "t3", 2, 0.4) is True
+    await asyncio.sleep(0.25)
+    await state.renew_slots("caller", ["t3", "never-held"], 0.4)
+    await asyncio.sleep(0.25)  # t2 lapsed; t3 was renewed
+    assert await state.take_slot("caller", "t4", 2, 0.4) is True
+    assert await state.take_slot("caller", "t5", 2, 0.4) is False
+
+
+async def test_slots_hold_their_cap_under_concurrent_takers(state: FleetState) -> None:
+    """Fifty takers at once: exactly ``cap`` of them hold a slot."""
+    taken = await asyncio.gather(
+        *(state.take_slot("crowd", f"t{n}", 7, 5) for n in range(50))
+    )
+    assert sum(taken) == 7

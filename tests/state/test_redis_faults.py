@@ -151,6 +151,8 @@ def writes(state: RedisFleetState) -> dict[str, Call]:
         "claim_listener": lambda: state.claim_listener("s2", "me"),
         "put_handle": lambda: state.put_handle("h2", b"x", 60, create=True),
         "swap_handle": lambda: state.swap_handle("h1", b"v", b"w", 60),
+        "take_slot": lambda: state.take_slot("caller", "t8", 5, 60),
+        "renew_slots": lambda: state.renew_slots("caller", ["t9"], 60),
     }
 
 
@@ -168,6 +170,7 @@ def every_call(state: RedisFleetState) -> dict[str, Call]:
         "release_listener": lambda: state.release_listener("s1", "me"),
         "get_handle": lambda: state.get_handle("h1"),
         "delete_handle": lambda: state.delete_handle("h1"),
+        "release_slot": lambda: state.release_slot("caller", "t9"),
         "publish": lambda: state.publish("news", {"n": 1}),
         "ping": state.ping,
     }
@@ -207,6 +210,7 @@ async def until(check: Call, seconds: float = 5.0) -> bool:
 async def seed(state: RedisFleetState) -> None:
     await state.create_session(record(), max_sessions=100)
     await state.put_handle("h1", b"v", 60, create=True)
+    await state.take_slot("caller", "t9", 5, 60)
 
 
 # -- the table ---------------------------------------------------------------------

@@ -210,6 +210,19 @@ class FleetState(Protocol):
         """Take one token from every bucket, or from none: ``(0.0, 0)`` when taken, else
         the seconds until all could be and the index of the bucket that is short."""
 
+    # -- slots: things a caller holds at most N of at once (running tasks) ---------------
+
+    async def take_slot(self, name: str, member: str, cap: int, hold: float) -> bool:
+        """Hold one of ``cap`` slots of ``name`` for ``member`` for ``hold`` seconds (or
+        renew its own), in one step; ``False`` when ``cap`` are held. A hold that lapses
+        frees its slot: a holder that dies gives it back by itself."""
+
+    async def renew_slots(self, name: str, members: list[str], hold: float) -> None:
+        """Hold the slots of ``members`` (those still held) ``hold`` seconds more."""
+
+    async def release_slot(self, name: str, member: str) -> None:
+        """Give back the slot of ``member``."""
+
     # -- life cycle ----------------------------------------------------------
 
     async def ping(self) -> None:

@@ -99,6 +99,7 @@ class MemoryFleetState:
         self._handles: dict[str, tuple[bytes, float]] = {}
         self._owned: dict[str, set[str]] = {}  # principal -> its session ids
         self._buckets = TokenBuckets(clock)
+        self._slots: dict[str, dict[str, float]] = {}  # name -> member -> hold lapses at
 
     # -- sessions ------------------------------------------------------------
 
@@ -198,6 +199,30 @@ class MemoryFleetState:
 
     async def take_tokens(self, buckets: list[Bucket]) -> tuple[float, int]:
         return self._buckets.take(buckets)
+
+    async def take_slot(self, name: str, member: str, cap: int, hold: float) -> bool:
+        now = self.clock()
+        held = {m: until for m, until in self._slots.get(name, {}).items() if until > now}
+        if member not in held and len(held) >= cap:
+            self._slots[name] = held
+            return False
+        held[member] = now + hold
+        self._slots[name] = held
+        return True
+
+    async def renew_slots(self, name: str, members: list[str], hold: float) -> None:
+        held = self._slots.get(name, {})
+        until = self.clock() + hold
+        for member in members:
+            if member in held:
+                held[member] = until
+
+    async def release_slot(self, name: str, member: str) -> None:
+        held = self._slots.get(name)
+        if held is not None:
+            held.pop(member, None)
+            if not held:
+                del self._slots[name]
 
     # -- SSE event logs ------------------------------------------------------
 

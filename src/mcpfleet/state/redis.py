@@ -205,6 +205,8 @@ class RedisFleetState:
         self._release = self.redis.register_script(RELEASE)
         self._swap = self.redis.register_script(SWAP)
         self._take = self.redis.register_script(redis_limits.TAKE)
+        self._take_slot = self.redis.register_script(redis_limits.TAKE_SLOT)
+        self._renew_slots = self.redis.register_script(redis_limits.RENEW_SLOTS)
         self.sessions = RedisSessions(
             self.redis,
             self.faults,
@@ -276,6 +278,23 @@ class RedisFleetState:
             wait_ms, short = await self._take(keys=keys, args=args)
         wait = float(wait_ms) / 1000
         return (wait, int(short) - 1) if wait > 0 else (0.0, 0)
+
+    async def take_slot(self, name: str, member: str, cap: int, hold: float) -> bool:
+        with self.faults.translated():
+            held = await self._take_slot(
+                keys=[redis_limits.slots_key(name)], args=[member, cap, max(1, int(hold * 1000))]
+            )
+        return bool(held)
+
+    async def renew_slots(self, name: str, members: list[str], hold: float) -> None:
+        with self.faults.translated():
+            await self._renew_slots(
+                keys=[redis_limits.slots_key(name)], args=[max(1, int(hold * 1000)), *members]
+            )
+
+    async def release_slot(self, name: str, member: str) -> None:
+        with self.faults.translated():
+            await self.redis.zrem(redis_limits.slots_key(name), member)
 
     # -- SSE event logs ------------------------------------------------------
 

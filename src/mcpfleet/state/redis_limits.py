@@ -6,6 +6,7 @@ Keys (every one expires):
     mcpf:{sessions}          open sessions by last use (sorted set)
     mcpf:{sessions}:p:<h>    the sessions of one principal (h: a hash of its id)
     mcpf:rl:{<h>}:<name>     a caller's token bucket: t (tokens), u (when counted, ms)
+    mcpf:sl:<name>           slots: members by the time their hold lapses (sorted set)
 """
 
 from __future__ import annotations
@@ -74,3 +75,36 @@ def principal_index(principal: str | None) -> str:
 
 def bucket_key(key: str) -> str:
     return "mcpf:rl:" + key
+
+
+# KEYS[1] the slots; ARGV member, cap, hold (ms). Holds one more slot (or renews the
+# member's own) unless ``cap`` holds have not lapsed, then forgets the lapsed ones. Returns
+# 1 if held, else 0. Its first write is the ZADD, so that a Redis out of memory refuses it.
+TAKE_SLOT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local hold = tonumber(ARGV[3])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('ZADD', KEYS[1], now + hold, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], hold * 2)
+return 1
+"""
+
+# KEYS[1] the slots; ARGV hold (ms), members. Renews the holds of those still held.
+RENEW_SLOTS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local hold = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + hold, ARGV[i])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], hold * 2) end
+return 1
+"""
+
+
+def slots_key(name: str) -> str:
+    return f"mcpf:sl:{name}"

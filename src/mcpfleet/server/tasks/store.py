@@ -11,8 +11,8 @@ reader that finds a record still working (or waiting for input) past its lease k
 that process is gone, and fails the task with a retryable error: no task stays
 ``working`` for ever because the task of the fleet that ran it was killed.
 
-The running tasks of each caller are counted in one more record per caller
-(``tp_<principal>``: task id -> lease), so that a cap holds across the fleet.
+The running tasks of each caller are held as slots of the fleet state (``take_slot``, one
+step each, held for the lease and renewed with it), so that a cap holds across the fleet.
 """
 
 from __future__ import annotations
@@ -169,54 +169,14 @@ class TaskStore:
 
     async def take_slot(self, principal: str | None, task_id: str, cap: int) -> bool:
         """Count ``task_id`` among the caller's running tasks, unless ``cap`` of them run
-        (entries whose lease passed do not count: their runner is gone)."""
-        key = _slots_key(principal)
-        for _ in range(SWAP_ATTEMPTS):
-            now = self.clock()
-            raw = await self.state.get_handle(key)
-            slots: dict[str, float] = orjson.loads(raw) if raw is not None else {}
-            live = {tid: until for tid, until in slots.items() if until >= now}
-            if len(live) >= cap:
-                return False
-            live[task_id] = now + self.lease_seconds
-            value = orjson.dumps(live)
-            if raw is None:
-                stored = await self.state.put_handle(
-                    key, value, self.lease_seconds * 2, create=True
-                )
-            else:
-                stored = await self.state.swap_handle(key, raw, value, self.lease_seconds * 2)
-            if stored:
-                return True
-        return False
+        (a slot held past its lease does not count: its runner is gone)."""
+        return await self.state.take_slot(_slots_key(principal), task_id, cap, self.lease_seconds)
 
     async def renew_slots(self, principal: str | None, task_ids: list[str]) -> None:
-        await self._edit_slots(principal, task_ids, renew=True)
+        await self.state.renew_slots(_slots_key(principal), task_ids, self.lease_seconds)
 
     async def release_slot(self, principal: str | None, task_id: str) -> None:
-        await self._edit_slots(principal, [task_id], renew=False)
-
-    async def _edit_slots(self, principal: str | None, task_ids: list[str], *, renew: bool) -> None:
-        key = _slots_key(principal)
-        for _ in range(SWAP_ATTEMPTS):
-            now = self.clock()
-            raw = await self.state.get_handle(key)
-            if raw is None:
-                if not renew:
-                    return
-                value = orjson.dumps({tid: now + self.lease_seconds for tid in task_ids})
-                if await self.state.put_handle(key, value, self.lease_seconds * 2, create=True):
-                    return
-                continue
-            slots: dict[str, float] = orjson.loads(raw)
-            live = {tid: until for tid, until in slots.items() if until >= now}
-            for tid in task_ids:
-                if renew:
-                    live[tid] = now + self.lease_seconds
-                else:
-                    live.pop(tid, None)
-            if await self.state.swap_handle(key, raw, orjson.dumps(live), self.lease_seconds * 2):
-                return
+        await self.state.release_slot(_slots_key(principal), task_id)
 
 
 def _fail_lost(record: dict[str, Any]) -> bool:
