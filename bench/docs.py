@@ -199,6 +199,8 @@ def page(results: dict[str, Any], plot_name: str) -> str:
         lines += ["## Memory per session", "", report.memory_markdown_table(results["memory"]), ""]
     if "extras" in results:
         lines += [extras_docs.section(results["extras"]), ""]
+    if "monitor" in results:
+        lines += [extras_docs.monitor_section(results["monitor"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -222,8 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="issue 16's results (python -m bench.extras --json PATH) to show in the page, "
         "in place of any in RESULTS",
     )
+    parser.add_argument(
+        "--monitor",
+        type=Path,
+        metavar="PATH",
+        help="the monitor's results (python -m bench.monitor --out PATH) to show in the page",
+    )
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
+    if args.monitor is not None:
+        results["monitor"] = json.loads(args.monitor.read_text(encoding="utf-8"))
     if args.extras is not None:
         results["extras"] = json.loads(args.extras.read_text(encoding="utf-8"))
         kept = [goal for goal in results["goals"] if not goal["where"].startswith("extras")]

@@ -1,4 +1,5 @@
-"""Issue 16's speed goals: tracing off and on, an SDK app, stdio, and a second worker.
+"""Issue 16's speed goals (tracing off and on, an SDK app, stdio, a second worker) and
+issue 15's (the tasks extension).
 
     python -m bench.extras                              # every part, 3 runs of 3 s (~5 min)
     python -m bench.extras --parts otel stdio --runs 1 --duration 1
@@ -15,7 +16,9 @@ The parts, each where its measurement belongs:
   itself, ``json_response=True, stateless_http=True``);
 - ``stdio``: ``bench.stdio_bench`` (a client driving ``mcpfleet serve --stdio`` and the
   SDK's stdio server, one call at a time and 16 outstanding);
-- ``workers``: ``bench.workers_bench`` (``--workers 2`` against ``--workers 1`` on Redis).
+- ``workers``: ``bench.workers_bench`` (``--workers 2`` against ``--workers 1`` on Redis);
+- ``tasks``: ``bench.tasks_bench`` (a task-optional tool answered at once against the plain
+  tool; a task's create, get, completed cycle on Redis against the synchronous call).
 
 The results go to ``bench/results/extras.json`` (``--json``). ``python -m bench`` runs
 them too (``--skip-extras`` not to), into the ``extras`` key of its results, and the docs
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -37,20 +39,28 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/extras.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import goals, report, stdio_bench, workers_bench
+from bench import goals, report, stdio_bench, tasks_bench, turns, workers_bench
 from bench.machine import machine
 from bench.run import _cpu_pair, run_scenario
 from bench.run import failed as scenario_failed
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("otel", "sdk-app", "stdio", "workers")
+PARTS = ("otel", "sdk-app", "stdio", "workers", "tasks")
+# The parts measured by a module of their own: its arguments, run, text, markdown, failed.
+MODULE_PARTS = {"stdio": stdio_bench, "workers": workers_bench, "tasks": tasks_bench}
 SCENARIO_PEERS = {
     "otel": ("mcpfleet", "mcpfleet-no-otel", "mcpfleet-otel"),
     "sdk-app": ("mcpfleet-sdk-app", "sdk-app"),
 }
 GOAL_NAMES = frozenset(
     goal.name
-    for goal in (goals.OTEL_OFF_GOAL, goals.SDK_APP_GOAL, *goals.STDIO_GOALS, *goals.WORKER_GOALS)
+    for goal in (
+        goals.OTEL_OFF_GOAL,
+        goals.SDK_APP_GOAL,
+        *goals.STDIO_GOALS,
+        *goals.WORKER_GOALS,
+        *goals.TASK_GOALS,
+    )
 )
 CONCURRENCY = 32
 
@@ -86,12 +96,9 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             summary = run_scenario(_scenario_args(args, SCENARIO_PEERS[part]), "echo", progress)
             summary["goals"] = [goal for goal in summary["goals"] if goal["goal"] in GOAL_NAMES]
             parts[part] = summary
-        elif part == "stdio":
-            stdio_args = stdio_bench.arguments(_common(args))
-            parts[part] = stdio_bench.run(stdio_args, progress)
         else:
-            workers_args = workers_bench.arguments(_common(args))
-            parts[part] = workers_bench.run(workers_args, progress)
+            module = MODULE_PARTS[part]
+            parts[part] = module.run(module.arguments(_common(args)), progress)
     results["goals"] = [
         {**goal, "where": f"extras: {part}"}
         for part, summary in parts.items()
@@ -173,8 +180,7 @@ def failed(results: dict[str, Any]) -> bool:
     parts = results["parts"]
     checks = [
         *(scenario_failed(parts[name]) for name in SCENARIO_PEERS if name in parts),
-        "stdio" in parts and stdio_bench.failed(parts["stdio"]),
-        "workers" in parts and workers_bench.failed(parts["workers"]),
+        *(module.failed(parts[name]) for name, module in MODULE_PARTS.items() if name in parts),
     ]
     return any(checks)
 
@@ -184,10 +190,7 @@ def text(results: dict[str, Any]) -> str:
     blocks = [report.text_table(parts[name]) for name in SCENARIO_PEERS if name in parts]
     if "otel" in parts:
         blocks += [otel_off_sentence(parts["otel"]), otel_on_sentence(results.get("otel_on"))]
-    if "stdio" in parts:
-        blocks.append(stdio_bench.text(parts["stdio"]))
-    if "workers" in parts:
-        blocks.append(workers_bench.text(parts["workers"]))
+    blocks += [module.text(parts[name]) for name, module in MODULE_PARTS.items() if name in parts]
     verdicts = [[*report.goal_row(goal), goal["where"]] for goal in results["goals"]]
     blocks.append("\n".join(report.aligned([*report.GOAL_COLUMNS, "where"], verdicts)))
     return "\n\n".join(blocks)
@@ -224,15 +227,10 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    progress = turns.progress_printer(args.quiet)
     results = run(args, progress)
     print(text(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    turns.write_json(args.json, results)
     progress(f"results: {args.json}")
     if args.docs is not None:
         from bench import extras_docs

@@ -1,9 +1,11 @@
-"""The docs page's section for issue 16's goals (``bench.extras``): its goal verdicts, the
-recorded cost of tracing, and each part's table.
+"""The docs page's sections measured apart from the full run: issues 15 and 16's goals
+(``bench.extras``: its goal verdicts, the recorded costs of tracing and of a task cycle, and
+each part's table), and the monitor's (``bench.monitor``, issue 17).
 
-``section`` is the Markdown, between two markers; ``bench.docs`` puts it in a page it
-generates, and ``splice`` writes it into a page generated earlier, replacing the section
-between the markers (or inserting it before the plot) and leaving the rest unchanged.
+``section`` and ``monitor_section`` are the Markdown, each between two markers of its own;
+``bench.docs`` puts them in a page it generates, and ``splice`` and ``splice_monitor`` write
+one into a page generated earlier, replacing that section between its markers (or inserting
+it before the per-peer tables) and leaving the rest, the other section included, unchanged.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import extras, report, stdio_bench, workers_bench
+from bench import extras, monitor, report
 
 BEGIN = "<!-- bench.extras: begin -->"
 END = "<!-- bench.extras: end -->"
-HEADING = "## Tracing, an SDK app, stdio and workers (issue 16)"
+MONITOR_BEGIN = "<!-- bench.monitor: begin -->"
+MONITOR_END = "<!-- bench.monitor: end -->"
+HEADING = "## Tracing, an SDK app, stdio, workers and tasks (issues 16 and 15)"
 BEFORE = "## Throughput and p99 per peer"
 PART_TITLES = {
     "otel": "OpenTelemetry off and on (echo@c32)",
     "sdk-app": "An existing MCPServer app, served by mcpfleet and by the SDK (echo@c32)",
     "stdio": "stdio tools/call",
     "workers": "Two workers against one, on Redis state",
+    "tasks": "The tasks extension: a task-optional tool, and a task's whole cycle on Redis",
 }
 
 
@@ -66,25 +71,39 @@ def section(results: dict[str, Any], *, separate: bool = False) -> str:
             if part == "otel":
                 lines += [extras.otel_off_sentence(parts[part]), ""]
                 lines += [extras.otel_on_sentence(results.get("otel_on")), ""]
-        elif part == "stdio":
-            lines += [stdio_bench.markdown(parts[part])]
         else:
-            lines += [workers_bench.markdown(parts[part])]
+            lines += [extras.MODULE_PARTS[part].markdown(parts[part])]
     lines += [END]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def splice(path: Path, results: dict[str, Any]) -> None:
-    """Write the section into the page at ``path``, replacing an earlier one."""
-    page = path.read_text(encoding="utf-8")
-    block = section(results, separate=True)
-    if BEGIN in page and END in page:
-        head, _, rest = page.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        page = head + block.rstrip("\n") + tail
-    elif BEFORE in page:
+def monitor_section(results: dict[str, Any]) -> str:
+    """The monitor's section (``bench.monitor``'s results), between its markers."""
+    body = monitor.markdown(results).rstrip("\n")
+    return f"{MONITOR_BEGIN}\n{body}\n{MONITOR_END}\n"
+
+
+def _spliced(page: str, begin: str, end: str, block: str) -> str:
+    """``page`` with ``block`` (its markers included) in place of the one between ``begin``
+    and ``end``, or before the per-peer tables, or at the end."""
+    if begin in page and end in page:
+        head, _, rest = page.partition(begin)
+        _, _, tail = rest.partition(end)
+        return head + block.rstrip("\n") + tail
+    if BEFORE in page:
         head, _, tail = page.partition(BEFORE)
-        page = head + block + "\n" + BEFORE + tail
-    else:
-        page = page.rstrip("\n") + "\n\n" + block
-    path.write_text(page, encoding="utf-8")
+        return head + block + "\n" + BEFORE + tail
+    return page.rstrip("\n") + "\n\n" + block
+
+
+def splice(path: Path, results: dict[str, Any]) -> None:
+    """Write the extras section into the page at ``path``, replacing an earlier one."""
+    page = path.read_text(encoding="utf-8")
+    path.write_text(_spliced(page, BEGIN, END, section(results, separate=True)), encoding="utf-8")
+
+
+def splice_monitor(path: Path, results: dict[str, Any]) -> None:
+    """Write the monitor's section into the page at ``path``, replacing an earlier one."""
+    page = path.read_text(encoding="utf-8")
+    block = monitor_section(results)
+    path.write_text(_spliced(page, MONITOR_BEGIN, MONITOR_END, block), encoding="utf-8")

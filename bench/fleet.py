@@ -38,13 +38,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/fleet.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import goals, report
+from bench import config_report, goals, report, turns
 from bench.peers import PEERS, STATE_KEYS
 from bench.run import (
     MEDIAN_KEYS,
-    BenchError,
     _cpu_pair,
-    _median,
     choose_cpus,
     free_port,
     machine,
@@ -119,15 +117,14 @@ def run_fleet(args: argparse.Namespace, task_cpus: list[int | None], load_cpu: i
     return result
 
 
-def summarize(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    good = [run for run in runs if "error" not in run]
-    return {
-        "description": DESCRIPTIONS[name],
-        "median": {key: _median([run.get(key) for run in good]) for key in FLEET_KEYS},
-        "calls": sum(run.get("calls", 0) for run in good),
-        "errors": sum(run.get("errors", 0) for run in good) + (len(runs) - len(good)),
-        "runs": runs,
-    }
+def progress_line(number: int, name: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return config_report.progress_line(number, name, result)
+    return (
+        f"  run {number + 1} {name}: {result['calls_per_s']:,.0f} calls/s, "
+        f"{result['cpu_us_per_call'] or 0:.1f} µs CPU/call "
+        f"(mcpfleet busy {result['server_cpu_util'] or 0:.0%}), {result['errors']} errors"
+    )
 
 
 def fleet_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
@@ -182,29 +179,17 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
     names = [SINGLE, FLEET]
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     progress(f"bench.fleet: {SCENARIO}, {' and '.join(names)} x {args.runs} runs")
-    for number in range(args.runs):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            try:
-                if name == SINGLE:
-                    result = run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu))
-                else:
-                    result = run_fleet(args, task_cpus, fleet_load_cpu)
-            except BenchError as exc:
-                result = {"error": str(exc)}
-                progress(f"  run {number + 1} {name}: FAILED: {exc}")
-            else:
-                progress(
-                    f"  run {number + 1} {name}: {result['calls_per_s']:,.0f} calls/s, "
-                    f"{result['cpu_us_per_call'] or 0:.1f} µs CPU/call "
-                    f"(mcpfleet busy {result['server_cpu_util'] or 0:.0%}), "
-                    f"{result['errors']} errors"
-                )
-            result["run"] = number + 1
-            runs[name].append(result)
-    configs = {name: summarize(name, runs[name]) for name in names}
+
+    def measure(name: str) -> dict[str, Any]:
+        if name == SINGLE:
+            return dict(run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu)))
+        return dict(run_fleet(args, task_cpus, fleet_load_cpu))
+
+    runs = turns.take_turns(names, args.runs, measure, progress, progress_line)
+    configs = {
+        name: config_report.summarize(DESCRIPTIONS[name], runs[name], FLEET_KEYS) for name in names
+    }
     medians = {name: config["median"] for name, config in configs.items()}
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -231,12 +216,7 @@ def failed(summary: dict[str, Any]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
-
-    def progress(text: str) -> None:
-        if not args.quiet:
-            print(text, file=sys.stderr, flush=True)
-
-    summary = run(args, progress)
+    summary = run(args, turns.progress_printer(args.quiet))
     print(report.fleet_text_table(summary))
     report.write_outputs(summary, args.json, args.markdown, report.fleet_markdown_table)
     return 1 if failed(summary) else 0

@@ -293,6 +293,20 @@ WORKER_GOALS: tuple[Goal, ...] = (
         "worker (both on Redis state; CPU summed over every process)",
     ),
 )
+TASK_GOALS: tuple[Goal, ...] = (
+    Goal(
+        "a task-optional tool answered at once: server CPU per call vs the plain tool",
+        "cpu_us_per_call",
+        "task-optional",
+        "plain",
+        "<=",
+        1.1,
+        scenarios=frozenset({"tasks-echo"}),  # bench.tasks_bench's optional part
+        source="issue 15: a task-optional tool that finishes at once costs at most 1.1x the "
+        "server CPU per call of the same tool without task support (a client declaring the "
+        "tasks extension calls both)",
+    ),
+)
 
 # ``python -m bench.fleet``: its two configurations stand in for peers, "fleet-redis" (two
 # tasks behind HAProxy on one Redis) and "mcpfleet" (one process, memory state).

@@ -56,23 +56,15 @@ from bench.scenarios import (
     HANDSHAKE,
     PROGRESS_TOKEN,
     SCENARIOS,
+    TASK,
     Scenario,
     get,
 )
 
-__all__ = [  # what bench.memory and bench.profile import from here
-    "MAX_HEAD_BYTES",
-    "MEASURE_END",
-    "MEASURE_START",
-    "RequestTemplate",
-    "Response",
-    "ResponseError",
-    "check_response",
-    "generate",
-    "open_get_stream",
-    "open_session",
-    "read_response",
-]
+# what bench.memory and bench.profile import from here
+__all__ = ["MAX_HEAD_BYTES", "MEASURE_END", "MEASURE_START", "RequestTemplate", "Response"]
+__all__ += ["ResponseError", "check_response", "generate", "open_get_stream", "open_session"]
+__all__ += ["read_response"]
 
 MEASURE_START = "# measure start"
 MEASURE_END = "# measure end"
@@ -150,6 +142,7 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_samples: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # what a kind of unit counts
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     read_limit: int = MAX_HEAD_BYTES  # the stream's buffer: a 1 MiB body read without pauses
 
@@ -196,6 +189,10 @@ async def _session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None
         await _handshakes(load, slot, reader)
     elif load.scenario.kind == DISCOVER:
         await _discovers(load, slot, reader)
+    elif load.scenario.kind == TASK:
+        from bench.task_cycle import task_cycles  # it imports this module's types
+
+        await task_cycles(load, slot, reader)
     else:
         await _calls(load, slot, reader)
 
@@ -427,6 +424,7 @@ async def generate(
         "sessions": load.sessions,
         "error_kinds": load.error_kinds,
         "error_samples": load.error_samples,
+        "counts": load.counts,
         "loadgen_cpu_s": round(cpu_end - cpu_start, 4),
         "loadgen_loop": _loop_name(),
     }

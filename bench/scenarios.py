@@ -36,6 +36,8 @@ PROGRESS_TOKEN = "bench-progress"
 CALL = "call"
 HANDSHAKE = "handshake"
 DISCOVER = "discover"
+TASK = "task"
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 
 Check = Callable[[Any], str | None]
 
@@ -70,7 +72,11 @@ class Scenario:
     progress: int = 0
     # CALL: one request per unit. HANDSHAKE: initialize, notifications/initialized,
     # tools/list, DELETE, on a new session each unit. DISCOVER: server/discover, tools/list.
+    # TASK: tools/call answered with a task, then tasks/get until it is completed
+    # (bench.task_cycle); ``check`` is applied to the completed task's result.
     kind: str = "call"
+    # The client declares the tasks extension (TASKS_EXTENSION) in its capabilities.
+    tasks: bool = False
     # What the tool waits per call (the slow-tool scenarios): connections / tool_seconds is
     # the most calls/s a run can reach (goals.IDEAL).
     tool_seconds: float = 0.0
@@ -85,6 +91,9 @@ class Scenario:
 
     def full_params(self) -> dict[str, Any]:
         meta: dict[str, Any] = {} if self.session else request_meta()
+        if self.tasks:
+            capabilities: dict[str, Any] = {"extensions": {TASKS_EXTENSION: {}}}
+            meta["io.modelcontextprotocol/clientCapabilities"] = capabilities
         if self.progress:
             meta["progressToken"] = PROGRESS_TOKEN
         return {**self.params, "_meta": meta} if meta else dict(self.params)
@@ -276,6 +285,59 @@ WORKLOADS = (
 WORKLOAD_NAMES = frozenset(scenario.name for scenario in WORKLOADS)
 
 
+def _task_echo(name: str, tool: str, description: str, **fields: Any) -> Scenario:
+    return Scenario(
+        name=name,
+        description=description,
+        method="tools/call",
+        params=_tool(tool, {"text": "hello"}),
+        check=echo_check("hello"),
+        **fields,
+    )
+
+
+# The tasks extension (bench.tasks_bench): the same echo tool, plain (``echo``), task-optional
+# with the default 500 ms before a call becomes a task (``echo_optional``), and a task at
+# once (``echo_task``); served by bench.apps.mcpfleet_tasks.
+TASK_SCENARIOS = (
+    _task_echo(
+        "tasks-plain",
+        "echo",
+        "tools/call of the plain echo tool by a client declaring the tasks extension",
+        tasks=True,
+    ),
+    _task_echo(
+        "tasks-optional",
+        "echo_optional",
+        "tools/call of echo registered with task='optional' (a task after 500 ms) by a "
+        "client declaring the tasks extension: answered in the request",
+        tasks=True,
+    ),
+    _task_echo(
+        "tasks-cycle",
+        "echo_task",
+        "tools/call of echo registered with task='optional', task_after_ms=0 by a client "
+        "declaring the tasks extension (a task at once), then tasks/get until completed; "
+        "a caller of its own per connection",
+        tasks=True,
+        kind=TASK,
+        tags=frozenset({"caller"}),  # bench.task_cycle.CALLER
+    ),
+    _task_echo(
+        "tasks-cycle-anonymous",
+        "echo_task",
+        "the same cycle by anonymous callers: their running tasks share one budget",
+        tasks=True,
+        kind=TASK,
+    ),
+    _task_echo(
+        "tasks-sync",
+        "echo_task",
+        "tools/call of the same task_after_ms=0 tool by a client not declaring the "
+        "extension: answered in the request",
+    ),
+)
+
 _4K_TEXT = ("The quick brown fox jumps over the lazy dog. " * 92)[:4096]
 
 SCENARIOS: dict[str, Scenario] = {
@@ -335,6 +397,7 @@ SCENARIOS: dict[str, Scenario] = {
             kind=DISCOVER,
         ),
         *WORKLOADS,
+        *TASK_SCENARIOS,
     )
 }
 

@@ -34,9 +34,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/stdio_bench.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import config_report, goals, setup_peers
+from bench import config_report, goals, setup_peers, turns
 from bench.machine import machine
-from bench.run import ROOT, _cpu_pair, choose_cpus, pinned
+from bench.run import MEDIAN_KEYS, ROOT, choose_cpus, pinned
 
 SCENARIO = "stdio-echo"
 GOAL_WINDOW = 16
@@ -46,14 +46,7 @@ CONFIGS = {
     "MCPServer app served by mcpfleet",
     "sdk-stdio": "the same MCPServer app run by mcp 2.3.0: mcp.run('stdio')",
 }
-KEYS = (
-    "calls_per_s",
-    "p50_ms",
-    "p99_ms",
-    "cpu_us_per_call",
-    "server_cpu_util",
-    "loadgen_cpu_util",
-)
+KEYS = MEDIAN_KEYS[:6]  # calls/s, p50, p99, CPU per call, server and client CPU
 
 
 def server_command(name: str) -> list[str]:
@@ -105,14 +98,11 @@ def run_window(
     progress: Any,
 ) -> dict[str, Any]:
     names = list(args.configs)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    for number in range(args.runs):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            result = run_once(name, args, window, cpus)
-            result["run"] = number + 1
-            runs[name].append(result)
-            progress(config_report.progress_line(number, name, result))
+
+    def measure(name: str) -> dict[str, Any]:
+        return run_once(name, args, window, cpus)
+
+    runs = turns.take_turns(names, args.runs, measure, progress)
     configs = {name: config_report.summarize(CONFIGS[name], runs[name], KEYS) for name in names}
     medians = {name: config["median"] for name, config in configs.items()}
     return {
@@ -178,16 +168,12 @@ def markdown(results: dict[str, Any]) -> str:
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.stdio_bench", description=__doc__)
     parser.add_argument("--windows", type=int, nargs="+", default=[1, GOAL_WINDOW])
-    parser.add_argument("--duration", type=float, default=3.0, help="measured s per run")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up s per run")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each; medians are shown")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,DRIVER_CPU (default: 2 first)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    turns.add_run_options(parser, warmup=1.0, cpus="SERVER_CPU,DRIVER_CPU")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.duration <= 0 or args.warmup < 0 or min(args.windows) < 1:
-        parser.error("--runs and --windows must be >= 1, --duration > 0, --warmup >= 0")
+    turns.check_run_options(parser, args)
+    if min(args.windows) < 1:
+        parser.error("--windows must be >= 1")
     return args
 
 
@@ -200,18 +186,7 @@ def failed(results: dict[str, Any]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv)
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    results = run(args, progress)
-    print(text(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 1 if failed(results) else 0
+    return turns.main(arguments(argv), run, text, failed)
 
 
 if __name__ == "__main__":

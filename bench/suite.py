@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, docs, extras, fleet, memory, report, setup_peers
+from bench import ceiling, docs, extras, fleet, memory, report, setup_peers, turns
 from bench.peers import PEERS
 from bench.run import _cpu_pair, machine, run_scenario
 from bench.run import failed as scenario_failed
@@ -341,16 +340,11 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    progress = turns.progress_printer(args.quiet)
     results = run(args, progress)
     print(text(results))
     json_path = args.json or ROOT / "bench" / "results" / f"{args.mode}.json"
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    turns.write_json(json_path, results)
     progress(f"results: {json_path}")
     if args.docs is not None:
         written = docs.write(results, args.docs)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -34,14 +33,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/workers_bench.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import config_report, goals
+from bench import config_report, goals, turns
 from bench.machine import machine
 from bench.peers import PEERS
 from bench.run import (
     MEDIAN_KEYS,
     START_TIMEOUT,
     BenchError,
-    _cpu_pair,
     choose_cpus,
     free_port,
     run_load,
@@ -110,19 +108,12 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     """Both configurations, ``args.runs`` times each, taking turns; the summary."""
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     names = list(CONFIGS)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     progress(f"bench.workers_bench: {SCENARIO}, {' and '.join(names)} x {args.runs} runs")
-    for number in range(args.runs):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            workers = int(name.rpartition("-")[2])
-            try:
-                result = run_config(workers, args, (server_cpu, load_cpu))
-            except BenchError as exc:
-                result = {"error": str(exc)}
-            result["run"] = number + 1
-            runs[name].append(result)
-            progress(config_report.progress_line(number, name, result))
+
+    def measure(name: str) -> dict[str, Any]:
+        return run_config(int(name.rpartition("-")[2]), args, (server_cpu, load_cpu))
+
+    runs = turns.take_turns(names, args.runs, measure, progress)
     configs = {name: config_report.summarize(CONFIGS[name], runs[name], KEYS) for name in names}
     medians = {name: config["median"] for name, config in configs.items()}
     return {
@@ -183,33 +174,15 @@ def failed(summary: dict[str, Any]) -> bool:
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.workers_bench", description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
-    parser.add_argument("--duration", type=float, default=3.0, help="measured s per run")
-    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up s per run")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each; medians are shown")
-    parser.add_argument("--request-timeout", type=float, default=10.0, help="s per request")
-    parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,LOADGEN_CPU (default: 2 first)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    turns.add_load_options(parser)
+    turns.add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
-        parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
+    turns.check_run_options(parser, args)
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv)
-
-    def progress(line: str) -> None:
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    summary = run(args, progress)
-    print(text(summary))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return 1 if failed(summary) else 0
+    return turns.main(arguments(argv), run, text, failed)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,52 @@ def outside_section(page: str) -> list[str]:
         begin, end = page.index(extras_docs.BEGIN), page.index(extras_docs.END)
         page = page[:begin] + page[end + len(extras_docs.END) :]
     return page.split()
+
+
+def test_tasks_bench_measures_the_optional_tool_and_the_task_cycle(tmp_path: Path) -> None:
+    """The plain and the task-optional tool are answered in the request; on Redis each
+    cycle's task is created, then completed with the echoed text by tasks/get; the goal is
+    evaluated between the plain and the task-optional tool."""
+    printed, results = harness(tmp_path, "bench.tasks_bench", *SHORT)  # c32: the goal's
+    optional, cycle = results["parts"]["optional"], results["parts"]["cycle"]
+    assert_served(optional["configs"])
+    assert_served(cycle["configs"])
+    (run,) = cycle["configs"]["cycle"]["runs"]
+    assert run["counts"]["task_gets"] >= run["calls"]  # at least one tasks/get per cycle
+    (sync,) = cycle["configs"]["sync"]["runs"]
+    assert "task_gets" not in sync["counts"]
+    (goal,) = results["goals"]
+    assert (goal["subject"], goal["reference"]) == ("task-optional", "plain")
+    assert "cycles/s" in printed
+
+
+def test_the_monitor_section_outlives_the_extras_section(tmp_path: Path) -> None:
+    """The monitor's section is written between its own markers once, however often, and
+    writing the extras section again leaves it as it was."""
+    page = tmp_path / "benchmarks.md"
+    page.write_text("# Benchmarks\n\n## Throughput and p99 per peer\n\ntable\n", encoding="utf-8")
+    monitor = {
+        "machine": {"commit": "abc1234"},
+        "endpoints": 1000,
+        "probing": {
+            "endpoints": 1000, "cpu_share": 0.2, "cpu_ms_per_probe": 6.0, "probes_per_s": 33.3,
+        },
+    }  # fmt: skip
+    extras = {
+        "date": "2026-01-01 00:00 UTC",
+        "machine": {"commit": "abc1234"},
+        "config": {"runs": 1, "duration": 1.0, "warmup": 0.5},
+        "parts": {},
+        "goals": [],
+    }
+    extras_docs.splice_monitor(page, monitor)
+    extras_docs.splice_monitor(page, monitor)
+    extras_docs.splice(page, extras)
+    first = page.read_text(encoding="utf-8")
+    extras_docs.splice(page, extras)
+    text = page.read_text(encoding="utf-8")
+    assert text == first
+    assert text.count(extras_docs.MONITOR_BEGIN) == text.count(extras_docs.BEGIN) == 1
+    assert "under a quarter of a core" in text
+    assert "| MET |" in text
+    assert text.index(extras_docs.END) < text.index("## Throughput and p99 per peer")
