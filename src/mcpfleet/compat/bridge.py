@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import create_model
@@ -140,12 +141,9 @@ class SdkBridge:
 
     def _tool(self, wire: dict[str, Any]) -> Tool:
         name = wire["name"]
-
-        async def call(arguments: dict[str, Any], context: Context) -> ToolResult:
-            return await self.call_tool(name, arguments, context)
-
         signature = forwarded(wire["inputSchema"], wire.get("outputSchema"))
-        return Tool(name, call, signature, wire)
+        # called as call(arguments=..., context=...): call_tool itself, one frame fewer
+        return Tool(name, partial(self.call_tool, name), signature, wire)
 
     def _resource(self, wire: dict[str, Any]) -> Resource:
         uri = wire["uri"]
@@ -181,8 +179,8 @@ class SdkBridge:
         session = RequestSession(ctx, self.relay)
         return SdkRequest(ctx, session, self.relay, await self.lifespan.value())
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], ctx: Context) -> ToolResult:
-        request = await self._request(ctx)
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context) -> ToolResult:
+        request = await self._request(context)
         body = await _across(request, self.calls.call_tool(name, arguments, request))
         return ToolResult(
             body.get("content", []),

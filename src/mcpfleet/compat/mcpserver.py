@@ -1,5 +1,6 @@
 """Calls into an mcp 2.x ``MCPServer``: its public ``call_tool``, ``read_resource`` and
-``get_prompt``, each given an SDK ``Context`` built on the mcpfleet request."""
+``get_prompt``, each given an SDK ``Context`` built on the mcpfleet request; tools/call
+goes through ``compat.tools`` where the SDK's internals were tested."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from mcpfleet.compat.sdk import dump, sdk
 from mcpfleet.compat.session import SdkRequest
+from mcpfleet.compat.tools import DirectTools, direct_tools_tested
 from mcpfleet.compat.translate import carried
 from mcpfleet.errors import InternalError, ResourceNotFound
 
@@ -18,8 +20,14 @@ log = logging.getLogger("mcpfleet.compat")
 class McpServerCalls:
     """What the bridge asks of an ``MCPServer`` (mcp 2.x)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, direct: bool | None = None) -> None:
+        """``direct``: call tools through ``compat.tools`` (by default, when the
+        installed SDK's internals were tested); else through the public ``call_tool``."""
         self.app = app
+        if direct is None:
+            direct = direct_tools_tested(app)
+        self.tools = DirectTools(app) if direct else None
+        self._errors = sdk("server.mcpserver.exceptions")
 
     def lifespan(self) -> Any:
         return self.app.settings.lifespan
@@ -63,9 +71,14 @@ class McpServerCalls:
     async def call_tool(
         self, name: str, arguments: dict[str, Any], request: SdkRequest
     ) -> dict[str, Any]:
-        errors = sdk("server.mcpserver.exceptions")
+        errors = self._errors
+        tools = self.tools
+        tool = None if tools is None else tools.find(name)
         try:
-            result = await self.app.call_tool(name, arguments, self.context(request))
+            if tools is None or tool is None:
+                result = await self.app.call_tool(name, arguments, self.context(request))
+            else:
+                result = await tools.call(tool, arguments, lambda: self.context(request))
         except errors.ToolError as exc:  # as the SDK's own tools/call handler answers it
             inner = carried(exc)
             if inner is not None:
@@ -73,7 +86,7 @@ class McpServerCalls:
             if isinstance(exc, errors.UnexpectedToolError):
                 log.error("tool %s failed", name, exc_info=exc.__cause__)
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        body: dict[str, Any] = dump(result)
+        body: dict[str, Any] = result if isinstance(result, dict) else dump(result)
         if body.get("resultType") == "input_required":
             raise InternalError()  # the SDK's own MRTR: not served (see inventory)
         return body

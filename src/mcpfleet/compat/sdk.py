@@ -27,6 +27,11 @@ SDK_SERVERS = {
 # another release may have moved them, so it is refused with a message rather than
 # half served.
 TESTED = {"MCPServer": ((2, 3),), "FastMCP": ((1, 30),)}
+# The releases whose tool internals were tested (``compat.tools``: the tool manager, a
+# tool's ``run`` and its result conversion); under any other, tools/call takes the
+# SDK's public ``call_tool``.
+TOOL_INTERNALS_TESTED = frozenset({"2.3.0"})
+_MODULES: dict[str, Any] = {}  # SDK modules by dotted name, once imported
 
 
 def sdk_kind(obj: Any) -> str | None:
@@ -57,7 +62,10 @@ def check_version(kind: str) -> str:
 
 def sdk(name: str) -> Any:
     """An SDK module, by its dotted name (``"types"`` is ``mcp.types``)."""
-    return importlib.import_module(f"mcp.{name}")
+    module = _MODULES.get(name)
+    if module is None:
+        module = _MODULES[name] = importlib.import_module(f"mcp.{name}")
+    return module
 
 
 def dump(model: Any) -> dict[str, Any]:
