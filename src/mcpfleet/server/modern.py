@@ -221,26 +221,37 @@ class ModernDispatcher:
         retried: bool,
     ) -> dict[str, Any]:
         """A call of a tool that may run as a task, from a client that declared the tasks
-        extension: answered at once, by MRTR, or with a ``CreateTaskResult``."""
-        assert self.tasks is not None
+        extension: answered at once, by MRTR, or with a ``CreateTaskResult``.
+
+        Unless it is to be a task at once, the call's first step runs right here: one that
+        finishes without waiting on anything costs no task and no turn of the event loop.
+        """
+        tasks = self.tasks
+        assert tasks is not None
         params = request.params
-        mrtr = MrtrExchange(notify, meta.client_capabilities, answers)
-        exchange = self.tasks.exchange(mrtr, principal_id(principal), meta.client_capabilities)
+        caps = meta.client_capabilities
+        name = principal_id(principal)
+        exchange = tasks.exchange(MrtrExchange(notify, caps, answers), name, caps)
         ctx = LazyContext(
             partial(self._context, request, meta, notify, principal, answers, exchange)
         )
         after = self.server.task_after_ms if tool.task_after_ms is None else tool.task_after_ms
+        required = tool.task == "required"
         try:
-            result, is_task = await self.tasks.call(
-                tool.name,
-                after,
-                tool.task == "required",
-                partial(call_tool, self.server, params, ctx),
-                exchange,
-            )
+            if after <= 0:
+                run = partial(call_tool, self.server, params, ctx)
+                result, is_task = await tasks.start_now(tool.name, required, run, exchange)
+            else:
+                coroutine = call_tool(self.server, params, ctx)
+                try:
+                    waiting_on = coroutine.send(None)
+                except StopIteration as finished:
+                    return self.finish("tools/call", finished.value, retried=retried)
+                result, is_task = await tasks.carry_on(
+                    tool.name, after, required, coroutine, waiting_on, exchange
+                )
         except InputRequired as need:
-            binding = request_binding("tools/call", tool.name, principal_id(principal))
-            return self._input_required(need, binding)
+            return self._input_required(need, request_binding("tools/call", tool.name, name))
         if is_task:
             result["_meta"] = self._server_meta
             return result

@@ -156,36 +156,40 @@ class TaskService:
     ) -> TaskExchange:
         return TaskExchange(mrtr, self.runner, principal, capabilities)
 
-    async def call(
+    async def start_now(
         self,
         tool: str,
-        after_ms: int,
         required: bool,
         run: Callable[[], Coroutine[Any, Any, dict[str, Any]]],
         exchange: TaskExchange,
     ) -> tuple[dict[str, Any], bool]:
-        """Run a tool call by its policy: ``(result, False)`` answered in the request,
-        ``(CreateTaskResult, True)`` once it is a task."""
-        loop = asyncio.get_running_loop()
-        if after_ms <= 0:
-            try:
-                record = await self._create(tool, exchange.principal)
-            except TooManyTasks:
-                if required:
-                    raise
-                return await run(), False  # over the cap: answered in the request instead
-            exchange.task_id = record["id"]
-            self.runner.track(record, loop.create_task(run()))
-            return create_result(record), True
-        # The call's first step runs here, in the request: a call that finishes without
-        # waiting on anything costs no task and no turn of the event loop.
-        coroutine = run()
+        """A call that is a task at once (``task_after_ms=0``): ``(CreateTaskResult,
+        True)``, or ``(result, False)`` answered in the request when the caller's cap is
+        reached and the tool may run without a task."""
         try:
-            waiting_on = coroutine.send(None)
-        except StopIteration as finished:
-            result: dict[str, Any] = finished.value
-            return result, False
-        work = loop.create_task(_Continued(coroutine, waiting_on).run())
+            record = await self._create(tool, exchange.principal)
+        except TooManyTasks:
+            if required:
+                raise
+            return await run(), False
+        exchange.task_id = record["id"]
+        self.runner.track(record, asyncio.get_running_loop().create_task(run()))
+        return create_result(record), True
+
+    async def carry_on(
+        self,
+        tool: str,
+        after_ms: int,
+        required: bool,
+        coroutine: Coroutine[Any, Any, dict[str, Any]],
+        waiting_on: Any,
+        exchange: TaskExchange,
+    ) -> tuple[dict[str, Any], bool]:
+        """A call whose first step ran in the request and now waits: it goes on in a task
+        of its own, and becomes a task of the extension unless it finishes within
+        ``after_ms``. ``(result, False)`` answered in the request, or
+        ``(CreateTaskResult, True)``."""
+        work = asyncio.get_running_loop().create_task(_Continued(coroutine, waiting_on).run())
         try:
             await asyncio.wait((work,), timeout=after_ms / 1000)
         except asyncio.CancelledError:
