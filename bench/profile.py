@@ -26,6 +26,7 @@ import contextlib
 import cProfile
 import gc
 import importlib
+import logging.config
 import os
 import pstats
 import sys
@@ -39,6 +40,7 @@ from bench.loadgen import RequestTemplate, Response, check_response
 from bench.peers import PEERS, Peer, default_names
 from bench.scenarios import DEFAULT_SCENARIO, SCENARIOS, WORKLOAD_NAMES, Scenario
 from bench.scenarios import get as get_scenario
+from mcpfleet.observe.logs import logging_config
 
 HOST, PORT = "127.0.0.1", 3000
 # In-process profiling imports the peer's app here: only Python peers whose packages the
@@ -75,6 +77,9 @@ def peer_app(peer: Peer) -> Iterator[tuple[Any, list[tuple[str, str]]]]:
         with environment(settings):
             module = importlib.import_module(peer.module)
             app = module.asgi_app(["--host", HOST, "--port", str(PORT), *peer.args])
+            # Logging as ``mcpfleet serve`` sets it up: an SDK app gives the root logger a
+            # handler at INFO when made, which would otherwise print every request here.
+            logging.config.dictConfig(logging_config(os.environ.get("LOG_LEVEL", "info")))
         yield app, headers
 
 
