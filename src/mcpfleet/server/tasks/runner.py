@@ -27,9 +27,8 @@ from mcpfleet.protocol.tasks import (
     FAILED,
     INPUT_REQUIRED,
     TERMINAL,
-    WORKING,
 )
-from mcpfleet.server.tasks.store import TaskStopped, TaskStore
+from mcpfleet.server.tasks.store import TaskBusy, TaskStopped, TaskStore
 from mcpfleet.state.base import FleetState
 
 log = logging.getLogger("mcpfleet.tasks")
@@ -98,7 +97,7 @@ class TaskRunner:
                     return True
 
                 await self.store.change(task_id, principal, settle)
-        except (StateUnavailable, TaskStopped) as error:
+        except (StateUnavailable, TaskStopped, TaskBusy) as error:
             log.warning("task %s: its outcome could not be stored: %s", task_id, error)
         except Exception:
             log.exception("task %s: its outcome could not be stored", task_id)
@@ -226,7 +225,7 @@ class TaskRunner:
                     record = await self.store.change(
                         task_id, running.principal, self._renewal, touch=False
                     )
-                except (StateUnavailable, TaskStopped) as error:
+                except (StateUnavailable, TaskStopped, TaskBusy) as error:
                     log.warning("task %s: lease not renewed: %s", task_id, error)
                     continue
                 except Exception:  # unknown now (expired): nothing to hold
@@ -246,6 +245,3 @@ class TaskRunner:
 
 def _failed(message: str) -> dict[str, Any]:
     return {"status": FAILED, "error": {"code": -32603, "message": message}}
-
-
-__all__ = ["CHANNEL", "WORKING", "TaskRunner"]

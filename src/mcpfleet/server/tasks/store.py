@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from mcpfleet.errors import InvalidParams
+from mcpfleet.errors import InvalidParams, ProtocolError
 from mcpfleet.protocol.tasks import FAILED, TERMINAL, expires_at, new_record
 from mcpfleet.state.base import FleetState
 
@@ -43,6 +43,18 @@ class TaskNotFound(InvalidParams):
 
 class TaskStopped(Exception):
     """The record can no longer be changed as asked (it reached a final status)."""
+
+
+class TaskBusy(ProtocolError):
+    """Other writers kept changing the record first: try again in a moment (503)."""
+
+    code = -32603
+    http_status = 503
+    default_message = "The task is being changed by others; retry"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.headers = {"retry-after": "1"}
 
 
 def lost_runner_error() -> dict[str, Any]:
@@ -126,8 +138,9 @@ class TaskStore:
     ) -> dict[str, Any]:
         """Apply ``edit`` to the record (it returns whether it changed anything; it may
         raise ``TaskStopped``) and store it, unless another writer changed it first:
-        then read it again and start over. Returns the record as stored. ``touch``: the
-        change is one the client sees (its ``lastUpdatedAt`` moves)."""
+        then read it again and start over (``TaskBusy`` after ``SWAP_ATTEMPTS``).
+        Returns the record as stored. ``touch``: the change is one the client sees (its
+        ``lastUpdatedAt`` moves)."""
         for _ in range(SWAP_ATTEMPTS):
             record, raw = known if known is not None else await self._load(task_id, principal)
             known = None
@@ -140,7 +153,7 @@ class TaskStore:
                 if (record["status"], len(record.get("inputRequests") or ())) != before:
                     self.on_status(record)
                 return record
-        raise TaskStopped(f"task {task_id} kept changing: gave up after {SWAP_ATTEMPTS} tries")
+        raise TaskBusy(f"Task {task_id} kept changing: gave up after {SWAP_ATTEMPTS} tries")
 
     async def _load(self, task_id: Any, principal: str | None) -> tuple[dict[str, Any], bytes]:
         if not isinstance(task_id, str) or not task_id.startswith("t_") or len(task_id) > 64:
