@@ -90,18 +90,19 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 SCAN_BYTES = 8192
 
 
-def too_deep_body(body: bytes, value: Any) -> bool:
-    """Whether ``value``, decoded from ``body``, nests deeper than ``MAX_DEPTH``: a small
-    body is walked only when it has enough brackets to be that deep (counting is C-speed)."""
-    if len(body) > SCAN_BYTES:
-        return too_deep(value)
-    return body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value)
-
-
 def decode_message(body: bytes) -> Message:
-    """Decode one JSON-RPC message from a request body, bounded in nesting depth."""
-    value = parse_json(body)
-    if too_deep_body(body, value):
+    """Decode one JSON-RPC message from a request body, bounded in nesting depth: a
+    small body is walked only when it has enough brackets to be that deep (counting is
+    C-speed). (``parse_json`` and the depth check inline: this runs for every request.)"""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MessageError(ParseError("Parse error: body is not valid JSON"), None) from None
+    if (
+        too_deep(value)
+        if len(body) > SCAN_BYTES
+        else body.count(b"{") + body.count(b"[") > MAX_DEPTH and too_deep(value)
+    ):
         request_id = value.get("id") if isinstance(value, dict) else None
         raise MessageError(
             InvalidRequest(f"Invalid request: JSON nested deeper than {MAX_DEPTH} levels"),
@@ -117,7 +118,10 @@ def message_from_value(value: Any) -> Message:
         raise MessageError(InvalidRequest(f"Invalid request: the body is {kind}"), None)
     raw_id = value.get("id")
     has_id = "id" in value
-    request_id: RequestId | None = raw_id if _valid_id(raw_id) else None
+    id_type = raw_id.__class__
+    request_id: RequestId | None = (
+        raw_id if id_type is int or id_type is str or _valid_id(raw_id) else None
+    )
     if value.get("jsonrpc") != "2.0":
         raise MessageError(InvalidRequest('Invalid request: "jsonrpc" must be "2.0"'), request_id)
     if has_id and request_id is None:

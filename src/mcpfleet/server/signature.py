@@ -20,6 +20,7 @@ from mcpfleet.errors import InvalidParams
 
 _UNSTRUCTURED = (str, type(None), inspect.Signature.empty)
 _PLAIN = (str, int, float, bool)
+_MISSING = object()  # an argument absent from a call
 
 
 @dataclass(slots=True)
@@ -40,12 +41,15 @@ class Signature:
 
     def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments, or ``InvalidParams`` naming the bad field."""
-        if self.plain is not None:
-            try:
-                bound = {name: arguments[name] for name, _ in self.plain}
-            except KeyError:
-                bound = None
-            if bound is not None and all(type(bound[name]) is kind for name, kind in self.plain):
+        plain = self.plain
+        if plain is not None:
+            bound = {}
+            for name, kind in plain:
+                value = arguments.get(name, _MISSING)
+                if type(value) is not kind:
+                    break  # missing, or to be validated (and coerced or refused)
+                bound[name] = value
+            else:
                 return bound
         try:
             model = self.params_model.model_validate(arguments)

@@ -60,6 +60,7 @@ from mcpfleet.transport.http import (
     Send,
     accepts,
     accepts_json_and_sse,
+    current_task,
     header_map,
     read_body,
     send_bytes,
@@ -469,7 +470,7 @@ class McpApp:
             if request.method == "subscriptions/listen":
                 await self.listen.serve(request, meta, stream, receive, principal_id(principal))
                 return
-            stream.task = asyncio.current_task()
+            stream.task = current_task()
             self.disconnects.watch(stream, receive)
             try:
                 result = await self.modern.dispatch(request, meta, stream.notify, principal)

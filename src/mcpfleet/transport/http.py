@@ -6,6 +6,8 @@ itself does; every helper here is a thin, allocation-light wrapper.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +31,27 @@ SSE_HEADERS = [
 
 class ClientDisconnected(McpfleetError):
     """The client went away before the request body arrived in full."""
+
+
+# The running loop of each thread that served a request. ``asyncio.current_task()``
+# without a loop finds the running one, and CPython 3.11 checks its process id with a
+# ``getpid`` system call each time; with the loop given it is a dict lookup.
+_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}
+
+
+def current_task() -> asyncio.Task[Any] | None:
+    """``asyncio.current_task()``, without a system call once a thread's loop is known."""
+    thread = threading.get_ident()
+    loop = _LOOPS.get(thread)
+    if loop is not None:
+        task = asyncio.current_task(loop)
+        if task is not None:
+            return task
+    loop = asyncio.get_running_loop()  # a new loop on this thread (or none running)
+    if len(_LOOPS) >= 64:  # threads come and go (tests, embedders): keep it small
+        _LOOPS.clear()
+    _LOOPS[thread] = loop
+    return asyncio.current_task(loop)
 
 
 def header_map(scope: Scope) -> dict[str, str]:

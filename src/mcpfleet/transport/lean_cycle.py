@@ -91,10 +91,57 @@ class LeanCycle(RequestResponseCycle):
 
     async def send(self, message: Any) -> None:
         head = self._head
-        if head is not None:
-            await self._send_with_head(head, message)
-        elif self.response_started or not self._hold(message):
-            await super().send(message)
+        if head is None:
+            if self.response_started or not self._hold(message):
+                await super().send(message)
+            return
+        # The body of a held head.
+        if message["type"] != "http.response.body":
+            self._flush()
+            await super().send(message)  # uvicorn's error for a message out of place
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        self._head = None
+        if self.disconnected:
+            return
+        body = message.get("body", b"")
+        size = len(body)
+        if size > self.expected_content_length:
+            self.transport.write(head)
+            raise RuntimeError("Response content longer than Content-Length")
+        self.expected_content_length -= size
+        if size <= JOIN_AT_MOST:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+        if message.get("more_body", False):
+            return
+        if self.expected_content_length != 0:
+            raise RuntimeError("Response content shorter than Content-Length")
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
+
+    async def receive(self) -> Any:
+        # A body already in full (the common case: it came with its head) is returned
+        # without waiting on the request's Event; anything else is uvicorn's own.
+        event = self.message_event
+        if (
+            event.is_set()
+            and not self.more_body
+            and not self.waiting_for_100_continue
+            and not self.disconnected
+            and not self.response_complete
+        ):
+            self.flow.resume_reading()
+            event.clear()
+            body = self.body
+            self.body = bytearray()
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        return await super().receive()
 
     def _hold(self, message: Any) -> bool:
         """Keep the head of this response start for its body, if it is the common case."""
@@ -118,7 +165,7 @@ class LeanCycle(RequestResponseCycle):
                 length = int(value)
                 content.append(b"content-length: " + value + b"\r\n")
                 continue
-            line = _line(name, value)
+            line = _LINES.get((name, value)) or _line(name, value)
             if line is None:
                 return False
             content.append(line)
@@ -133,37 +180,6 @@ class LeanCycle(RequestResponseCycle):
         self.expected_content_length = length
         self._head = b"".join(content)
         return True
-
-    async def _send_with_head(self, head: bytes, message: Any) -> None:
-        if message["type"] != "http.response.body":
-            self._flush()
-            await super().send(message)  # uvicorn's error for a message out of place
-            return
-        if self.flow.write_paused and not self.disconnected:
-            await self.flow.drain()
-        self._head = None
-        if self.disconnected:
-            return
-        body = message.get("body", b"")
-        more_body = message.get("more_body", False)
-        size = len(body)
-        if size > self.expected_content_length:
-            self.transport.write(head)
-            raise RuntimeError("Response content longer than Content-Length")
-        self.expected_content_length -= size
-        if size <= JOIN_AT_MOST:
-            self.transport.write(head + body)
-        else:
-            self.transport.writelines((head, body))
-        if more_body:
-            return
-        if self.expected_content_length != 0:
-            raise RuntimeError("Response content shorter than Content-Length")
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
 
     def _flush(self) -> None:
         head = self._head

@@ -160,11 +160,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         if self._draining and self.cycle.response_complete:
-            timer = self._draining.pop(self, None)
-            if timer is not None:  # the drained body is all in: the connection is idle
-                timer.cancel()
-                # After this data is parsed: a next request may follow in it.
-                self.loop.call_soon(self._drained, self.cycle)
+            self._drained_body()
+
+    def _drained_body(self) -> None:
+        timer = self._draining.pop(self, None)
+        if timer is not None:  # the drained body is all in: the connection is idle
+            timer.cancel()
+            # After this data is parsed: a next request may follow in it.
+            self.loop.call_soon(self._drained, self.cycle)
 
     def _drain_or_linger(self, cycle: RequestResponseCycle) -> None:
         headers = cycle.scope["headers"]
@@ -392,8 +395,12 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         else:
             app = self.app
         event = asyncio.Event()
-        if _LISTS_FOR_WAITERS:
-            _lighten(event)
+        if _LISTS_FOR_WAITERS:  # what _lighten does, inline: this runs once per request
+            try:
+                if event._waiters.__class__ is collections.deque and not event._waiters:
+                    event._waiters = []  # type: ignore[assignment]
+            except AttributeError:
+                pass
         existing_cycle = self.cycle
         self.cycle = cycle = LeanCycle(
             scope=scope,
@@ -413,6 +420,38 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         else:  # pipelined: queued until the responses before it are sent
             self.flow.pause_reading()
             self.pipeline.appendleft((cycle, app))
+
+    # uvicorn's two callbacks below, each with the guarded protocol's addition, in one
+    # frame each (they run for every request).
+
+    def on_message_complete(self) -> None:
+        cycle: Any = self.cycle
+        if not cycle.response_complete:
+            if not (self.parser.should_upgrade() and self._should_upgrade()):
+                cycle.more_body = False
+                cycle.message_event.set()
+        elif self._draining:
+            self._drained_body()
+
+    def on_response_complete(self) -> None:
+        cycle: Any = self.cycle
+        if cycle.more_body and cycle.response_complete:
+            self._drain_or_linger(cycle)  # answered before its body was read
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        if self.flow.read_paused:
+            self.flow.resume_reading()
+        if self.pipeline:  # the next pipelined request starts
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
 
 def lean_http_refusal(uvicorn_version: str) -> str | None:
