@@ -245,3 +245,14 @@ def test_workload_goals_and_schedule() -> None:
     assert ("blocking-50ms", 64) in full
     assert ("async-50ms", 1024) in full
     assert suite.schedule(suite.MODES["quick"], ["get-document"]) == [("get-document", 64)]
+
+
+def test_wire_measures_peers_through_their_http_protocol() -> None:
+    """``bench.wire`` feeds requests to mcpfleet's and the floor's protocol classes
+    in-process, checks an answer of each and prints a CPU figure per call."""
+    command = [sys.executable, "-m", "bench.wire", "--rounds", "3", "--connections", "2"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["mcpfleet", "floor"]
+    assert all("µs CPU per call" in line for line in lines)

@@ -1,0 +1,174 @@
+"""A peer's cost per call through uvicorn's own HTTP protocol, in-process, without sockets.
+
+    python -m bench.wire                                  # mcpfleet and the floor, echo
+    python -m bench.wire --peers mcpfleet floor --rounds 1000 --connections 32
+
+``bench.profile`` hands requests straight to a peer's ASGI app; this feeds the wire bytes
+of the load generator's requests to the protocol class the peer's server would run
+(``mcpfleet serve``'s, from its settings, for an mcpfleet peer; uvicorn's httptools
+protocol for the others), on ``connections`` connections at once, each with a transport
+that keeps nothing. So it counts what a server spends per call in uvicorn, its request
+cycles and the app, everything but the system calls and the kernel.
+
+Its figures vary with the machine's load as any timing does; the instructions a call
+costs do not. For those, run it twice under callgrind with two numbers of rounds and
+divide the difference of the totals by the difference of the calls::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv/bin/python -m bench.wire --peers mcpfleet --rounds 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+import uvloop
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from bench.client import RequestTemplate, read_response
+from bench.loadgen import check_response
+from bench.peers import PEERS
+from bench.profile import HOST, IN_PROCESS, PORT, peer_app
+from bench.scenarios import get as get_scenario
+from mcpfleet.transport.asgi import McpApp
+from mcpfleet.transport.open_connections import OpenConnections
+from mcpfleet.transport.uvicorn_protocol import serving_protocol
+
+WARMUP_ROUNDS = 200
+
+
+class Discarding(asyncio.Transport):
+    """A transport that counts what is written and keeps none of it (but the first
+    connection's, to check its answers)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        super().__init__()
+        self.written = 0
+        self.closed = False
+        self.kept: bytearray | None = bytearray() if keep else None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": (HOST, PORT), "peername": (HOST, 50000)}.get(name, default)
+
+    def write(self, data: Any) -> None:
+        self.written += len(data)
+        if self.kept is not None:
+            self.kept += data
+
+    def writelines(self, data: Any) -> None:
+        for part in data:
+            self.write(part)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def protocol_for(app: Any) -> type[HttpToolsProtocol]:
+    """The protocol class the peer's server runs."""
+    if isinstance(app, McpApp):
+        settings = app.config
+        protocol, _ = serving_protocol(
+            lean=settings.lean_http,
+            header_timeout=settings.header_timeout_seconds,
+            connections=OpenConnections(settings.max_connections),
+        )
+        return protocol
+    return HttpToolsProtocol
+
+
+async def measure(
+    app: Any, extra: Sequence[tuple[str, str]], connections: int, rounds: int, scenario: str
+) -> tuple[float, int]:
+    """CPU µs per call over ``rounds`` rounds of one request on each connection, and the
+    response bytes of the last round (whose first answer is checked)."""
+    if isinstance(app, McpApp):
+        await app.startup()
+    protocol_class = protocol_for(app)
+    config = uvicorn.Config(
+        app, http=protocol_class, lifespan="off", proxy_headers=False, access_log=False
+    )
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    open_ = []
+    for number in range(connections):
+        transport = Discarding(keep=number == 0)
+        protocol = protocol_class(config=config, server_state=state, app_state={}, _loop=loop)
+        protocol.connection_made(transport)
+        open_.append((protocol, transport))
+    known = get_scenario(scenario)
+    template = RequestTemplate(known, HOST, PORT, "/mcp", extra)
+    request_id = 0
+    first_id = 0  # the first connection's request of the round
+
+    async def one_round() -> None:
+        nonlocal request_id, first_id
+        first_id = request_id + 1
+        for protocol, transport in open_:
+            request_id += 1
+            transport.written = 0
+            if transport.kept is not None:
+                transport.kept.clear()
+            protocol.data_received(template.build(request_id))
+        for _ in range(1000):
+            await asyncio.sleep(0)
+            if all(protocol.cycle.response_complete for protocol, _ in open_):
+                return
+        raise RuntimeError("a response did not complete")
+
+    for _ in range(WARMUP_ROUNDS):
+        await one_round()
+    gc.collect()
+    started = time.process_time()
+    for _ in range(rounds):
+        await one_round()
+    spent = time.process_time() - started
+    kept = open_[0][1].kept
+    assert kept is not None
+    reader = asyncio.StreamReader()
+    reader.feed_data(bytes(kept))
+    reader.feed_eof()
+    check_response(known, await read_response(reader), first_id)  # the right answer
+    return spent / (rounds * connections) * 1e6, sum(t.written for _, t in open_)
+
+
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.wire", description=__doc__)
+    parser.add_argument("--peers", nargs="+", metavar="PEER", choices=IN_PROCESS)
+    parser.add_argument("--scenario", default="echo", help="a 2026-07-28 scenario (echo)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=500, help="measured rounds per peer")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
+    names = args.peers or ["mcpfleet", "floor"]
+    for name in names:
+        with peer_app(PEERS[name]) as (app, headers):
+            per_call, written = uvloop.run(
+                measure(app, headers, args.connections, args.rounds, args.scenario)
+            )
+        print(f"{name}: {per_call:.2f} µs CPU per call ({written} response bytes a round)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
