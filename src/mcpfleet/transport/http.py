@@ -54,9 +54,33 @@ def current_task() -> asyncio.Task[Any] | None:
     return asyncio.current_task(loop)
 
 
+# Decoded headers: clients repeat most of theirs on every request (Host, Accept,
+# Content-Type, the protocol version, Mcp-Method). Bounded: a stream of distinct values
+# (lengths, tokens) fills it once, and is then decoded as it comes.
+_DECODED: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+_DECODED_AT_MOST = 512
+_LONGEST_KEPT = 256  # bytes of a value worth keeping
+
+
 def header_map(scope: Scope) -> dict[str, str]:
     """Request headers by lower-case name (the last wins for repeated names)."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = {}
+    known = _DECODED
+    for pair in scope["headers"]:
+        try:
+            decoded = known.get(pair)
+        except TypeError:  # not a pair of bytes (a list, a bytearray): decoded each time
+            decoded = None
+            keep = False
+        else:
+            keep = True
+        if decoded is None:
+            name, value = pair
+            decoded = (name.decode("latin-1"), value.decode("latin-1"))
+            if keep and len(known) < _DECODED_AT_MOST and len(value) <= _LONGEST_KEPT:
+                known[pair] = decoded
+        headers[decoded[0]] = decoded[1]
+    return headers
 
 
 def too_large() -> HttpRejection:
