@@ -93,11 +93,8 @@ SCAN_BYTES = 8192
 def decode_message(body: bytes) -> Message:
     """Decode one JSON-RPC message from a request body, bounded in nesting depth: a
     small body is walked only when it has enough brackets to be that deep (counting is
-    C-speed). (``parse_json`` and the depth check inline: this runs for every request.)"""
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise MessageError(ParseError("Parse error: body is not valid JSON"), None) from None
+    C-speed). (The depth check inline: this runs for every request.)"""
+    value = parse_json(body)
     if (
         too_deep(value)
         if len(body) > SCAN_BYTES

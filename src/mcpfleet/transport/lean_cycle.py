@@ -47,16 +47,19 @@ _CLOSE = b"connection: close\r\n"
 
 def _line(name: bytes, value: bytes) -> bytes | None:
     """The head line of one header, or ``None`` for one this cycle leaves to uvicorn."""
-    line = _LINES.get((name, value))
-    if line is None:
-        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
-            return None  # uvicorn refuses it, with its own error
-        lower = name.lower()
-        if lower in _ACTED_ON:
-            return None
-        line = b"".join((lower, b": ", value, b"\r\n"))
-        if len(_LINES) < _LINES_AT_MOST:
-            _LINES[(name, value)] = line
+    return _LINES.get((name, value)) or _new_line(name, value)
+
+
+def _new_line(name: bytes, value: bytes) -> bytes | None:
+    """``_line`` for a header not seen yet: checked, built, and kept."""
+    if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+        return None  # uvicorn refuses it, with its own error
+    lower = name.lower()
+    if lower in _ACTED_ON:
+        return None
+    line = b"".join((lower, b": ", value, b"\r\n"))
+    if len(_LINES) < _LINES_AT_MOST:
+        _LINES[(name, value)] = line
     return line
 
 
@@ -97,7 +100,8 @@ class LeanCycle(RequestResponseCycle):
             return
         # The body of a held head.
         if message["type"] != "http.response.body":
-            self._flush()
+            self._head = None
+            self.transport.write(head)
             await super().send(message)  # uvicorn's error for a message out of place
             return
         if self.flow.write_paused and not self.disconnected:
@@ -165,7 +169,7 @@ class LeanCycle(RequestResponseCycle):
                 length = int(value)
                 content.append(b"content-length: " + value + b"\r\n")
                 continue
-            line = _LINES.get((name, value)) or _line(name, value)
+            line = _LINES.get((name, value)) or _new_line(name, value)  # _line, inline
             if line is None:
                 return False
             content.append(line)
@@ -180,9 +184,3 @@ class LeanCycle(RequestResponseCycle):
         self.expected_content_length = length
         self._head = b"".join(content)
         return True
-
-    def _flush(self) -> None:
-        head = self._head
-        if head is not None:
-            self._head = None
-            self.transport.write(head)

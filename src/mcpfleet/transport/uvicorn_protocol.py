@@ -395,12 +395,7 @@ class LeanHttpToolsProtocol(GuardedHttpToolsProtocol):
         else:
             app = self.app
         event = asyncio.Event()
-        if _LISTS_FOR_WAITERS:  # what _lighten does, inline: this runs once per request
-            try:
-                if event._waiters.__class__ is collections.deque and not event._waiters:
-                    event._waiters = []  # type: ignore[assignment]
-            except AttributeError:
-                pass
+        _lighten(event)
         existing_cycle = self.cycle
         self.cycle = cycle = LeanCycle(
             scope=scope,
