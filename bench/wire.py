@@ -16,12 +16,19 @@ divide the difference of the totals by the difference of the calls::
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         .venv/bin/python -m bench.wire --peers mcpfleet --rounds 100
+
+``--scenario session-echo`` opens a 2025-11-25 session on each connection first, as the
+load generator does. A Redis peer (``mcpfleet-redis``) gets a redis-server of its own;
+its sessions are read from Redis once a second each (the session cache), so its figure
+depends on time: under callgrind, 50 times slower, those reads come 50 times as often.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import gc
 import sys
 import time
@@ -33,11 +40,12 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from bench.client import RequestTemplate, read_response
+from bench.client import RequestTemplate, open_session, read_response, session_headers
 from bench.loadgen import check_response
 from bench.peers import PEERS
 from bench.profile import HOST, IN_PROCESS, PORT, peer_app
 from bench.scenarios import get as get_scenario
+from bench.services import redis_server
 from mcpfleet.transport.asgi import McpApp
 from mcpfleet.transport.open_connections import OpenConnections
 from mcpfleet.transport.uvicorn_protocol import serving_protocol
@@ -54,12 +62,15 @@ class Discarding(asyncio.Transport):
         self.written = 0
         self.closed = False
         self.kept: bytearray | None = bytearray() if keep else None
+        self.reader: asyncio.StreamReader | None = None  # while a session opens
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": (HOST, PORT), "peername": (HOST, 50000)}.get(name, default)
 
     def write(self, data: Any) -> None:
         self.written += len(data)
+        if self.reader is not None:
+            self.reader.feed_data(bytes(data))
         if self.kept is not None:
             self.kept += data
 
@@ -78,6 +89,39 @@ class Discarding(asyncio.Transport):
 
     def resume_reading(self) -> None:
         pass
+
+
+class Feeding:
+    """The client side's writer of one connection: what it writes, the protocol receives."""
+
+    def __init__(self, protocol: HttpToolsProtocol) -> None:
+        self.protocol = protocol
+
+    def write(self, data: bytes) -> None:
+        self.protocol.data_received(data)
+
+
+async def open_sessions(
+    open_: list[tuple[HttpToolsProtocol, Discarding]], extra: Sequence[tuple[str, str]]
+) -> list[list[tuple[str, str]]]:
+    """A 2025-11-25 session on each connection, opened as the load generator opens one;
+    the headers each connection's calls then carry."""
+    headers = []
+    for number, (protocol, transport) in enumerate(open_):
+        transport.reader = reader = asyncio.StreamReader()
+        writer: Any = Feeding(protocol)
+        session = await open_session(
+            reader,
+            writer,
+            host=HOST,
+            port=PORT,
+            path="/mcp",
+            request_id=-1 - number,
+            headers=extra,
+        )
+        transport.reader = None
+        headers.append([*extra, *session_headers(session)])
+    return headers
 
 
 def protocol_for(app: Any) -> type[HttpToolsProtocol]:
@@ -114,14 +158,15 @@ async def measure(
         protocol.connection_made(transport)
         open_.append((protocol, transport))
     known = get_scenario(scenario)
-    template = RequestTemplate(known, HOST, PORT, "/mcp", extra)
+    each = await open_sessions(open_, extra) if known.session else [list(extra)] * connections
+    templates = [RequestTemplate(known, HOST, PORT, "/mcp", headers) for headers in each]
     request_id = 0
     first_id = 0  # the first connection's request of the round
 
     async def one_round() -> None:
         nonlocal request_id, first_id
         first_id = request_id + 1
-        for protocol, transport in open_:
+        for (protocol, transport), template in zip(open_, templates, strict=True):
             request_id += 1
             transport.written = 0
             if transport.kept is not None:
@@ -146,13 +191,17 @@ async def measure(
     reader.feed_data(bytes(kept))
     reader.feed_eof()
     check_response(known, await read_response(reader), first_id)  # the right answer
+    if isinstance(app, McpApp):
+        await app.aclose()
     return spent / (rounds * connections) * 1e6, sum(t.written for _, t in open_)
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.wire", description=__doc__)
     parser.add_argument("--peers", nargs="+", metavar="PEER", choices=IN_PROCESS)
-    parser.add_argument("--scenario", default="echo", help="a 2026-07-28 scenario (echo)")
+    parser.add_argument(
+        "--scenario", default="echo", help="echo, session-echo, ... (a twin runs in sessions)"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=500, help="measured rounds per peer")
     return parser.parse_args(argv)
@@ -162,11 +211,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     names = args.peers or ["mcpfleet", "floor"]
     for name in names:
-        with peer_app(PEERS[name]) as (app, headers):
+        peer = PEERS[name]
+        scenario = peer.wire_scenario(args.scenario)
+        with contextlib.ExitStack() as stack:
+            if peer.redis:  # fleet state in a redis-server of its own, as bench.run gives it
+                redis = stack.enter_context(redis_server(None))
+                peer = dataclasses.replace(peer, env={**peer.env, "REDIS_URL": redis.url})
+            app, headers = stack.enter_context(peer_app(peer))
             per_call, written = uvloop.run(
-                measure(app, headers, args.connections, args.rounds, args.scenario)
+                measure(app, headers, args.connections, args.rounds, scenario)
             )
-        print(f"{name}: {per_call:.2f} µs CPU per call ({written} response bytes a round)")
+        print(
+            f"{name}: {per_call:.2f} µs CPU per call, {scenario} ({written} response bytes a round)"
+        )
     return 0
 
 

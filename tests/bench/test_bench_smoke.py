@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +257,23 @@ def test_wire_measures_peers_through_their_http_protocol() -> None:
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["mcpfleet", "floor"]
     assert all("µs CPU per call" in line for line in lines)
+
+
+def test_wire_opens_sessions_and_runs_a_redis_peer_in_them() -> None:
+    """``bench.wire --scenario session-echo`` opens a 2025-11-25 session on each
+    connection as the load generator does; the Redis peer gets a redis-server of its own
+    and runs its twin of ``echo`` in sessions; every answer checked is right."""
+    for scenario, peer in (("session-echo", "mcpfleet"), ("echo", "mcpfleet-redis")):
+        command = [sys.executable, "-m", "bench.wire", "--peers", peer, "--scenario", scenario]
+        command += ["--rounds", "3", "--connections", "2"]
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "LOG_LEVEL": "warning"},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith(f"{peer}: "), done.stdout
+        assert "µs CPU per call, session-echo" in done.stdout
