@@ -3,6 +3,7 @@ process with memory state, both serving 2025-11-25 sessions (scenario ``session-
 
     python -m bench.fleet                        # 32 connections, 3 runs of each
     python -m bench.fleet --runs 1 --duration 2  # a quick look
+    python -m bench.fleet --parts --runs 5       # and the steps between the two
     python -m bench.fleet --json bench/results/fleet.json --markdown bench/results/fleet.md
 
 Two configurations take turns in every run (the leader rotates):
@@ -23,6 +24,20 @@ for information: they are not in the goal. With two CPUs the default layout
 the load generator, HAProxy and Redis on the second; ``--layout spread`` puts one task
 on each CPU and leaves the load side unpinned. Throughput is bounded by the cores
 (everything shares two of them), so the goal is stated per call.
+
+``--parts`` adds two configurations between them, so that the ratio splits into three
+steps, one change each (their product is the ratio): ``single-haproxy``, the single
+process behind the same HAProxy; ``pair-memory``, two tasks with memory state behind
+HAProxy keeping each session on the task that opened it (a stick table of
+``Mcp-Session-Id``); then the
+fleet, with Redis state and round robin. The page of a full run shows them.
+
+What runs on one CPU slows the work of the other on machines whose CPUs share a
+core or its caches (a lowest-priority busy loop on the load side's CPU made the single
+process's CPU per call 1.23x, median of 6 runs each, taking turns). The fleet's load side
+uses more of its CPU (HAProxy, Redis) than the single process's (the load generator
+alone), so the ratio carries some of that. ``--busy-neighbour`` runs such a loop on the
+load side's CPU in every run of every configuration, so that the CPU is as busy in all.
 """
 
 from __future__ import annotations
@@ -30,8 +45,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import math
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +63,20 @@ from bench.run import (
     choose_cpus,
     free_port,
     machine,
+    pinned,
     run_load,
     run_peer,
     server,
+    stop,
 )
-from bench.services import haproxy, redis_server
+from bench.services import BY_SESSION, ROUND_ROBIN, haproxy, redis_server
 
 SCENARIO = "session-echo"
 SINGLE = "mcpfleet"
 FLEET = "fleet-redis"
+# --parts: the steps between the two, each changing one thing
+PROXIED = "single-haproxy"
+PAIR = "pair-memory"
 TASKS = 2
 FLEET_KEYS = (
     *MEDIAN_KEYS,
@@ -65,7 +87,16 @@ FLEET_KEYS = (
 DESCRIPTIONS = {
     SINGLE: "one mcpfleet process, memory state, loaded directly",
     FLEET: f"{TASKS} mcpfleet tasks, Redis state, behind HAProxy (round robin, http-reuse always)",
+    PROXIED: "one mcpfleet process, memory state, behind the same HAProxy",
+    PAIR: f"{TASKS} mcpfleet tasks, memory state each, behind HAProxy keeping each session on "
+    "the task that opened it (a stick table of Mcp-Session-Id)",
 }
+# What each step of --parts changes, from the configuration before it.
+STEPS = (
+    (SINGLE, PROXIED, "HAProxy in front (its CPU beside the load generator's)"),
+    (PROXIED, PAIR, f"{TASKS} processes sharing the CPU, each session on one"),
+    (PAIR, FLEET, "Redis state, every request to the next task"),
+)
 
 
 def layout_cpus(
@@ -89,20 +120,32 @@ def layout_cpus(
     )
 
 
-def run_fleet(args: argparse.Namespace, task_cpus: list[int | None], load_cpu: int | None) -> Any:
-    """One run of the fleet: Redis, the tasks, HAProxy; stopped in reverse order."""
+def run_fleet(
+    args: argparse.Namespace,
+    task_cpus: list[int | None],
+    load_cpu: int | None,
+    *,
+    redis: bool = True,
+    balance: str = ROUND_ROBIN,
+) -> Any:
+    """One run of the fleet: Redis, the tasks, HAProxy; stopped in reverse order. Without
+    ``redis`` each task keeps its sessions in memory (balance them ``BY_SESSION``)."""
     peer = PEERS[SINGLE]
     with contextlib.ExitStack() as stack:
-        redis = stack.enter_context(redis_server(load_cpu))
-        env = {"REDIS_URL": redis.url, "REQUEST_STATE_KEYS": STATE_KEYS}
+        env: dict[str, str] = {}
+        others: dict[str, int] = {}
+        if redis:
+            store = stack.enter_context(redis_server(load_cpu))
+            env = {"REDIS_URL": store.url, "REQUEST_STATE_KEYS": STATE_KEYS}
+            others["redis"] = store.pid
         ports = [free_port() for _ in task_cpus]
         tasks = [
             stack.enter_context(server(peer, port, cpu, env))
             for port, cpu in zip(ports, task_cpus, strict=True)
         ]
-        proxy = stack.enter_context(haproxy(ports, load_cpu))
+        proxy = stack.enter_context(haproxy(ports, load_cpu, balance))
         before = proxy.server_stats()
-        others = {"haproxy": proxy.pid, "redis": redis.pid}
+        others = {"haproxy": proxy.pid, **others}
         pids = [task.pid for task in tasks]
         result = run_load(pids, proxy.port, args, SCENARIO, load_cpu, others)
         after = proxy.server_stats()
@@ -112,7 +155,7 @@ def run_fleet(args: argparse.Namespace, task_cpus: list[int | None], load_cpu: i
     }
     result["haproxy_tasks"] = counts  # over the whole load, warm-up included
     total = sum(stats["requests"] for stats in counts.values())
-    if total:
+    if total and len(counts) > 1:
         result["task_share"] = round(max(s["requests"] for s in counts.values()) / total, 3)
     return result
 
@@ -143,9 +186,47 @@ def fleet_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
         if config["errors"]:
             found.append(f"{name}: {config['errors']} errors; see the JSON results")
         share = config["median"].get("task_share")
-        if share is not None and share > 0.55:
+        if name == FLEET and share is not None and share > 0.55:
             found.append(f"{name}: one task served {share:.0%} of the requests: not alternating")
     return found
+
+
+def steps(configs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """With --parts: what each step multiplies the CPU per call by (their product is the
+    goal's ratio)."""
+    cost = {name: config["median"].get("cpu_us_per_call") for name, config in configs.items()}
+    if any(not cost.get(name) for name in (SINGLE, PROXIED, PAIR, FLEET)):
+        return []
+    return [
+        {"from": before, "to": after, "what": what, "ratio": cost[after] / cost[before]}
+        for before, after, what in STEPS
+    ]
+
+
+def step_notes(found: list[dict[str, Any]]) -> list[str]:
+    if not found:
+        return []
+    total = math.prod(step["ratio"] for step in found)
+    parts = [f"{s['to']} / {s['from']} {s['ratio']:.2f}x, {s['what']}" for s in found]
+    return [f"steps from {SINGLE} to {FLEET} ({total:.2f}x): " + "; ".join(parts)]
+
+
+@contextlib.contextmanager
+def busy_neighbour(cpu: int | None) -> Iterator[None]:
+    """With --busy-neighbour: a busy loop at the lowest priority on the load side's CPU,
+    so that it is as busy in every configuration (it takes only what the load side
+    leaves). What runs on one CPU slows the other's work on such machines; the load side
+    of a fleet (HAProxy, Redis) uses more of its CPU than the load generator alone."""
+    loop = subprocess.Popen(
+        pinned(["nice", "-n", "19", sys.executable, "-c", "while True: pass"], cpu),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        stop(loop)
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -165,6 +246,16 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default="shared",
         help="shared: both tasks on the server CPU (default); spread: one task per CPU",
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help=f"also {PROXIED} and {PAIR}: the steps between the two, one change each",
+    )
+    parser.add_argument(
+        "--busy-neighbour",
+        action="store_true",
+        help="a lowest-priority busy loop on the load side's CPU in every run",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -178,13 +269,23 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     """Both configurations, ``args.runs`` times each, taking turns; the summary."""
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
-    names = [SINGLE, FLEET]
-    progress(f"bench.fleet: {SCENARIO}, {' and '.join(names)} x {args.runs} runs")
+    names = [SINGLE, FLEET, *((PROXIED, PAIR) if args.parts else ())]
+    progress(f"bench.fleet: {SCENARIO}, {', '.join(names)} x {args.runs} runs")
+    pinnings = f"single: {pinning}; fleet: {fleet_pinning}"
+    if args.busy_neighbour:
+        pinnings += f"; a busy loop at the lowest priority on CPU {load_cpu} in every run"
 
     def measure(name: str) -> dict[str, Any]:
-        if name == SINGLE:
-            return dict(run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu)))
-        return dict(run_fleet(args, task_cpus, fleet_load_cpu))
+        with busy_neighbour(load_cpu) if args.busy_neighbour else contextlib.nullcontext():
+            if name == SINGLE:
+                return dict(run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu)))
+            if name == PROXIED:
+                return dict(run_fleet(args, task_cpus[:1], fleet_load_cpu, redis=False))
+            if name == PAIR:
+                return dict(
+                    run_fleet(args, task_cpus, fleet_load_cpu, redis=False, balance=BY_SESSION)
+                )
+            return dict(run_fleet(args, task_cpus, fleet_load_cpu))
 
     runs = turns.take_turns(names, args.runs, measure, progress, progress_line)
     configs = {
@@ -200,13 +301,16 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             "warmup": args.warmup,
             "runs": args.runs,
             "layout": args.layout,
-            "pinning": f"single: {pinning}; fleet: {fleet_pinning}",
+            "pinning": pinnings,
             "tasks": TASKS,
+            "parts": args.parts,
+            "busy_neighbour": args.busy_neighbour,
         },
         "machine": machine(),
         "configs": configs,
         "goals": goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
-        "notes": fleet_notes(configs),
+        "steps": steps(configs),
+        "notes": [*step_notes(steps(configs)), *fleet_notes(configs)],
     }
 
 

@@ -394,11 +394,12 @@ def fleet_rows(summary: dict[str, Any]) -> list[list[str]]:
 
 def fleet_caption(summary: dict[str, Any]) -> str:
     config = summary["config"]
+    paired = "fleet-redis and pair-memory" if config.get("parts") else "fleet-redis"
     return (
         f"fleet cost: scenario {config['scenario']} (2025-11-25 session calls); "
         f"{config['concurrency']} connections; {config['duration']:g} s measured after "
         f"{config['warmup']:g} s warm-up; median of {config['runs']} runs; "
-        f"mcpfleet CPU summed over the config's mcpfleet processes (fleet-redis: "
+        f"mcpfleet CPU summed over the config's mcpfleet processes ({paired}: "
         f"{config['tasks']} tasks), 100% = one CPU; HAProxy and Redis apart; "
         f"{config['pinning']}"
     )

@@ -110,6 +110,14 @@ def redis_server(cpu: int | None) -> Iterator[Running]:
         raise BenchError(f"redis-server did not start:\n{_tail(log)}")
 
 
+# How HAProxy picks a task: each request on its own, or each session's requests on the
+# task that answered its initialize (learnt from the Mcp-Session-Id of that response).
+ROUND_ROBIN = "balance roundrobin"
+BY_SESSION = """balance roundrobin
+    stick-table type string len 128 size 100k
+    stick store-response res.hdr(mcp-session-id)
+    stick on req.hdr(mcp-session-id)"""
+
 HAPROXY_CONFIG = """\
 global
     nbthread 1
@@ -129,9 +137,10 @@ frontend mcp
     default_backend tasks
 
 backend tasks
-    # Every request is balanced on its own (no stickiness, no prefer-last-server),
-    # over idle connections to the tasks that any client connection may reuse.
-    balance roundrobin
+    # By default every request is balanced on its own (round robin: no stickiness, no
+    # prefer-last-server), over idle connections to the tasks that any client connection
+    # may reuse.
+    {balance}
     http-reuse always
 {servers}
 """
@@ -141,8 +150,11 @@ class HAProxy:
     """HAProxy in the foreground (``-db``), round robin over ``ports``; no health checks
     (they would add requests to the tasks' CPU): the tasks are ready before it starts."""
 
-    def __init__(self, folder: Path, ports: Sequence[int], cpu: int | None) -> None:
+    def __init__(
+        self, folder: Path, ports: Sequence[int], cpu: int | None, balance: str = ROUND_ROBIN
+    ) -> None:
         self.folder = folder
+        self.balance = balance
         self.ports = list(ports)
         self.cpu = cpu
         self.port = free_port()
@@ -156,7 +168,13 @@ class HAProxy:
         )
         config = self.folder / "haproxy.cfg"
         config.write_text(
-            HAPROXY_CONFIG.format(socket=self.socket, host=HOST, port=self.port, servers=servers)
+            HAPROXY_CONFIG.format(
+                socket=self.socket,
+                host=HOST,
+                port=self.port,
+                servers=servers,
+                balance=self.balance,
+            )
         )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -230,9 +248,11 @@ class HAProxy:
 
 
 @contextlib.contextmanager
-def haproxy(ports: Sequence[int], cpu: int | None) -> Iterator[HAProxy]:
+def haproxy(ports: Sequence[int], cpu: int | None, balance: str = ROUND_ROBIN) -> Iterator[HAProxy]:
+    """HAProxy in front of ``ports``: round robin, or ``BY_SESSION`` (each session stays
+    on the task that opened it)."""
     with tempfile.TemporaryDirectory(prefix="bench-haproxy-") as folder:
-        proxy = HAProxy(Path(folder), ports, cpu)
+        proxy = HAProxy(Path(folder), ports, cpu, balance)
         try:
             proxy.start()
             yield proxy

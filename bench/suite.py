@@ -61,6 +61,7 @@ class Mode:
     workload_runs: int = 1
     workload_duration: float = 2.0
     workload_warmup: float = 1.5  # 1,024 connections, each opening a session for some peers
+    fleet_parts: bool = False  # bench.fleet --parts: the steps from one process to the fleet
 
 
 # Every workload scenario and the connections it runs at (the goals' concurrencies).
@@ -142,6 +143,7 @@ MODES: dict[str, Mode] = {
         workloads=WORKLOADS,
         workload_runs=2,
         workload_duration=3.0,
+        fleet_parts=True,
     ),
 }
 
@@ -192,6 +194,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         fleet_args = fleet.arguments([])
         for name in ("concurrency", "duration", "warmup", "runs", "request_timeout", "cpus"):
             setattr(fleet_args, name, getattr(base, name))
+        fleet_args.parts = mode.fleet_parts
         results["fleet"] = fleet.run(fleet_args, progress)
     if not args.skip_memory:
         memory_args = memory.arguments(

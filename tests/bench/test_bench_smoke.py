@@ -277,3 +277,37 @@ def test_wire_opens_sessions_and_runs_a_redis_peer_in_them() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout.startswith(f"{peer}: "), done.stdout
         assert "µs CPU per call, session-echo" in done.stdout
+
+
+def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
+    """``bench.fleet --parts`` measures the single process, the fleet and the two
+    configurations between them; each serves its sessions without an error, warm-up
+    included (the pair keeps each session on the task that opened it, or its calls would
+    get 404), and the steps' ratios
+    multiply to the goal's. ``--busy-neighbour`` says so in the caption and leaves no
+    busy loop behind."""
+    printed, summary = harness(tmp_path, "bench.fleet", "--parts", "--busy-neighbour", *BRIEF)
+    configs = summary["configs"]
+    assert list(configs) == ["mcpfleet", "fleet-redis", "single-haproxy", "pair-memory"]
+    for name, config in configs.items():
+        assert config["calls"] > 0, name
+        assert config["errors"] == 0, name
+        assert all(run["warmup_errors"] == 0 for run in config["runs"]), name
+    (pair,) = configs["pair-memory"]["runs"]
+    assert all(stats["requests"] > 0 for stats in pair["haproxy_tasks"].values())
+    assert len(pair["haproxy_tasks"]) == 2
+    (single,) = configs["single-haproxy"]["runs"]
+    assert len(single["haproxy_tasks"]) == 1
+    steps = summary["steps"]
+    assert [(step["from"], step["to"]) for step in steps] == [
+        ("mcpfleet", "single-haproxy"),
+        ("single-haproxy", "pair-memory"),
+        ("pair-memory", "fleet-redis"),
+    ]
+    cost = {name: config["median"]["cpu_us_per_call"] for name, config in configs.items()}
+    product = steps[0]["ratio"] * steps[1]["ratio"] * steps[2]["ratio"]
+    assert product == pytest.approx(cost["fleet-redis"] / cost["mcpfleet"])
+    assert any(note.startswith("steps from mcpfleet to fleet-redis") for note in summary["notes"])
+    assert "a busy loop at the lowest priority" in printed
+    left = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
