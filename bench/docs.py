@@ -44,6 +44,18 @@ _GAP = 40  # px between the two panels
 _COLORS = {"subject": "#2b6cb0", "baseline": "#a0aec0", "floor": "#68d391"}
 
 
+# What the second fleet table is (bench.fleet --busy-neighbour; bench/README.md says why).
+BUSY_INTRO = (
+    "### The same, the load side's CPU kept busy in every configuration",
+    "",
+    "For information (the goal is judged above): a busy loop at the lowest priority runs on "
+    "the load side's CPU in every run, taking only what the load side leaves, so that this "
+    "CPU is as busy beside the single process as beside the fleet (whose HAProxy and Redis "
+    "use it too). On this machine, work on one CPU slows the other's; see "
+    "`bench/README.md`, *The fleet's ratio, step by step*.",
+)
+
+
 def ceiling_sentence(ceiling: dict[str, Any]) -> str:
     if "error" in ceiling:
         return f"Load generator ceiling: not measured ({ceiling['error'][:200]})."
@@ -195,6 +207,8 @@ def page(results: dict[str, Any], plot_name: str) -> str:
         lines += [f"### {key}", "", report.scenario_markdown(summary), ""]
     if "fleet" in results:
         lines += ["## Fleet: CPU per call", "", report.fleet_markdown_table(results["fleet"]), ""]
+    if "fleet_busy" in results:
+        lines += [*BUSY_INTRO, "", report.fleet_markdown_table(results["fleet_busy"]), ""]
     if "memory" in results:
         lines += ["## Memory per session", "", report.memory_markdown_table(results["memory"]), ""]
     if "extras" in results:

@@ -61,7 +61,9 @@ class Mode:
     workload_runs: int = 1
     workload_duration: float = 2.0
     workload_warmup: float = 1.5  # 1,024 connections, each opening a session for some peers
-    fleet_parts: bool = False  # bench.fleet --parts: the steps from one process to the fleet
+    # bench.fleet --parts (the steps from one process to the fleet), then all of it again
+    # with --busy-neighbour, for information: the goal is judged on the first
+    fleet_parts: bool = False
 
 
 # Every workload scenario and the connections it runs at (the goals' concurrencies).
@@ -196,6 +198,9 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             setattr(fleet_args, name, getattr(base, name))
         fleet_args.parts = mode.fleet_parts
         results["fleet"] = fleet.run(fleet_args, progress)
+        if mode.fleet_parts:  # the same with the load side's CPU as busy in every config
+            fleet_args.busy_neighbour = True
+            results["fleet_busy"] = {**fleet.run(fleet_args, progress), "goals": []}
     if not args.skip_memory:
         memory_args = memory.arguments(
             ["--sessions", str(mode.memory_sessions), "--streams", str(mode.memory_streams)]
@@ -258,7 +263,7 @@ def failed(results: dict[str, Any]) -> bool:
         return True
     if any(scenario_failed(summary) for summary in results["scenarios"].values()):
         return True
-    if "fleet" in results and fleet.failed(results["fleet"]):
+    if any(key in results and fleet.failed(results[key]) for key in ("fleet", "fleet_busy")):
         return True
     if "extras" in results and extras.failed(results["extras"]):
         return True
@@ -270,8 +275,9 @@ def text(results: dict[str, Any]) -> str:
     if "ceiling_slow" in results:
         tables.append(docs.ceiling_sentence(results["ceiling_slow"]))
     tables += [report.text_table(summary) for summary in results["scenarios"].values()]
-    if "fleet" in results:
-        tables.append(report.fleet_text_table(results["fleet"]))
+    tables += [
+        report.fleet_text_table(results[key]) for key in ("fleet", "fleet_busy") if key in results
+    ]
     if "memory" in results:
         tables.append(report.memory_text_table(results["memory"]))
     if "extras" in results:

@@ -311,3 +311,22 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     assert "a busy loop at the lowest priority" in printed
     left = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True)
     assert left.stdout.strip() == ""
+    # The page of a full run shows the fleet twice, the second with the busy neighbour.
+    from bench import docs
+
+    results = {
+        "mode": "full",
+        "mode_description": "a test",
+        "date": summary["date"],
+        "machine": summary["machine"],
+        "ceiling": {"error": "not measured in this test"},
+        "goals": [],
+        "scenarios": {},
+        "fleet": summary,
+        "fleet_busy": {**summary, "goals": []},
+    }
+    text = docs.page(results, "benchmarks.svg")
+    fleet_at = text.index("## Fleet: CPU per call")
+    busy_at = text.index("### The same, the load side's CPU kept busy")
+    assert fleet_at < busy_at
+    assert text.count("| pair-memory |") == 2
