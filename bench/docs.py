@@ -52,7 +52,7 @@ BUSY_INTRO = (
     "the load side's CPU in every run, taking only what the load side leaves, so that this "
     "CPU is as busy beside the single process as beside the fleet (whose HAProxy and Redis "
     "use it too). On this machine, work on one CPU slows the other's; see "
-    "`bench/README.md`, *The fleet's ratio, step by step*.",
+    "`bench/README.md`, *Fleet cost*.",
 )
 
 
