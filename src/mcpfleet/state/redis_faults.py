@@ -51,6 +51,7 @@ BY_CLASS: dict[str, Fault] = {
     # No connection, or no answer in time.
     "ConnectionError": Fault.UNREACHABLE,
     "TimeoutError": Fault.UNREACHABLE,
+    "RedisClusterUnreachableError": Fault.UNREACHABLE,  # no node answered (redis-py 8.2)
     # Redis answered, or the client knows it cannot be used now.
     "BusyLoadingError": Fault.UNAVAILABLE,  # LOADING: a restarted server reads its data
     "ReadOnlyError": Fault.UNAVAILABLE,  # READONLY: a replica, e.g. a demoted primary
@@ -61,6 +62,7 @@ BY_CLASS: dict[str, Fault] = {
     "AuthorizationError": Fault.UNAVAILABLE,
     "ExternalAuthProviderError": Fault.UNAVAILABLE,
     "MaxConnectionsError": Fault.UNAVAILABLE,  # this process's pool is exhausted
+    "MaxClientsReachedError": Fault.UNAVAILABLE,  # the server's maxclients (redis-py 8.2)
     "InvalidResponse": Fault.UNAVAILABLE,  # garbled reply: the connection is dropped
     "ClusterError": Fault.UNAVAILABLE,
     "ClusterDownError": Fault.UNAVAILABLE,  # CLUSTERDOWN
