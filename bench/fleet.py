@@ -29,8 +29,8 @@ on each CPU and leaves the load side unpinned. Throughput is bounded by the core
 steps, one change each (their product is the ratio): ``single-haproxy``, the single
 process behind the same HAProxy; ``pair-memory``, two tasks with memory state behind
 HAProxy keeping each session on the task that opened it (a stick table of
-``Mcp-Session-Id``); then the
-fleet, with Redis state and round robin. The page of a full run shows them.
+``Mcp-Session-Id``); then the fleet, with Redis state and round robin. The page of a
+full run shows them.
 
 What runs on one CPU slows the work of the other on machines whose CPUs share a
 core or its caches (a lowest-priority busy loop on the load side's CPU made the single
@@ -94,7 +94,7 @@ DESCRIPTIONS = {
 # What each step of --parts changes, from the configuration before it.
 STEPS = (
     (SINGLE, PROXIED, "HAProxy in front (its CPU beside the load generator's)"),
-    (PROXIED, PAIR, f"{TASKS} processes sharing the CPU, each session on one"),
+    (PROXIED, PAIR, f"{TASKS} processes sharing the CPU, each session on one task"),
     (PAIR, FLEET, "Redis state, every request to the next task"),
 )
 
