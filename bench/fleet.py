@@ -292,6 +292,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         name: config_report.summarize(DESCRIPTIONS[name], runs[name], FLEET_KEYS) for name in names
     }
     medians = {name: config["median"] for name, config in configs.items()}
+    found = steps(configs)
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "config": {
@@ -309,8 +310,8 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         "machine": machine(),
         "configs": configs,
         "goals": goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
-        "steps": steps(configs),
-        "notes": [*step_notes(steps(configs)), *fleet_notes(configs)],
+        "steps": found,
+        "notes": [*step_notes(found), *fleet_notes(configs)],
     }
 
 

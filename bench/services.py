@@ -147,7 +147,8 @@ backend tasks
 
 
 class HAProxy:
-    """HAProxy in the foreground (``-db``), round robin over ``ports``; no health checks
+    """HAProxy in the foreground (``-db``), round robin over ``ports`` (or ``BY_SESSION``:
+    each session on the task that opened it); no health checks
     (they would add requests to the tasks' CPU): the tasks are ready before it starts."""
 
     def __init__(

@@ -283,9 +283,8 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     """``bench.fleet --parts`` measures the single process, the fleet and the two
     configurations between them; each serves its sessions without an error, warm-up
     included (the pair keeps each session on the task that opened it, or its calls would
-    get 404), and the steps' ratios
-    multiply to the goal's. ``--busy-neighbour`` says so in the caption and leaves no
-    busy loop behind."""
+    get 404), and the steps' ratios multiply to the goal's. ``--busy-neighbour`` says so
+    in the caption and leaves no busy loop behind."""
     printed, summary = harness(tmp_path, "bench.fleet", "--parts", "--busy-neighbour", *BRIEF)
     configs = summary["configs"]
     assert list(configs) == ["mcpfleet", "fleet-redis", "single-haproxy", "pair-memory"]
