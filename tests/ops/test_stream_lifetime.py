@@ -53,6 +53,15 @@ class StreamReader:
     def wait_ended(self, timeout: float = ENDS_WITHIN) -> bool:
         return self.done.wait(timeout)
 
+    def first_message(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The stream's first message, waiting for it to arrive (the response's headers
+        can come before its first event)."""
+        deadline = time.monotonic() + timeout
+        while not self.messages and not self.done.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.messages, f"no message on the stream within {timeout} s: {self.error!r}"
+        return self.messages[0]
+
     def close(self) -> None:
         if not self.done.is_set() and self._task is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -185,7 +194,7 @@ def test_a_listen_stream_ends_with_its_result_and_a_retry_hint(server: ServerPro
     again = listen_stream(server.url)
     try:
         assert again.status == 200
-        assert again.messages[0]["method"] == "notifications/subscriptions/acknowledged"
+        assert again.first_message()["method"] == "notifications/subscriptions/acknowledged"
     finally:
         again.close()
 

@@ -284,12 +284,14 @@ async def test_session_limit(state: FleetState) -> None:
 
 async def test_idle_sessions_expire(make_state: Factory) -> None:
     """A session not used within its idle time is gone; using it keeps it alive."""
-    store = await make_state(session_ttl_seconds=0.3)
+    # Uses 0.2 s apart against an idle time of 1 s: a loaded machine can stretch a step
+    # several times over and the kept session still lives; six steps outlast the idle one.
+    store = await make_state(session_ttl_seconds=1.0)
     try:
         await store.create_session(record("kept"), max_sessions=10)
         await store.create_session(record("idle"), max_sessions=10)
-        for _ in range(3):
-            await asyncio.sleep(0.15)
+        for _ in range(6):
+            await asyncio.sleep(0.2)
             assert await store.get_session("kept") is not None
         assert await store.get_session("idle") is None
     finally:
