@@ -38,6 +38,14 @@ process's CPU per call 1.23x, median of 6 runs each, taking turns). The fleet's 
 uses more of its CPU (HAProxy, Redis) than the single process's (the load generator
 alone), so the ratio carries some of that. ``--busy-neighbour`` runs such a loop on the
 load side's CPU in every run of every configuration, so that the CPU is as busy in all.
+
+``--sessions-per-connection K`` opens K sessions on each connection and sends each
+request in the next one: many sessions, each called less often, as a fleet serving many
+agents sees them. A task reads a session from Redis when its cached copy is older than
+SESSION_CACHE_SECONDS; ``--cache-compare`` adds ``fleet-redis-1s``, the fleet with that
+set to 1 s, taking turns with the others.
+
+    python -m bench.fleet --cache-compare --sessions-per-connection 64 --warmup 4
 """
 
 from __future__ import annotations
@@ -77,6 +85,8 @@ FLEET = "fleet-redis"
 # --parts: the steps between the two, each changing one thing
 PROXIED = "single-haproxy"
 PAIR = "pair-memory"
+# --cache-compare: the fleet with the session cache of a second it had before 30 s
+SHORT_CACHE = "fleet-redis-1s"
 TASKS = 2
 FLEET_KEYS = (
     *MEDIAN_KEYS,
@@ -90,6 +100,8 @@ DESCRIPTIONS = {
     PROXIED: "one mcpfleet process, memory state, behind the same HAProxy",
     PAIR: f"{TASKS} mcpfleet tasks, memory state each, behind HAProxy keeping each session on "
     "the task that opened it (a stick table of Mcp-Session-Id)",
+    SHORT_CACHE: f"as {FLEET}, each task reusing a session it read for 1 s "
+    "(SESSION_CACHE_SECONDS=1)",
 }
 # What each step of --parts changes, from the configuration before it.
 STEPS = (
@@ -127,9 +139,11 @@ def run_fleet(
     *,
     redis: bool = True,
     balance: str = ROUND_ROBIN,
+    cache_seconds: float | None = None,
 ) -> Any:
     """One run of the fleet: Redis, the tasks, HAProxy; stopped in reverse order. Without
-    ``redis`` each task keeps its sessions in memory (balance them ``BY_SESSION``)."""
+    ``redis`` each task keeps its sessions in memory (balance them ``BY_SESSION``);
+    ``cache_seconds`` sets the tasks' SESSION_CACHE_SECONDS (default: theirs)."""
     peer = PEERS[SINGLE]
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}
@@ -137,6 +151,8 @@ def run_fleet(
         if redis:
             store = stack.enter_context(redis_server(load_cpu))
             env = {"REDIS_URL": store.url, "REQUEST_STATE_KEYS": STATE_KEYS}
+            if cache_seconds is not None:
+                env["SESSION_CACHE_SECONDS"] = str(cache_seconds)
             others["redis"] = store.pid
         ports = [free_port() for _ in task_cpus]
         tasks = [
@@ -186,7 +202,7 @@ def fleet_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
         if config["errors"]:
             found.append(f"{name}: {config['errors']} errors; see the JSON results")
         share = config["median"].get("task_share")
-        if name == FLEET and share is not None and share > 0.55:
+        if name in (FLEET, SHORT_CACHE) and share is not None and share > 0.55:
             found.append(f"{name}: one task served {share:.0%} of the requests: not alternating")
     return found
 
@@ -209,6 +225,17 @@ def step_notes(found: list[dict[str, Any]]) -> list[str]:
     total = math.prod(step["ratio"] for step in found)
     parts = [f"{s['to']} / {s['from']} {s['ratio']:.2f}x, {s['what']}" for s in found]
     return [f"steps from {SINGLE} to {FLEET} ({total:.2f}x): " + "; ".join(parts)]
+
+
+def cache_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
+    """With --cache-compare: what the 30 s session cache saves over 1 s."""
+    cost = {name: config["median"].get("cpu_us_per_call") for name, config in configs.items()}
+    if not cost.get(FLEET) or not cost.get(SHORT_CACHE):
+        return []
+    return [
+        f"{SHORT_CACHE} / {FLEET}: {cost[SHORT_CACHE] / cost[FLEET]:.2f}x "
+        f"({cost[SHORT_CACHE]:.1f} µs against {cost[FLEET]:.1f} µs of CPU a call)"
+    ]
 
 
 @contextlib.contextmanager
@@ -256,12 +283,27 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="a lowest-priority busy loop on the load side's CPU in every run",
     )
+    parser.add_argument(
+        "--cache-compare",
+        action="store_true",
+        help=f"also {SHORT_CACHE}: the fleet with a session cache of 1 s",
+    )
+    parser.add_argument(
+        "--sessions-per-connection",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K sessions on each connection, used in turn: many sessions, each called "
+        "less often (default 1)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
+    if args.sessions_per_connection < 1:
+        parser.error("--sessions-per-connection must be >= 1")
     return args
 
 
@@ -270,6 +312,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
     names = [SINGLE, FLEET, *((PROXIED, PAIR) if args.parts else ())]
+    names += [SHORT_CACHE] if args.cache_compare else []
     progress(f"bench.fleet: {SCENARIO}, {', '.join(names)} x {args.runs} runs")
     pinnings = f"single: {pinning}; fleet: {fleet_pinning}"
     if args.busy_neighbour:
@@ -285,6 +328,8 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
                 return dict(
                     run_fleet(args, task_cpus, fleet_load_cpu, redis=False, balance=BY_SESSION)
                 )
+            if name == SHORT_CACHE:
+                return dict(run_fleet(args, task_cpus, fleet_load_cpu, cache_seconds=1.0))
             return dict(run_fleet(args, task_cpus, fleet_load_cpu))
 
     runs = turns.take_turns(names, args.runs, measure, progress, progress_line)
@@ -306,12 +351,13 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             "tasks": TASKS,
             "parts": args.parts,
             "busy_neighbour": args.busy_neighbour,
+            "sessions_per_connection": args.sessions_per_connection,
         },
         "machine": machine(),
         "configs": configs,
         "goals": goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
         "steps": found,
-        "notes": [*step_notes(found), *fleet_notes(configs)],
+        "notes": [*step_notes(found), *cache_notes(configs), *fleet_notes(configs)],
     }
 
 

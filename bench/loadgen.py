@@ -14,7 +14,9 @@ For a session scenario (2025-11-25, ``Scenario.session``) each connection
 first opens a session: ``initialize`` (no ``MCP-Protocol-Version`` header), then
 ``notifications/initialized`` (202) with the session's headers; its requests
 then carry ``Mcp-Session-Id``. A connection the server closes reopens and keeps
-its session (sessions are not tied to connections). ``--header`` adds a header
+its session (sessions are not tied to connections). ``--sessions-per-connection K``
+opens K sessions on each connection instead and sends each request in the next of
+them, in turn: many sessions, each called less often. ``--header`` adds a header
 to every request of every scenario (a peer that verifies bearer tokens gets
 ``Authorization: Bearer ...`` this way). ``open_session`` and
 ``open_get_stream`` are also what ``python -m bench.memory`` opens sessions with.
@@ -120,6 +122,7 @@ class Slot:
     writer: asyncio.StreamWriter | None = None
     timed_out: bool = False
     template: RequestTemplate | None = None  # this connection's session's requests
+    templates: list[RequestTemplate] = field(default_factory=list)  # its sessions, in turn
 
 
 @dataclass
@@ -132,6 +135,7 @@ class Load:
     path: str = "/mcp"
     headers: tuple[tuple[str, str], ...] = ()  # sent with every request (--header)
     sessions: int = 0
+    sessions_per_connection: int = 1
     measuring: bool = False
     stopping: bool = False
     calls: int = 0
@@ -164,23 +168,28 @@ class Load:
             self.error_samples.append({"kind": kind, "detail": detail[:300]})
 
 
-async def _start_session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
-    """Open this connection's 2025-11-25 session; its requests' template carries the id."""
+async def _start_sessions(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
+    """Open this connection's 2025-11-25 sessions (``load.sessions_per_connection``); each
+    one's requests' template carries its id."""
     assert slot.writer is not None
-    slot.started = time.perf_counter()
-    session_id = await open_session(
-        reader,
-        slot.writer,
-        host=load.host,
-        port=load.port,
-        path=load.path,
-        request_id=next(load.ids),
-        headers=load.headers,
-    )
-    slot.started = 0.0
-    extra = [*load.headers, ("Mcp-Session-Id", session_id)]
-    slot.template = RequestTemplate(load.scenario, load.host, load.port, load.path, extra)
-    load.sessions += 1
+    while len(slot.templates) < load.sessions_per_connection:
+        slot.started = time.perf_counter()
+        session_id = await open_session(
+            reader,
+            slot.writer,
+            host=load.host,
+            port=load.port,
+            path=load.path,
+            request_id=next(load.ids),
+            headers=load.headers,
+        )
+        slot.started = 0.0
+        extra = [*load.headers, ("Mcp-Session-Id", session_id)]
+        slot.templates.append(
+            RequestTemplate(load.scenario, load.host, load.port, load.path, extra)
+        )
+        load.sessions += 1
+    slot.template = slot.templates[0]
 
 
 async def _session(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
@@ -202,12 +211,15 @@ async def _calls(load: Load, slot: Slot, reader: asyncio.StreamReader) -> None:
     writer = slot.writer
     assert writer is not None
     scenario = load.scenario
-    if scenario.session and slot.template is None:
-        await _start_session(load, slot, reader)
+    if scenario.session and len(slot.templates) < load.sessions_per_connection:
+        await _start_sessions(load, slot, reader)
     template = slot.template or load.template
+    turn = itertools.cycle(slot.templates) if len(slot.templates) > 1 else None
     clock = time.perf_counter
     ids = load.ids
     while not load.stopping:
+        if turn is not None:
+            template = next(turn)
         request_id = next(ids)
         started = clock()
         slot.started = started
@@ -372,11 +384,14 @@ async def generate(
     warmup: float,
     request_timeout: float,
     headers: Sequence[tuple[str, str]] = (),
+    sessions_per_connection: int = 1,
 ) -> dict[str, Any]:
     """Run the load and return the results (what ``main`` prints); ``headers`` go with
-    every request."""
+    every request; a session scenario opens ``sessions_per_connection`` sessions on each
+    connection and uses them in turn."""
     template = RequestTemplate(scenario, host, port, path, headers)
     load = Load(scenario, template, host, port, request_timeout, path=path, headers=tuple(headers))
+    load.sessions_per_connection = sessions_per_connection
     load.read_limit = max(MAX_HEAD_BYTES, 2 * scenario.payload_bytes)
     slots = [Slot() for _ in range(connections)]
     tasks = [asyncio.create_task(connection(load, slot)) for slot in slots]
@@ -452,10 +467,19 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="'NAME: VALUE'",
         help="a header for every request (repeatable)",
     )
+    parser.add_argument(
+        "--sessions-per-connection",
+        type=int,
+        default=1,
+        metavar="K",
+        help="a session scenario: K sessions on each connection, used in turn (default 1)",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
     args = parser.parse_args(argv)
     if args.connections < 1 or args.duration <= 0 or args.warmup < 0 or args.timeout <= 0:
         parser.error("connections must be >= 1, duration and timeout > 0, warmup >= 0")
+    if args.sessions_per_connection < 1:
+        parser.error("--sessions-per-connection must be >= 1")
     return args
 
 
@@ -473,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         request_timeout=args.timeout,
         headers=args.header,
+        sessions_per_connection=args.sessions_per_connection,
     )
     # A hard bound on the whole run, whatever the server does.
     limit = args.warmup + args.duration + 2 * args.timeout + 10.0

@@ -249,6 +249,7 @@ def run_load(
         "--timeout",
         str(args.request_timeout),
         *(f"--header={name}: {value}" for name, value in headers),
+        f"--sessions-per-connection={getattr(args, 'sessions_per_connection', 1)}",
     ]
     deadline = time.monotonic() + args.warmup + args.duration + 2 * args.request_timeout + 30
     cpu_start = cpu_end = rss = None

@@ -109,6 +109,9 @@ class Config:
     keepalive_seconds: float = 15.0
     log_level: str = "info"
     session_ttl_seconds: int = 3600
+    # Redis state: how long a task reuses a session record it read (changes anywhere in
+    # the fleet evict it at once; at most a tenth of session_ttl_seconds)
+    session_cache_seconds: float = 30.0
     max_sessions: int = 10_000
     state_url: str | None = None  # redis:// or rediss://: fleet state shared by every task
     drain_delay_seconds: float = 15.0  # after SIGTERM, keep serving while the LB deregisters
@@ -190,6 +193,7 @@ class Config:
             log_level=env.get("LOG_LEVEL", "info").lower(),
             keepalive_seconds=_float(env, "KEEPALIVE_SECONDS", 15.0),
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, low=1),
+            session_cache_seconds=_float(env, "SESSION_CACHE_SECONDS", 30.0, zero=True),
             max_sessions=_int(env, "MAX_SESSIONS", 10_000, low=1),
             state_url=env.get("REDIS_URL") or None,
             drain_delay_seconds=_float(env, "DRAIN_DELAY_SECONDS", 15.0, zero=True),

@@ -157,6 +157,19 @@ def test_legacy_session_spans_instances_with_redis() -> None:
         redis.cleanup()
 
 
+def test_an_instance_reuses_a_session_record_for_a_second_at_most() -> None:
+    """Between invocations an instance hears no evictions, so whatever SESSION_CACHE_SECONDS
+    says, it reuses a session record it read from Redis for a second at most."""
+    redis = RedisServer().start()
+    instance = Adapter(apps.bare, Config(host="0.0.0.0", state_url=redis.url))
+    try:
+        assert Config().session_cache_seconds > 1
+        assert getattr(instance.app.state, "cache_seconds", None) == 1.0
+    finally:
+        instance.close()
+        redis.cleanup()
+
+
 def test_secret_arns_name_what_to_fill() -> None:
     """NAME_SECRET_ARN names a secret for NAME, unless NAME is already set."""
     env = {

@@ -329,3 +329,22 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     busy_at = text.index("### The same, the load side's CPU kept busy")
     assert fleet_at < busy_at
     assert text.count("| pair-memory |") == 2
+
+
+def test_fleet_compares_session_caches_over_many_sessions(tmp_path: Path) -> None:
+    """``bench.fleet --cache-compare --sessions-per-connection 3``: every connection opens
+    three sessions and uses them in turn, in every configuration; the fleet with a 1 s
+    session cache runs beside the others without an error, and a note gives the ratio."""
+    _, summary = harness(
+        tmp_path, "bench.fleet", "--cache-compare", "--sessions-per-connection", "3", *BRIEF
+    )
+    configs = summary["configs"]
+    assert list(configs) == ["mcpfleet", "fleet-redis", "fleet-redis-1s"]
+    for name, config in configs.items():
+        (run,) = config["runs"]
+        assert run["sessions"] == 2 * 3, name  # two connections, three sessions each
+        assert config["calls"] > 0, name
+        assert config["errors"] == 0, name
+        assert run["warmup_errors"] == 0, name
+    assert summary["config"]["sessions_per_connection"] == 3
+    assert any(note.startswith("fleet-redis-1s / fleet-redis:") for note in summary["notes"])

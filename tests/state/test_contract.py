@@ -590,7 +590,5 @@ async def test_slots_are_held_up_to_the_cap_and_lapse(state: FleetState) -> None
 
 async def test_slots_hold_their_cap_under_concurrent_takers(state: FleetState) -> None:
     """Fifty takers at once: exactly ``cap`` of them hold a slot."""
-    taken = await asyncio.gather(
-        *(state.take_slot("crowd", f"t{n}", 7, 5) for n in range(50))
-    )
+    taken = await asyncio.gather(*(state.take_slot("crowd", f"t{n}", 7, 5) for n in range(50)))
     assert sum(taken) == 7

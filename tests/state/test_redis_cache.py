@@ -6,8 +6,13 @@ import asyncio
 
 import pytest
 
+from mcpfleet.config import Config
+from mcpfleet.server.app import Server
 from mcpfleet.state.base import SessionRecord
 from mcpfleet.state.redis import RedisFleetState
+from mcpfleet.state.redis_keys import session_key
+from mcpfleet.transport.asgi import McpApp
+from tests.conftest import STATE_KEYS
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +102,64 @@ async def test_cache_is_bounded_by_the_idle_ttl(redis_url: str) -> None:
         assert store.cache_seconds == pytest.approx(0.2)
     finally:
         await store.aclose()
+
+
+async def test_a_read_is_reused_only_while_evictions_can_arrive(redis_url: str) -> None:
+    """A session read once is served from the cache while the task listens for evictions
+    (a change written behind the task's back is not seen); once its listener is down, every
+    read goes to Redis again, so a change whose eviction it missed is seen at once."""
+    store = RedisFleetState(redis_url, cache_seconds=60)
+    try:
+        record = SessionRecord(id="heard", protocol_version="2025-11-25")
+        await store.create_session(record, max_sessions=10)
+        assert await store.get_session("heard") is not None  # starts the listener
+
+        async def listening() -> bool:
+            return store.listener.subscribed
+
+        assert await eventually(listening)
+        assert await store.get_session("heard") is not None  # read while listening: kept
+        # A change no eviction announces: only the cache can hide it.
+        await store.redis.hset(session_key("heard", "f"), "level", "debug")
+        cached = await store.get_session("heard")
+        assert cached is not None
+        assert cached.log_level is None
+        store.listener.first_delay = 30.0  # stays down once cut
+        await store.redis.client_kill_filter(_type="pubsub")
+
+        async def deaf() -> bool:
+            return not store.listener.subscribed
+
+        assert await eventually(deaf)
+        seen = await store.get_session("heard")
+        assert seen is not None
+        assert seen.log_level == "debug"
+        await store.redis.hset(session_key("heard", "f"), "level", "error")
+        again = await store.get_session("heard")  # nothing was kept meanwhile either
+        assert again is not None
+        assert again.log_level == "error"
+    finally:
+        await store.aclose()
+
+
+async def test_the_default_cache_outlasts_a_second(redis_url: str) -> None:
+    """By default a task reuses a record for 30 s (a session called less often than once a
+    second per task still skips most reads), bounded by a tenth of the idle TTL."""
+    default, short = RedisFleetState(redis_url), RedisFleetState(redis_url, session_ttl_seconds=60)
+    try:
+        assert default.cache_seconds == 30.0
+        assert short.cache_seconds == pytest.approx(6.0)
+    finally:
+        await default.aclose()
+        await short.aclose()
+
+
+async def test_session_cache_seconds_reaches_the_state(redis_url: str) -> None:
+    """SESSION_CACHE_SECONDS sets how long the app's Redis state reuses a record."""
+    env = {"REDIS_URL": redis_url, "REQUEST_STATE_KEYS": STATE_KEYS, "SESSION_CACHE_SECONDS": "5"}
+    app = McpApp(Server("cache"), Config.from_env(env))
+    try:
+        assert isinstance(app.state, RedisFleetState)
+        assert app.state.cache_seconds == 5.0
+    finally:
+        await app.state.aclose()

@@ -32,6 +32,8 @@ from mcpfleet.transport.asgi import McpApp
 
 # Time kept back before the invocation's deadline to end the response cleanly.
 DEADLINE_MARGIN_SECONDS = 1.0
+# The longest a Lambda instance reuses a session record it read from Redis.
+LAMBDA_SESSION_CACHE_SECONDS = 1.0
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 
 
@@ -110,6 +112,10 @@ class Adapter:
             config.state_url,
             session_ttl_seconds=config.session_ttl_seconds,
             connection=RedisSettings.from_config(config),
+            # The event loop (and with it the eviction listener) sleeps between
+            # invocations, so evictions published meanwhile are read late: records are
+            # reused for a second at most.
+            cache_seconds=min(config.session_cache_seconds, LAMBDA_SESSION_CACHE_SECONDS),
         )
         server.holds_streams = False  # listen and GET streams are refused here
         self.app = McpApp(server, config, state=state)

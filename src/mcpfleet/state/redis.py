@@ -166,7 +166,7 @@ class RedisFleetState:
         reply_ttl_seconds: float = 600.0,
         listener_ttl_seconds: float = 45.0,
         socket_timeout: float = 2.0,
-        cache_seconds: float = 1.0,
+        cache_seconds: float = 30.0,
         probe_timeout: float = 0.5,
         listener_idle_seconds: float = 5.0,
         connection: RedisSettings | None = None,
@@ -214,6 +214,7 @@ class RedisFleetState:
             reply_ttl_ms=self.reply_ttl_ms,
             cache_seconds=cache_seconds,
             listen=self._ensure_listening,
+            listening=lambda: self.listener.subscribed,
         )
         self.cache_seconds = self.sessions.cache_seconds
         self.nodes: ClusterListening | None = None

@@ -127,12 +127,14 @@ class RedisSessions:
         reply_ttl_ms: int,
         cache_seconds: float,
         listen: Callable[[], None],
+        listening: Callable[[], bool],
     ) -> None:
         self.redis = redis
         self.faults = faults
         self.session_ttl_ms = session_ttl_ms
         self.reply_ttl_ms = reply_ttl_ms
-        self.listen = listen  # evictions arrive only while this process listens
+        self.listen = listen  # evictions arrive only while this process listens,
+        self.listening = listening  # so the cache is used only while it does
         self._create = redis.register_script(redis_limits.CREATE)
         self._read = redis.register_script(READ)
         self._set_field = redis.register_script(SET_FIELD)
@@ -178,17 +180,21 @@ class RedisSessions:
                 await pipe.execute()
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        """The session, from this process's short-lived cache or with one round trip.
+        """The session, from this process's cache or with one round trip.
 
         A record read from Redis (with its idle expiry refreshed by the same script) is
-        reused for up to ``cache_seconds``; every change or delete on any task evicts it
-        fleet-wide, so a busy session costs one round trip a second, not one a request.
+        reused for up to ``cache_seconds``, and only while this process listens for
+        evictions: every change or delete on any task evicts it fleet-wide, so a session
+        costs one round trip per task and ``cache_seconds``, not one a request, however
+        many tasks its requests are spread over. While the listener is down (and until
+        it has noticed a silent failure) nothing is cached or served from the cache.
         Each caller gets its own copy. The session index (for the limit) is refreshed at
         most every tenth of the idle TTL.
         """
         now = time.monotonic()
+        listening = self.listening()
         cached = self._cache.get(session_id)
-        if cached is not None and now - cached[1] < self.cache_seconds:
+        if cached is not None and now - cached[1] < self.cache_seconds and listening:
             return cached[0].copy()
         self.listen()
         started = now
@@ -209,7 +215,8 @@ class RedisSessions:
                     self._indexed.clear()
                 self._indexed[session_id] = now
                 await self._reindex(record)
-        if self._changed_at.get(session_id, self._all_changed_at) < started:
+        fresh = self._changed_at.get(session_id, self._all_changed_at) < started
+        if fresh and listening and self.listening():
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[session_id] = (record, now)

@@ -102,6 +102,7 @@ class McpApp:
             self.config.state_url,
             session_ttl_seconds=self.config.session_ttl_seconds,
             connection=RedisSettings.from_config(self.config),
+            cache_seconds=self.config.session_cache_seconds,
         )
         # Who may call, and what: None when the app enforces nothing (then it costs nothing).
         self.gate = Gate.for_app(server, self.config, self.state, authenticate)
