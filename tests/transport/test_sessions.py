@@ -37,8 +37,13 @@ def result_of(response: httpx.Response) -> Any:
 
 @pytest.mark.parametrize(
     ("asked", "answered"),
-    [("2025-03-26", "2025-03-26"), ("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"),
-     ("2024-11-05", "2025-11-25"), ("1999-01-01", "2025-11-25")],
+    [
+        ("2025-03-26", "2025-03-26"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        ("2024-11-05", "2025-11-25"),
+        ("1999-01-01", "2025-11-25"),
+    ],
 )
 def test_initialize_negotiates_the_version(
     test_server: ServerProcess, asked: str, answered: str
@@ -64,11 +69,12 @@ def test_requests_need_a_session(test_server: ServerProcess) -> None:
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("session_id", ["has space", "tab\there", "x" * 300])
+@pytest.mark.parametrize("session_id", ["has space", "tab\there", "x" * 300, "mid\x7fdle"])
 def test_invalid_session_ids_are_400(test_server: ServerProcess, session_id: str) -> None:
     """A session id with characters outside visible ASCII (or absurdly long) gets 400."""
-    response = legacy_post(test_server.url, session_id,
-                           {"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    response = legacy_post(
+        test_server.url, session_id, {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    )
     assert response.status_code == 400
 
 
@@ -102,11 +108,21 @@ def test_protocol_version_header_rules(test_server: ServerProcess) -> None:
 
 def test_session_is_bound_to_its_principal(test_server: ServerProcess) -> None:
     """Another principal presenting a session id gets 404; the owner keeps the session."""
-    message = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-               "params": {"protocolVersion": LEGACY, "capabilities": {},
-                          "clientInfo": {"name": "t", "version": "1"}}}
-    opened = httpx.post(test_server.url, content=orjson.dumps(message),
-                        headers=legacy_headers(version=None, x_user="alice"))
+    message = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    opened = httpx.post(
+        test_server.url,
+        content=orjson.dumps(message),
+        headers=legacy_headers(version=None, x_user="alice"),
+    )
     session_id = opened.headers["mcp-session-id"]
     ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     assert legacy_post(test_server.url, session_id, ping, x_user="mallory").status_code == 404
@@ -128,9 +144,16 @@ def test_session_limit_is_503_with_retry_after() -> None:
     with serving("tests.apps.behaviours:app", {"MAX_SESSIONS": "2"}) as server:
         initialize(server.url)
         initialize(server.url)
-        message = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                   "params": {"protocolVersion": LEGACY, "capabilities": {},
-                              "clientInfo": {"name": "t", "version": "1"}}}
+        message = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LEGACY,
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
         response = legacy_post(server.url, None, message, version=None)
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
@@ -151,20 +174,27 @@ def test_legacy_results_have_no_modern_fields(test_server: ServerProcess) -> Non
 def test_missing_resource_is_the_legacy_code(test_server: ServerProcess) -> None:
     """resources/read of an unknown URI is -32002 in the 2025 era."""
     session_id, _ = initialize(test_server.url)
-    error = result_of(legacy_call(test_server.url, session_id, "resources/read",
-                                  {"uri": "behaviours://nope"}))
+    error = result_of(
+        legacy_call(test_server.url, session_id, "resources/read", {"uri": "behaviours://nope"})
+    )
     assert error["code"] == -32002
 
 
 def test_log_level_filters_messages(test_server: ServerProcess) -> None:
     """logging/setLevel decides which notifications/message reach the client."""
     session_id, _ = initialize(test_server.url)
-    assert result_of(legacy_call(test_server.url, session_id, "logging/setLevel",
-                                 {"level": "error"})) == {}
-    response = legacy_call(test_server.url, session_id, "tools/call",
-                           {"name": "chatty", "arguments": {}})
-    levels = [orjson.loads(e.data)["params"]["level"] for e in EventParser().feed(response.content)
-              if e.data and "notifications/message" in e.data]
+    assert (
+        result_of(legacy_call(test_server.url, session_id, "logging/setLevel", {"level": "error"}))
+        == {}
+    )
+    response = legacy_call(
+        test_server.url, session_id, "tools/call", {"name": "chatty", "arguments": {}}
+    )
+    levels = [
+        orjson.loads(e.data)["params"]["level"]
+        for e in EventParser().feed(response.content)
+        if e.data and "notifications/message" in e.data
+    ]
     assert levels == ["error"]
 
 
@@ -177,8 +207,12 @@ class Caller(threading.Thread):
     def __init__(self, url: str, session_id: str, name: str, arguments: dict[str, Any]):
         super().__init__(daemon=True)
         self.url, self.session_id = url, session_id
-        self.message = {"jsonrpc": "2.0", "id": 77, "method": "tools/call",
-                        "params": {"name": name, "arguments": arguments}}
+        self.message = {
+            "jsonrpc": "2.0",
+            "id": 77,
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        }
         self.messages: list[dict[str, Any]] = []
         self.events: list[str] = []
         self.first = threading.Event()
@@ -186,8 +220,13 @@ class Caller(threading.Thread):
 
     def run(self) -> None:
         parser = EventParser()
-        with httpx.stream("POST", self.url, content=orjson.dumps(self.message), timeout=20,
-                          headers=legacy_headers(self.session_id)) as response:
+        with httpx.stream(
+            "POST",
+            self.url,
+            content=orjson.dumps(self.message),
+            timeout=20,
+            headers=legacy_headers(self.session_id),
+        ) as response:
             for chunk in response.iter_raw():
                 for event in parser.feed(chunk):
                     if event.id:
@@ -207,8 +246,11 @@ def test_elicitation_reply_resumes_the_handler(test_server: ServerProcess) -> No
     assert caller.first.wait(5)
     request = caller.messages[0]
     assert request["method"] == "elicitation/create"
-    reply = {"jsonrpc": "2.0", "id": request["id"],
-             "result": {"action": "accept", "content": {"name": "Ada"}}}
+    reply = {
+        "jsonrpc": "2.0",
+        "id": request["id"],
+        "result": {"action": "accept", "content": {"name": "Ada"}},
+    }
     assert legacy_post(test_server.url, session_id, reply).status_code == 202
     caller.join(5)
     assert caller.messages[-1]["result"]["content"][0]["text"] == "Hello, Ada!"
@@ -223,11 +265,13 @@ def test_replies_to_unknown_or_foreign_requests_are_refused(test_server: ServerP
     assert caller.first.wait(5)
     request_id = caller.messages[0]["id"]
     answer = {"action": "accept", "content": {"name": "Eve"}}
-    foreign = legacy_post(test_server.url, other, {"jsonrpc": "2.0", "id": request_id,
-                                                   "result": answer})
+    foreign = legacy_post(
+        test_server.url, other, {"jsonrpc": "2.0", "id": request_id, "result": answer}
+    )
     assert foreign.status_code == 400
-    unknown = legacy_post(test_server.url, owner, {"jsonrpc": "2.0", "id": "s-nobody",
-                                                   "result": answer})
+    unknown = legacy_post(
+        test_server.url, owner, {"jsonrpc": "2.0", "id": "s-nobody", "result": answer}
+    )
     assert unknown.status_code == 400
     numeric = legacy_post(test_server.url, owner, {"jsonrpc": "2.0", "id": 12, "result": answer})
     assert numeric.status_code == 400
@@ -240,8 +284,11 @@ def test_replies_to_unknown_or_foreign_requests_are_refused(test_server: ServerP
 def test_asking_without_the_capability_is_a_tool_error(test_server: ServerProcess) -> None:
     """A tool that elicits from a client without elicitation gets a clear isError result."""
     session_id, _ = initialize(test_server.url)
-    result = result_of(legacy_call(test_server.url, session_id, "tools/call",
-                                   {"name": "ask_name", "arguments": {}}))
+    result = result_of(
+        legacy_call(
+            test_server.url, session_id, "tools/call", {"name": "ask_name", "arguments": {}}
+        )
+    )
     assert result["isError"] is True
     assert "elicitation" in result["content"][0]["text"]
 
@@ -254,12 +301,21 @@ def test_cancelled_notification_stops_the_handler(test_server: ServerProcess) ->
     caller.message["params"]["_meta"] = {"progressToken": 1}
     caller.start()
     assert caller.first.wait(5)
-    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled",
-              "params": {"requestId": 77, "reason": "test"}}
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": 77, "reason": "test"},
+    }
     assert legacy_post(test_server.url, session_id, cancel).status_code == 202
     caller.join(5)
-    state = result_of(legacy_call(test_server.url, session_id, "tools/call",
-                                  {"name": "event_of", "arguments": {"tag": tag}}))
+    state = result_of(
+        legacy_call(
+            test_server.url,
+            session_id,
+            "tools/call",
+            {"name": "event_of", "arguments": {"tag": tag}},
+        )
+    )
     assert state["content"][0]["text"] == "cancelled"
 
 
@@ -278,8 +334,12 @@ def test_dropped_stream_resumes_exactly_once_in_order(test_server: ServerProcess
     last_event_id = caller.events[-1]
     parser = EventParser()
     resumed: list[dict[str, Any]] = []
-    with httpx.stream("GET", test_server.url, timeout=20, headers=legacy_headers(
-            session_id, accept="text/event-stream", last_event_id=last_event_id)) as response:
+    with httpx.stream(
+        "GET",
+        test_server.url,
+        timeout=20,
+        headers=legacy_headers(session_id, accept="text/event-stream", last_event_id=last_event_id),
+    ) as response:
         assert response.status_code == 200
         for chunk in response.iter_raw():
             resumed += [orjson.loads(e.data) for e in parser.feed(chunk) if e.data]
@@ -291,8 +351,10 @@ def test_dropped_stream_resumes_exactly_once_in_order(test_server: ServerProcess
 def test_stale_last_event_id_is_refused_and_harmless(test_server: ServerProcess) -> None:
     """An unknown Last-Event-ID gets 400, and the session goes on working."""
     session_id, _ = initialize(test_server.url)
-    response = httpx.get(test_server.url, headers=legacy_headers(
-        session_id, accept="text/event-stream", last_event_id="pnope_99"))
+    response = httpx.get(
+        test_server.url,
+        headers=legacy_headers(session_id, accept="text/event-stream", last_event_id="pnope_99"),
+    )
     assert response.status_code == 400
     assert legacy_call(test_server.url, session_id, "ping").status_code == 200
 
@@ -317,8 +379,9 @@ class GetStream(threading.Thread):
     def run(self) -> None:
         parser = EventParser()
         try:
-            with self.client.stream("GET", self.url, headers=legacy_headers(
-                    self.session_id, accept="text/event-stream")) as response:
+            with self.client.stream(
+                "GET", self.url, headers=legacy_headers(self.session_id, accept="text/event-stream")
+            ) as response:
                 self.status = response.status_code
                 self.open.set()
                 for chunk in response.iter_raw():
@@ -350,20 +413,36 @@ def test_get_stream_delivers_subscribed_updates_and_list_changes(
     assert stream.open.wait(5)
     assert stream.status == 200
     time.sleep(0.2)
-    second = httpx.get(test_server.url, headers=legacy_headers(session_id,
-                                                               accept="text/event-stream"))
+    second = httpx.get(
+        test_server.url, headers=legacy_headers(session_id, accept="text/event-stream")
+    )
     assert second.status_code == 409
-    legacy_call(test_server.url, session_id, "tools/call",
-                {"name": "touch", "arguments": {"uri": "behaviours://other"}})
-    legacy_call(test_server.url, session_id, "tools/call",
-                {"name": "touch", "arguments": {"uri": "behaviours://note"}})
-    legacy_call(test_server.url, session_id, "tools/call",
-                {"name": "add_tool", "arguments": {"name": f"g{time.monotonic_ns()}"}})
+    legacy_call(
+        test_server.url,
+        session_id,
+        "tools/call",
+        {"name": "touch", "arguments": {"uri": "behaviours://other"}},
+    )
+    legacy_call(
+        test_server.url,
+        session_id,
+        "tools/call",
+        {"name": "touch", "arguments": {"uri": "behaviours://note"}},
+    )
+    legacy_call(
+        test_server.url,
+        session_id,
+        "tools/call",
+        {"name": "add_tool", "arguments": {"name": f"g{time.monotonic_ns()}"}},
+    )
     updated = stream.wait_for("notifications/resources/updated")
     stream.wait_for("notifications/tools/list_changed")
     assert updated["params"]["uri"] == "behaviours://note"
-    uris = [m["params"]["uri"] for m in stream.messages
-            if m.get("method") == "notifications/resources/updated"]
+    uris = [
+        m["params"]["uri"]
+        for m in stream.messages
+        if m.get("method") == "notifications/resources/updated"
+    ]
     assert uris == ["behaviours://note"]
     httpx.delete(test_server.url, headers=legacy_headers(session_id))
     stream.join(5)

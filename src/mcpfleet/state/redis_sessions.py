@@ -178,6 +178,7 @@ class RedisSessions:
                     pipe.sadd(session_key(record.id, "sub"), *record.subscriptions)
                     pipe.pexpire(session_key(record.id, "sub"), self.session_ttl_ms)
                 await pipe.execute()
+        self._mark_indexed(record.id, time.monotonic())  # CREATE just indexed it
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, from this process's cache or with one round trip.
@@ -211,9 +212,7 @@ class RedisSessions:
             record.subscriptions = sorted(_text(uri) for uri in subscriptions)
             now = time.monotonic()
             if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
-                if len(self._indexed) > 100_000:
-                    self._indexed.clear()
-                self._indexed[session_id] = now
+                self._mark_indexed(session_id, now)
                 await self._reindex(record)
         fresh = self._changed_at.get(session_id, self._all_changed_at) < started
         if fresh and listening and self.listening():
@@ -221,6 +220,11 @@ class RedisSessions:
                 self._cache.clear()
             self._cache[session_id] = (record, now)
         return record.copy()
+
+    def _mark_indexed(self, session_id: str, now: float) -> None:
+        if len(self._indexed) > 100_000:
+            self._indexed.clear()
+        self._indexed[session_id] = now
 
     async def _reindex(self, record: SessionRecord) -> None:
         """Mark a session as used in the fleet's and its caller's session counts."""

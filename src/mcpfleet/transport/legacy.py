@@ -123,10 +123,12 @@ class LegacyEndpoint:
         session_id = headers.get("mcp-session-id")
         if session_id is None:
             raise HttpRejection(400, "Bad Request: Mcp-Session-Id header is required")
+        # Visible ASCII only (0x21-0x7E): ASCII, printable (0x20-0x7E), and no space.
         if (
             not session_id
             or len(session_id) > MAX_SESSION_ID
-            or not all(0x21 <= ord(ch) <= 0x7E for ch in session_id)
+            or not (session_id.isascii() and session_id.isprintable())
+            or " " in session_id
         ):
             raise HttpRejection(400, "Bad Request: invalid Mcp-Session-Id")
         record = await self.state.get_session(session_id)
