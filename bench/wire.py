@@ -19,8 +19,9 @@ divide the difference of the totals by the difference of the calls::
 
 ``--scenario session-echo`` opens a 2025-11-25 session on each connection first, as the
 load generator does. A Redis peer (``mcpfleet-redis``) gets a redis-server of its own;
-its sessions are read from Redis once a second each (the session cache), so its figure
-depends on time: under callgrind, 50 times slower, those reads come 50 times as often.
+its sessions are read from Redis once every SESSION_CACHE_SECONDS each (the session
+cache, 30 s by default), so its figure can depend on time: under callgrind, 50 times
+slower, those reads come 50 times as often.
 """
 
 from __future__ import annotations
