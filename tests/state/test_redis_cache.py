@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from mcpfleet.config import Config
+from mcpfleet.errors import StateUnavailable
 from mcpfleet.server.app import Server
 from mcpfleet.state.base import SessionRecord
 from mcpfleet.state.redis import RedisFleetState
@@ -163,3 +164,54 @@ async def test_session_cache_seconds_reaches_the_state(redis_url: str) -> None:
         assert app.state.cache_seconds == 5.0
     finally:
         await app.state.aclose()
+
+
+async def test_a_read_extends_the_idle_expiry_by_the_cache_time(redis_url: str) -> None:
+    """A read from Redis sets the session's expiry to the idle TTL plus the time the copy
+    may be served from the cache: a session used only from a task's cache for a while
+    still lives its whole idle TTL after that last use."""
+    store = RedisFleetState(redis_url, session_ttl_seconds=20.0, cache_seconds=60)
+    try:
+        assert store.cache_seconds == pytest.approx(2.0)
+        await store.create_session(
+            SessionRecord(id="long", protocol_version="2025-11-25"), max_sessions=10
+        )
+        assert await store.get_session("long") is not None
+        left = await store.redis.pttl(session_key("long", "s"))
+        assert 20_000 < left <= 22_000
+    finally:
+        await store.aclose()
+
+
+async def test_an_outage_forgets_the_cache(redis_url: str) -> None:
+    """When Redis cannot serve a call (here: out of memory), the task forgets its cached
+    records, since evictions published meanwhile may not have reached it: the next read
+    sees a change its cache would have hidden."""
+    store = RedisFleetState(redis_url, cache_seconds=60)
+    try:
+        await store.create_session(
+            SessionRecord(id="out", protocol_version="2025-11-25"), max_sessions=10
+        )
+        assert await store.get_session("out") is not None
+
+        async def listening() -> bool:
+            return store.listener.subscribed
+
+        assert await eventually(listening)
+        assert await store.get_session("out") is not None  # kept in the cache now
+        await store.redis.hset(session_key("out", "f"), "level", "debug")  # no eviction
+        cached = await store.get_session("out")
+        assert cached is not None
+        assert cached.log_level is None
+        await store.redis.config_set("maxmemory-policy", "noeviction")
+        await store.redis.config_set("maxmemory", 1)
+        try:
+            with pytest.raises(StateUnavailable):
+                await store.append_event("out", "p1", b"{}")
+        finally:
+            await store.redis.config_set("maxmemory", 0)
+        seen = await store.get_session("out")
+        assert seen is not None
+        assert seen.log_level == "debug"
+    finally:
+        await store.aclose()

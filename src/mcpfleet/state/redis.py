@@ -197,7 +197,8 @@ class RedisFleetState:
             else (self.connector.where)
         )
         self.circuit = Circuit(self._answers, where=where)
-        self.faults = RedisFaults(self.circuit)
+        # An outage (a failover on a cluster among them) may swallow evictions.
+        self.faults = RedisFaults(self.circuit, on_outage=lambda: self.sessions.forget_cached())
         self._append = self.redis.register_script(APPEND)
         self._end = self.redis.register_script(END)
         self._deliver = self.redis.register_script(DELIVER)

@@ -28,7 +28,7 @@ import enum
 import logging
 import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from redis import exceptions as redis_errors
 
@@ -198,8 +198,11 @@ class RedisFaults:
     """The one door through which Redis's exceptions enter: checked against the circuit
     before a call, classified and translated after a failure, logged once."""
 
-    def __init__(self, circuit: Circuit) -> None:
+    def __init__(self, circuit: Circuit, on_outage: Callable[[], None] | None = None) -> None:
         self.circuit = circuit
+        # Called when Redis is unreachable or cannot serve: what was published meanwhile
+        # (session evictions) may not have reached this process.
+        self.on_outage = on_outage
         self._refusals: set[str] = set()  # what Redis refused since it last served
         self._internal: set[str] = set()  # internal failures logged with a traceback
 
@@ -235,6 +238,8 @@ class RedisFaults:
             return StateCertificateRejected(
                 f"redis TLS certificate rejected: {what}", REJECTED_RETRY_AFTER
             )
+        if fault in (Fault.UNREACHABLE, Fault.UNAVAILABLE) and self.on_outage is not None:
+            self.on_outage()
         if fault is Fault.UNREACHABLE:
             self.circuit.trip(cause(error))
             return StateUnavailable(f"redis unreachable: {what}", self.circuit.retry_after())

@@ -31,7 +31,8 @@ from mcpfleet.state.redis_keys import CHANNELS, EVICT, session_key
 
 Arg = bytes | str | int
 
-# KEYS[1] record, KEYS[2] fields, KEYS[3] subscriptions; ARGV idle TTL ms.
+# KEYS[1] record, KEYS[2] fields, KEYS[3] subscriptions; ARGV idle TTL ms (plus the
+# time a task may then serve it from its cache without refreshing it).
 # The session, its idle expiry refreshed: {record JSON, log level or nil, initialized
 # ("1") or nil, {subscribed URIs}}; nil if it ended or expired.
 READ = """
@@ -200,7 +201,10 @@ class RedisSessions:
         self.listen()
         started = now
         with self.faults.translated():
-            found: Any = await self._read(keys=_record_keys(session_id), args=[self.session_ttl_ms])
+            # A copy may be used from the cache for cache_seconds without coming back here:
+            # the expiry counts from the end of that, so none of its uses is forgotten.
+            expiry = self.session_ttl_ms + int(self.cache_seconds * 1000)
+            found: Any = await self._read(keys=_record_keys(session_id), args=[expiry])
             if found is None:
                 self._cache.pop(session_id, None)
                 return None
@@ -215,7 +219,7 @@ class RedisSessions:
                 self._mark_indexed(session_id, now)
                 await self._reindex(record)
         fresh = self._changed_at.get(session_id, self._all_changed_at) < started
-        if fresh and listening and self.listening():
+        if fresh and listening and self.cache_seconds > 0 and self.listening():
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[session_id] = (record, now)
