@@ -166,14 +166,16 @@ def test_a_primary_failover_mid_run(tmp_path: Path) -> None:
     """Killing a primary that holds sessions (and the tasks' pub/sub) while clients call:
     requests during the failover get 503 with Retry-After from the tasks, never 404 or 500;
     once the replica took over, every session opened before works on every task, and
-    notifications cross tasks again."""
+    notifications cross tasks again. Every call reads its session from Redis
+    (SESSION_CACHE_SECONDS=0), so calls during the failover meet it: with the cache, a task
+    that listens on another node serves sessions it read recently without Redis (200)."""
     with (
         cluster_running(tmp_path / "cluster") as cluster,
         fleet_running(
             tmp_path / "fleet",
             tasks=2,
             redis_url=cluster.url,
-            env={"REDIS_CLUSTER": "1"},
+            env={"REDIS_CLUSTER": "1", "SESSION_CACHE_SECONDS": "0"},
             ) as fleet,
     ):
         # The tasks listen from start; the victim is a node they listen on, if a primary.
