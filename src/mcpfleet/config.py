@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from mcpfleet.errors import ConfigError
 from mcpfleet.protocol.request_state import KeyRing
 from mcpfleet.secrets import resolve_secrets
+from mcpfleet.state.base import SESSION_CACHE_SECONDS
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 # uvicorn's levels, and "notice" (logged as info).
@@ -111,7 +112,7 @@ class Config:
     session_ttl_seconds: int = 3600
     # Redis state: how long a task reuses a session record it read (changes anywhere in
     # the fleet evict it at once; at most a tenth of session_ttl_seconds)
-    session_cache_seconds: float = 30.0
+    session_cache_seconds: float = SESSION_CACHE_SECONDS
     max_sessions: int = 10_000
     state_url: str | None = None  # redis:// or rediss://: fleet state shared by every task
     drain_delay_seconds: float = 15.0  # after SIGTERM, keep serving while the LB deregisters
@@ -193,7 +194,9 @@ class Config:
             log_level=env.get("LOG_LEVEL", "info").lower(),
             keepalive_seconds=_float(env, "KEEPALIVE_SECONDS", 15.0),
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 3600, low=1),
-            session_cache_seconds=_float(env, "SESSION_CACHE_SECONDS", 30.0, zero=True),
+            session_cache_seconds=_float(
+                env, "SESSION_CACHE_SECONDS", SESSION_CACHE_SECONDS, zero=True
+            ),
             max_sessions=_int(env, "MAX_SESSIONS", 10_000, low=1),
             state_url=env.get("REDIS_URL") or None,
             drain_delay_seconds=_float(env, "DRAIN_DELAY_SECONDS", 15.0, zero=True),

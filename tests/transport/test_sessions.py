@@ -13,8 +13,8 @@ import pytest
 from mcpfleet.protocol.sse import EventParser
 from tests.conftest import ServerProcess, serving
 from tests.wire import (
-    LEGACY,
     initialize,
+    initialize_message,
     legacy_call,
     legacy_headers,
     legacy_post,
@@ -108,16 +108,7 @@ def test_protocol_version_header_rules(test_server: ServerProcess) -> None:
 
 def test_session_is_bound_to_its_principal(test_server: ServerProcess) -> None:
     """Another principal presenting a session id gets 404; the owner keeps the session."""
-    message = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY,
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    message = initialize_message()
     opened = httpx.post(
         test_server.url,
         content=orjson.dumps(message),
@@ -144,16 +135,7 @@ def test_session_limit_is_503_with_retry_after() -> None:
     with serving("tests.apps.behaviours:app", {"MAX_SESSIONS": "2"}) as server:
         initialize(server.url)
         initialize(server.url)
-        message = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": LEGACY,
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        }
+        message = initialize_message()
         response = legacy_post(server.url, None, message, version=None)
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0

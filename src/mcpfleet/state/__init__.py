@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcpfleet.state.base import FleetState
+from mcpfleet.state.base import SESSION_CACHE_SECONDS, FleetState
 from mcpfleet.state.memory import MemoryFleetState
 from mcpfleet.state.redis_settings import RedisSettings
 
@@ -12,7 +12,7 @@ def open_state(
     *,
     session_ttl_seconds: float,
     connection: RedisSettings | None = None,
-    cache_seconds: float = 30.0,
+    cache_seconds: float = SESSION_CACHE_SECONDS,
 ) -> FleetState:
     """The fleet state a URL names: ``redis://``/``rediss://``, else this process's memory.
 

@@ -39,6 +39,10 @@ Bucket = tuple[str, int, float, str]
 # The most resources one session may subscribe to, unless the server says otherwise.
 MAX_SUBSCRIPTIONS = 1000
 
+# How long a task of a shared state reuses a session record it read, by default
+# (SESSION_CACHE_SECONDS; changes anywhere evict it at once).
+SESSION_CACHE_SECONDS = 30.0
+
 
 class SessionLimitReached(McpfleetError):
     """No new session can be opened: the configured maximum is reached."""

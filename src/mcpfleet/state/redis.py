@@ -52,6 +52,7 @@ from redis.asyncio.cluster import RedisCluster
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import (
     MAX_SUBSCRIPTIONS,
+    SESSION_CACHE_SECONDS,
     Bucket,
     LocalSubscribers,
     SessionRecord,
@@ -166,7 +167,7 @@ class RedisFleetState:
         reply_ttl_seconds: float = 600.0,
         listener_ttl_seconds: float = 45.0,
         socket_timeout: float = 2.0,
-        cache_seconds: float = 30.0,
+        cache_seconds: float = SESSION_CACHE_SECONDS,
         probe_timeout: float = 0.5,
         listener_idle_seconds: float = 5.0,
         connection: RedisSettings | None = None,

@@ -145,6 +145,9 @@ class RedisSessions:
         self._indexed: dict[str, float] = {}  # session -> when this process last indexed it
         # Records read recently, evicted fleet-wide on every change and delete.
         self.cache_seconds = min(cache_seconds, session_ttl_ms / 10_000)
+        # A read's idle expiry: a copy may then be used from the cache for cache_seconds
+        # without coming back, so the expiry counts from the end of that.
+        self._read_expiry_ms = session_ttl_ms + int(self.cache_seconds * 1000)
         self._cache: dict[str, tuple[SessionRecord, float]] = {}
         # When each session was last changed, as this process learnt it: a read that was
         # under way then may predate the change, so it is not cached.
@@ -201,10 +204,9 @@ class RedisSessions:
         self.listen()
         started = now
         with self.faults.translated():
-            # A copy may be used from the cache for cache_seconds without coming back here:
-            # the expiry counts from the end of that, so none of its uses is forgotten.
-            expiry = self.session_ttl_ms + int(self.cache_seconds * 1000)
-            found: Any = await self._read(keys=_record_keys(session_id), args=[expiry])
+            found: Any = await self._read(
+                keys=_record_keys(session_id), args=[self._read_expiry_ms]
+            )
             if found is None:
                 self._cache.pop(session_id, None)
                 return None
