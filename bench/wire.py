@@ -138,6 +138,21 @@ def protocol_for(app: Any) -> type[HttpToolsProtocol]:
     return HttpToolsProtocol
 
 
+async def responses_complete(protocols: Sequence[Any], patience: float) -> None:
+    """Return once every protocol's response is complete: after up to 1,000 turns of the
+    loop, then ``patience`` more seconds; ``RuntimeError`` if one is still not."""
+    for _ in range(1000):
+        await asyncio.sleep(0)
+        if all(protocol.cycle.response_complete for protocol in protocols):
+            return
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        if all(protocol.cycle.response_complete for protocol in protocols):
+            return
+    raise RuntimeError("a response did not complete")
+
+
 async def measure(
     app: Any, extra: Sequence[tuple[str, str]], connections: int, rounds: int, scenario: str
 ) -> tuple[float, int]:
@@ -164,7 +179,9 @@ async def measure(
     request_id = 0
     first_id = 0  # the first connection's request of the round
 
-    async def one_round() -> None:
+    async def one_round(patience: float = 0.0) -> None:
+        """One request on each connection; ``patience``: seconds to wait beyond the
+        immediate turns of the loop (a warm-up round may fetch keys or open sessions)."""
         nonlocal request_id, first_id
         first_id = request_id + 1
         for (protocol, transport), template in zip(open_, templates, strict=True):
@@ -173,14 +190,10 @@ async def measure(
             if transport.kept is not None:
                 transport.kept.clear()
             protocol.data_received(template.build(request_id))
-        for _ in range(1000):
-            await asyncio.sleep(0)
-            if all(protocol.cycle.response_complete for protocol, _ in open_):
-                return
-        raise RuntimeError("a response did not complete")
+        await responses_complete([protocol for protocol, _ in open_], patience)
 
     for _ in range(WARMUP_ROUNDS):
-        await one_round()
+        await one_round(patience=30.0)
     gc.collect()
     started = time.process_time()
     for _ in range(rounds):

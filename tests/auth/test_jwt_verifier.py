@@ -277,6 +277,26 @@ async def test_cached_token_is_the_same_principal_until_it_expires(
         await verifier.verify(token)
 
 
+async def test_a_token_ending_like_a_cached_one_is_verified_in_full(
+    auth_server: OAuthServer, make_verifier: MakeVerifier
+) -> None:
+    """The cache finds entries by a token's end but serves only the whole token it holds:
+    other claims under a verified token's signature are refused, and the verified token
+    is still served from the cache after."""
+    verified = auth_server.mint({"aud": RESOURCE, "scope": "tools:read"})
+    wider = auth_server.mint({"aud": RESOURCE, "scope": "tools:read tools:admin"})
+    head, body, _ = wider.split(".")
+    forged = ".".join((head, body, verified.rsplit(".", 1)[1]))
+    verifier = make_verifier()
+    principal = await verifier.verify(verified)
+    assert verifier.cached(verified) is principal
+    assert verifier.cached(forged) is None
+    with pytest.raises(InvalidToken, match="signature does not verify"):
+        await verifier.verify(forged)
+    assert verifier.cached(verified) is principal
+    assert (await verifier.verify(wider)).scopes == {"tools:read", "tools:admin"}
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [

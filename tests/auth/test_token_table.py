@@ -44,6 +44,15 @@ def good(auth: OAuthServer, scope: str = ALL_SCOPES) -> str:
     return auth.mint({"aud": AUDIENCE, "scope": scope})
 
 
+_MINTED: dict[int, str] = {}
+
+
+def same_good(auth: OAuthServer) -> str:
+    """One good token per authorization server, the same on every call (served from the
+    verified-token cache after its first use)."""
+    return _MINTED.setdefault(id(auth), good(auth))
+
+
 # case -> (how to make the Authorization header, expected status, expected OAuth error)
 CASES: dict[str, tuple[Callable[[OAuthServer], str | None], int, str | None]] = {
     "no token": (lambda auth: None, 401, None),
@@ -90,6 +99,12 @@ CASES: dict[str, tuple[Callable[[OAuthServer], str | None], int, str | None]] = 
         "invalid_token",
     ),
     "good": (lambda auth: "Bearer " + good(auth), 200, None),
+    "good, repeated, scheme in lower case": (
+        lambda auth: "bearer " + same_good(auth),
+        200,
+        None,
+    ),
+    "repeated, scheme misspelt": (lambda auth: "Bearer_" + same_good(auth), 401, None),
 }
 
 
@@ -262,11 +277,17 @@ def test_a_scope_prefix_is_stripped_from_tokens_and_added_to_what_is_advertised(
     """With AUTH_SCOPE_PREFIX (Cognito's resource-server identifier), a token's prefixed
     scopes grant the app's scopes, and the metadata and challenges name the prefixed ones
     a client must ask for."""
-    env = {"PUBLIC_URL": PUBLIC, "AUTH_ISSUER": auth_server.issuer, "AUTH_AUDIENCE": AUDIENCE,
-           "AUTH_JWKS_URL": auth_server.jwks_url, "AUTH_SCOPE_PREFIX": "svc/"}
+    env = {
+        "PUBLIC_URL": PUBLIC,
+        "AUTH_ISSUER": auth_server.issuer,
+        "AUTH_AUDIENCE": AUDIENCE,
+        "AUTH_JWKS_URL": auth_server.jwks_url,
+        "AUTH_SCOPE_PREFIX": "svc/",
+    }
     with serving("tests.auth.guarded_app:jwt_app", env) as prefixed:
-        document = httpx.get(prefixed.base + "/.well-known/oauth-protected-resource",
-                             timeout=10).json()
+        document = httpx.get(
+            prefixed.base + "/.well-known/oauth-protected-resource", timeout=10
+        ).json()
         assert "svc/docs:read" in document["scopes_supported"]
         read = {"name": "read_doc", "arguments": {"doc": "a"}}
         granted = "Bearer " + auth_server.mint({"aud": AUDIENCE, "scope": "svc/docs:read"})

@@ -131,7 +131,9 @@ class Gate:
         if verifier is None or self.hook is not None:
             return None
         credentials = headers.get("authorization")
-        if credentials is None or credentials[:7].lower() != "bearer ":
+        if credentials is None or (
+            not credentials.startswith("Bearer ") and credentials[:7].lower() != "bearer "
+        ):
             return None
         principal = verifier.cached(credentials[7:].strip())
         if principal is None or (

@@ -4,8 +4,8 @@ issuer becomes a :class:`~mcpfleet.auth.principal.Principal`, or an ``InvalidTok
 The claim rules are sans-IO functions (:func:`check_header`, :func:`check_claims`,
 :func:`principal_from_claims`) that take values and a time and return or raise;
 :class:`JwtVerifier` drives them with keys from :class:`~mcpfleet.auth.jwks.JwksCache`
-and keeps a bounded cache of verified tokens, keyed by the token's SHA-256, so a
-repeated token costs a hash and a dictionary lookup.
+and keeps a bounded cache of verified tokens, so a repeated token costs a dictionary
+lookup and a comparison (see :meth:`JwtVerifier.cached`).
 
 Presets: ``oidc`` wants ``aud`` (a string or a list) to name one of the audiences;
 ``cognito`` follows Amazon Cognito access tokens, which carry no ``aud``:
@@ -32,6 +32,10 @@ from mcpfleet.errors import ConfigError, InvalidToken
 
 PRESETS = ("oidc", "cognito")
 MAX_TOKEN_CHARS = 16 * 1024
+# The verified-token cache is keyed by a token's last characters (its signature's end),
+# and an entry serves only the token it holds, compared whole: hashing a short key costs
+# a fraction of hashing a whole token (about 1 KB, new with every request).
+CACHE_KEY_CHARS = 32
 NEVER_ALLOWED = ("none", "HS256", "HS384", "HS512")
 
 # What PyJWT checks: the signature only; the claims are checked below, on our clock.
@@ -184,9 +188,9 @@ class JwtVerifier:
         self.leeway = leeway_seconds
         self._clock = clock
         self._cache_size = max(0, cache_size)
-        # Verified tokens by their text: a dict lookup costs less than hashing the token
-        # with SHA-256, and only tokens that verified (bounded in length) are kept.
-        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        # Verified tokens (only those: bounded in length and number), by the end of their
+        # text: (token, principal, the time from which the token no longer serves).
+        self._verified: OrderedDict[str, tuple[str, Principal, float]] = OrderedDict()
         self._client = httpx.AsyncClient(timeout=http_timeout, follow_redirects=False)
         self.keys = JwksCache(
             issuer=issuer,
@@ -200,21 +204,25 @@ class JwtVerifier:
 
     def cached(self, token: str) -> Principal | None:
         """The principal of a token that verified before and has not expired, without
-        awaiting anything; ``None`` when ``verify`` must decide."""
-        principal = self._verified.get(token)
-        if principal is None or self._clock() >= (principal.expires_at or 0.0) + self.leeway:
+        awaiting anything; ``None`` when ``verify`` must decide.
+
+        The entry is found by the token's last characters and serves only when the whole
+        token is the one it holds: a token that shares an end with a verified one is
+        verified in full, never taken for it."""
+        entry = self._verified.get(token[-CACHE_KEY_CHARS:])
+        if entry is None or entry[0] != token or self._clock() >= entry[2]:
             return None
-        return principal
+        return entry[1]
 
     async def verify(self, token: str) -> Principal:
         """The principal a bearer token names; ``InvalidToken`` saying why not."""
-        cached = self._verified.get(token)
-        if cached is not None:
-            expires = cached.expires_at or 0.0  # always set: 'exp' is required
-            if self._clock() >= expires + self.leeway:
-                del self._verified[token]
+        key = token[-CACHE_KEY_CHARS:]
+        entry = self._verified.get(key)
+        if entry is not None and entry[0] == token:
+            if self._clock() >= entry[2]:
+                del self._verified[key]
                 raise InvalidToken("Unauthorized: token expired")
-            return cached
+            return entry[1]
         principal = await self._verify_uncached(token)
         self._remember(token, principal)
         return principal
@@ -266,6 +274,9 @@ class JwtVerifier:
     def _remember(self, token: str, principal: Principal) -> None:
         if self._cache_size == 0:
             return
+        key = token[-CACHE_KEY_CHARS:]
+        self._verified.pop(key, None)  # a token with the same end gives way
         while len(self._verified) >= self._cache_size:
             self._verified.popitem(last=False)
-        self._verified[token] = principal
+        expires = principal.expires_at or 0.0  # always set: 'exp' is required
+        self._verified[key] = (token, principal, expires + self.leeway)
