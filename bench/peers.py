@@ -148,7 +148,7 @@ PEERS: dict[str, Peer] = {
             "the same mcpfleet app with REDIS_URL: sessions in a redis-server (fleet state)",
             "bench.apps.mcpfleet_echo",
             # 2026-07-28 calls keep no state: it runs the workloads in sessions (their twins)
-            scenarios=frozenset({"session-echo"}) | WORKLOAD_NAMES,
+            scenarios=frozenset({"session-echo", "handshake"}) | WORKLOAD_NAMES,
             env={"REQUEST_STATE_KEYS": STATE_KEYS, "DRAIN_DELAY_SECONDS": "0"},
             redis=True,
             twin=True,

@@ -215,3 +215,95 @@ async def test_an_outage_forgets_the_cache(redis_url: str) -> None:
         assert seen.log_level == "debug"
     finally:
         await store.aclose()
+
+
+async def _expiry_counts_the_cache(store: RedisFleetState, key: str) -> bool:
+    """Whether ``key`` expires after the idle TTL, by at most the cache time."""
+    left = await store.redis.pttl(key)
+    return store.session_ttl_ms < left <= store.session_ttl_ms + store.cache_seconds * 1000
+
+
+async def _listening_store(redis_url: str) -> RedisFleetState:
+    """A state with a long cache whose eviction listener is up."""
+    store = RedisFleetState(redis_url, cache_seconds=60)
+    await store.get_session("nothing-yet")  # starts the listener
+
+    async def listening() -> bool:
+        return store.listener.subscribed
+
+    assert await eventually(listening)
+    return store
+
+
+async def test_the_task_that_opens_a_session_keeps_it_without_reading_it_back(
+    redis_url: str,
+) -> None:
+    """A session this task just created is served from its copy (a change written behind
+    its back is not seen), and its idle expiry counts the time that copy may be used."""
+    store = await _listening_store(redis_url)
+    try:
+        record = SessionRecord(id="opened", protocol_version="2025-11-25", subscriptions=["x://a"])
+        await store.create_session(record, max_sessions=10)
+        await store.redis.hset(session_key("opened", "f"), "level", "debug")  # no eviction
+        seen = await store.get_session("opened")
+        assert seen == record
+        assert seen is not record
+        for key in ("s", "sub"):
+            assert await _expiry_counts_the_cache(store, session_key("opened", key))
+    finally:
+        await store.aclose()
+
+
+async def test_the_task_that_changes_a_session_updates_its_copy(redis_url: str) -> None:
+    """Each change this task makes (level, initialized, subscribe, unsubscribe) is in its
+    copy at once, without a read (a change written behind its back stays unseen), also
+    after its own eviction came back; a change it makes to a session that is gone leaves
+    nothing cached; the copy's expiry is kept up with."""
+    store = await _listening_store(redis_url)
+    try:
+        await store.create_session(
+            SessionRecord(id="kept", protocol_version="2025-11-25"), max_sessions=10
+        )
+        await store.redis.hset(session_key("kept", "f"), "cursor", "behind")  # never read
+        await store.redis.sadd(session_key("kept", "sub"), "x://hidden")  # no eviction
+        await store.set_log_level("kept", "error")
+        await store.mark_initialized("kept")
+        assert await store.subscribe_resource("kept", "x://a")
+        assert await store.subscribe_resource("kept", "x://b")
+        await store.unsubscribe_resource("kept", "x://a")
+        await asyncio.sleep(0.2)  # its own five evictions arrive, and change nothing
+        seen = await store.get_session("kept")
+        assert seen is not None
+        assert (seen.log_level, seen.initialized, seen.subscriptions) == ("error", True, ["x://b"])
+        assert await _expiry_counts_the_cache(store, session_key("kept", "f"))
+        await store.redis.delete(*(session_key("kept", key) for key in ("s", "f", "sub")))
+        await store.set_log_level("kept", "debug")  # gone: the script says so
+        assert await store.get_session("kept") is None
+    finally:
+        await store.aclose()
+
+
+async def test_another_tasks_change_still_evicts_a_copy_this_task_updated(
+    redis_url: str,
+) -> None:
+    """After this task updated its copy with its own change, a change made on another
+    task evicts it as before."""
+    task_a, task_b = await _listening_store(redis_url), RedisFleetState(redis_url)
+    try:
+        await task_a.create_session(
+            SessionRecord(id="shared", protocol_version="2025-11-25"), max_sessions=10
+        )
+        await task_a.set_log_level("shared", "error")
+        await task_b.subscribe_resource("shared", "x://b")
+
+        async def evicted() -> bool:
+            seen = await task_a.get_session("shared")
+            return seen is not None and seen.subscriptions == ["x://b"]
+
+        assert await eventually(evicted, seconds=0.5)
+        seen = await task_a.get_session("shared")
+        assert seen is not None
+        assert seen.log_level == "error"
+    finally:
+        await task_a.aclose()
+        await task_b.aclose()

@@ -381,7 +381,9 @@ def test_readiness_of_a_served_app_is_fast_in_a_partition(server: FaultyRedis) -
     once, saying the state is unreachable (a Redis outage is no reason for the load balancer
     to replace tasks); after SIGCONT the same session works and /readyz says the state is
     ok again."""
-    env = {"REQUEST_STATE_KEYS": STATE_KEYS, "REDIS_URL": server.url}
+    # Every request reads its session from Redis: the task that opened the session keeps
+    # a copy it may serve from until it notices the outage (tests/state/test_redis_cache).
+    env = {"REQUEST_STATE_KEYS": STATE_KEYS, "REDIS_URL": server.url, "SESSION_CACHE_SECONDS": "0"}
     with serving("tests.apps.behaviours:app", env) as app:
         session_id, _ = wire.initialize(app.url)
         echo = {"name": "echo", "arguments": {"text": "hi"}}

@@ -11,11 +11,13 @@ after its last use):
 Each change is one script that touches only its own field or member, so changes made
 at once on different tasks all survive; each publishes an eviction, so no task's cache
 serves the old record for long. ``get_session`` reads everything back in one script:
-one round trip.
+one round trip. The task that creates a session, or changes it, keeps its own copy up
+to date instead of reading it back (its own evictions are not for it).
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,9 +65,9 @@ return 1
 # KEYS[1] record, KEYS[2] fields, KEYS[3] subscriptions; ARGV URI, the most subscriptions
 # a session may hold, idle TTL ms, eviction channel, eviction message.
 # Adds a subscription to a live session unless that makes too many. Returns 1 (subscribed
-# now or before, or no session), 0 (the cap is reached: nothing changed).
+# now or before), 0 (the cap is reached: nothing changed) or 2 (no such session).
 SUBSCRIBE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then return 0 end
   redis.call('SADD', KEYS[3], ARGV[1])
@@ -76,9 +78,10 @@ return 1
 """
 
 # KEYS[1] record, KEYS[2] fields, KEYS[3] subscriptions; ARGV URI, idle TTL ms, eviction
-# channel, eviction message. Removes a subscription of a live session. Returns 1.
+# channel, eviction message. Removes a subscription of a live session. Returns 1, or 2
+# if there is no such session.
 UNSUBSCRIBE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 2 end
 if redis.call('SREM', KEYS[3], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
@@ -153,6 +156,8 @@ class RedisSessions:
         # under way then may predate the change, so it is not cached.
         self._changed_at: dict[str, float] = {}
         self._all_changed_at = 0.0
+        # Names this process's evictions, which it does not act on.
+        self.origin = secrets.token_hex(8)
 
     async def create(
         self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None
@@ -166,6 +171,7 @@ class RedisSessions:
             max_sessions,
             max_per_principal or 0,
         ]
+        self.listen()
         with self.faults.translated():
             verdict = await self._create(keys=[index, owner], args=args)
             if verdict == 1:
@@ -174,15 +180,17 @@ class RedisSessions:
                 raise SessionLimitReached(
                     f"{max_per_principal} sessions of this caller are open", per_principal=True
                 )
+            # The idle expiry of a read: this task may use its copy without coming back.
+            expiry = self._read_expiry_ms
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(
-                    session_key(record.id, "s"), record.to_json(), px=self.session_ttl_ms, nx=True
-                )
+                pipe.set(session_key(record.id, "s"), record.to_json(), px=expiry, nx=True)
                 if record.subscriptions:  # (read back from the set, never from the JSON)
                     pipe.sadd(session_key(record.id, "sub"), *record.subscriptions)
-                    pipe.pexpire(session_key(record.id, "sub"), self.session_ttl_ms)
+                    pipe.pexpire(session_key(record.id, "sub"), expiry)
                 await pipe.execute()
-        self._mark_indexed(record.id, time.monotonic())  # CREATE just indexed it
+        now = time.monotonic()
+        self._mark_indexed(record.id, now)  # CREATE just indexed it
+        self._keep(record.id, record.copy(), now)  # nobody else knows the session yet
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, from this process's cache or with one round trip.
@@ -220,12 +228,20 @@ class RedisSessions:
             if now - self._indexed.get(session_id, 0.0) > self.session_ttl_ms / 10_000:
                 self._mark_indexed(session_id, now)
                 await self._reindex(record)
-        fresh = self._changed_at.get(session_id, self._all_changed_at) < started
-        if fresh and listening and self.cache_seconds > 0 and self.listening():
+        if listening and self._unchanged_since(session_id, started):
+            self._keep(session_id, record, now)
+        return record.copy()
+
+    def _unchanged_since(self, session_id: str, started: float) -> bool:
+        """Whether no change or outage this task learnt of came after ``started``."""
+        return self._changed_at.get(session_id, self._all_changed_at) < started
+
+    def _keep(self, session_id: str, record: SessionRecord, read_at: float) -> None:
+        """Cache a copy read (or written) at ``read_at``, while evictions can arrive."""
+        if self.cache_seconds > 0 and self.listening():
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[session_id] = (record, now)
-        return record.copy()
+            self._cache[session_id] = (record, read_at)
 
     def _mark_indexed(self, session_id: str, now: float) -> None:
         if len(self._indexed) > 100_000:
@@ -245,8 +261,10 @@ class RedisSessions:
             await pipe.execute()
 
     def evict(self, message: dict[str, Any]) -> None:
-        """An eviction from any task: forget this process's copy of that session."""
-        self._changed(str(message.get("session")))
+        """An eviction from another task: forget this process's copy of that session (a
+        change this process made is in its copy already)."""
+        if message.get("by") != self.origin:
+            self._changed(str(message.get("session")))
 
     def forget_cached(self) -> None:
         """Forget every cached record (evictions may have been missed)."""
@@ -261,25 +279,58 @@ class RedisSessions:
             self._all_changed_at = time.monotonic()
         self._changed_at[session_id] = time.monotonic()
 
-    async def _change(self, script: AsyncScript, session_id: str, args: list[Arg]) -> int:
+    async def _change(
+        self,
+        script: AsyncScript,
+        session_id: str,
+        args: list[Arg],
+        apply: Callable[[SessionRecord], None] | None = None,
+    ) -> int:
         """Run a script that changes a session (its last two ARGV name the eviction to
-        publish); this process forgets its copy at once, whether or not it got through."""
-        args = [*args, CHANNELS + EVICT, orjson.dumps({"session": session_id})]
+        publish). This process's copy, if it has one, gets the change (``apply``, which
+        is idempotent: the copy may have been read after the script ran) once the script
+        says it was made (1) and no other change or outage came meanwhile; otherwise the
+        copy is forgotten, whether or not the change got through."""
+        message = orjson.dumps({"session": session_id, "by": self.origin})
+        args = [*args, CHANNELS + EVICT, message]
+        started = time.monotonic()
+        done = 0
         try:
             with self.faults.translated():
-                return int(await script(keys=_record_keys(session_id), args=args))
+                done = int(await script(keys=_record_keys(session_id), args=args))
+            return done
         finally:
+            cached = self._cache.get(session_id)
+            unchanged = self._unchanged_since(session_id, started)
             self._changed(session_id)
+            if done == 1 and apply is not None and cached is not None and unchanged:
+                record, read_at = cached
+                record = record.copy()
+                apply(record)
+                self._keep(session_id, record, read_at)
 
     async def set_field(self, session_id: str, field: str, value: str) -> None:
-        await self._change(self._set_field, session_id, [field, value, self.session_ttl_ms])
+        def apply(record: SessionRecord) -> None:
+            if field == "level":
+                record.log_level = value
+            elif field == "init":
+                record.initialized = True
+
+        args: list[Arg] = [field, value, self._read_expiry_ms]
+        await self._change(self._set_field, session_id, args, apply)
 
     async def subscribe(self, session_id: str, uri: str, max_subscriptions: int) -> bool:
-        args: list[Arg] = [uri, max_subscriptions, self.session_ttl_ms]
-        return await self._change(self._subscribe, session_id, args) == 1
+        def apply(record: SessionRecord) -> None:
+            record.subscriptions = sorted({*record.subscriptions, uri})
+
+        args: list[Arg] = [uri, max_subscriptions, self._read_expiry_ms]
+        return await self._change(self._subscribe, session_id, args, apply) != 0
 
     async def unsubscribe(self, session_id: str, uri: str) -> None:
-        await self._change(self._unsubscribe, session_id, [uri, self.session_ttl_ms])
+        def apply(record: SessionRecord) -> None:
+            record.subscriptions = [known for known in record.subscriptions if known != uri]
+
+        await self._change(self._unsubscribe, session_id, [uri, self._read_expiry_ms], apply)
 
     async def delete(self, session_id: str, principal: str | None) -> bool:
         keys = [
