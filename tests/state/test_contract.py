@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,26 @@ async def test_session_limit(state: FleetState) -> None:
     with pytest.raises(SessionLimitReached):
         await state.create_session(record("c"), max_sessions=2)
     assert await state.session_count() == 2
+    assert await state.get_session("c") is None  # nothing of the refused one is kept
+
+
+async def test_session_limit_per_principal(state: FleetState) -> None:
+    """A caller at its own maximum is refused (and nothing of that session is kept);
+    another caller is not."""
+    for name in ("a", "b"):
+        await state.create_session(
+            replace(record(name), principal="alice"), max_sessions=10, max_per_principal=2
+        )
+    with pytest.raises(SessionLimitReached) as refused:
+        await state.create_session(
+            replace(record("c"), principal="alice"), max_sessions=10, max_per_principal=2
+        )
+    assert refused.value.per_principal
+    assert await state.get_session("c") is None
+    await state.create_session(
+        replace(record("d"), principal="bob"), max_sessions=10, max_per_principal=2
+    )
+    assert await state.session_count() == 3
 
 
 async def test_idle_sessions_expire(make_state: Factory) -> None:

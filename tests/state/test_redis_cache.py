@@ -307,3 +307,23 @@ async def test_another_tasks_change_still_evicts_a_copy_this_task_updated(
     finally:
         await task_a.aclose()
         await task_b.aclose()
+
+
+async def test_a_session_opens_on_a_redis_that_forgot_its_scripts(redis_url: str) -> None:
+    """Opening a session runs the counting script by its digest in one pipeline with the
+    record; a Redis that lost its scripts (restarted, flushed) has it loaded, and the
+    session opens and counts."""
+    store = RedisFleetState(redis_url)
+    try:
+        open_before = await store.session_count()  # the server's other tests' sessions
+        await store.create_session(
+            SessionRecord(id="before", protocol_version="2025-11-25"), max_sessions=100
+        )
+        await store.redis.script_flush()
+        record = SessionRecord(id="after", protocol_version="2025-11-25")
+        await store.create_session(record, max_sessions=100)
+        assert await store.redis.get(session_key("after", "s")) is not None
+        assert await store.session_count() == open_before + 2
+        assert await store.get_session("after") == record
+    finally:
+        await store.aclose()

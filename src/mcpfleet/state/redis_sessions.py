@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from mcpfleet.state import redis_limits
 from mcpfleet.state.base import SessionLimitReached, SessionRecord
@@ -173,24 +174,42 @@ class RedisSessions:
         ]
         self.listen()
         with self.faults.translated():
-            verdict = await self._create(keys=[index, owner], args=args)
+            verdict = await self._write_and_count(record, [index, owner], args)
+            if verdict != 0:  # over a limit: the record written with it goes again
+                await self.redis.delete(*_record_keys(record.id))
             if verdict == 1:
                 raise SessionLimitReached(f"{max_sessions} sessions are open")
             if verdict == 2:
                 raise SessionLimitReached(
                     f"{max_per_principal} sessions of this caller are open", per_principal=True
                 )
-            # The idle expiry of a read: this task may use its copy without coming back.
-            expiry = self._read_expiry_ms
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(session_key(record.id, "s"), record.to_json(), px=expiry, nx=True)
-                if record.subscriptions:  # (read back from the set, never from the JSON)
-                    pipe.sadd(session_key(record.id, "sub"), *record.subscriptions)
-                    pipe.pexpire(session_key(record.id, "sub"), expiry)
-                await pipe.execute()
         now = time.monotonic()
         self._mark_indexed(record.id, now)  # CREATE just indexed it
         self._keep(record.id, record.copy(), now)  # nobody else knows the session yet
+
+    async def _write_and_count(
+        self, record: SessionRecord, index_keys: list[str], args: list[str | float]
+    ) -> int:
+        """Write a new session's record and count it against the limits (``CREATE``'s
+        verdict): one round trip, a pipeline whose script runs by its digest. A Redis that
+        does not know the script yet (restarted, flushed) gets it loaded, then run."""
+        # The idle expiry of a read: this task may use its copy without coming back.
+        expiry = self._read_expiry_ms
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(session_key(record.id, "s"), record.to_json(), px=expiry, nx=True)
+            if record.subscriptions:  # (read back from the set, never from the JSON)
+                pipe.sadd(session_key(record.id, "sub"), *record.subscriptions)
+                pipe.pexpire(session_key(record.id, "sub"), expiry)
+            pipe.evalsha(self._create.sha, len(index_keys), *index_keys, *args)
+            *written, verdict = await pipe.execute(raise_on_error=False)
+        for result in written:
+            if isinstance(result, Exception):
+                raise result
+        if isinstance(verdict, NoScriptError):
+            verdict = await self._create(keys=index_keys, args=args)
+        elif isinstance(verdict, Exception):
+            raise verdict
+        return int(verdict)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, from this process's cache or with one round trip.
