@@ -136,3 +136,16 @@ async def test_a_primary_failover_is_unavailable_then_the_session_works(
             break
     assert got[:1] == [{"after": True}]
     assert state.listener.where != where
+
+
+async def test_a_session_opens_on_nodes_that_forgot_their_scripts(
+    state: RedisFleetState,
+) -> None:
+    """The record and the counting script go in one pipeline across slots; nodes that lost
+    their scripts have it loaded, and the session opens."""
+    await state.create_session(record("before"), max_sessions=10)
+    for node in state.redis.get_nodes():  # type: ignore[union-attr]
+        await node.execute_command("SCRIPT", "FLUSH")
+    await state.create_session(record("after"), max_sessions=10)
+    assert await state.get_session("after") == record("after")
+    assert await state.session_count() == 2
