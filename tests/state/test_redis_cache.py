@@ -309,10 +309,12 @@ async def test_another_tasks_change_still_evicts_a_copy_this_task_updated(
         await task_b.aclose()
 
 
-async def test_a_session_opens_on_a_redis_that_forgot_its_scripts(redis_url: str) -> None:
-    """Opening a session runs the counting script by its digest in one pipeline with the
-    record; a Redis that lost its scripts (restarted, flushed) has it loaded, and the
-    session opens and counts."""
+async def test_a_session_opens_and_ends_on_a_redis_that_forgot_its_scripts(
+    redis_url: str,
+) -> None:
+    """Opening (and ending) a session runs its script by its digest in one pipeline with
+    the record (the index); a Redis that lost its scripts (restarted, flushed) has them
+    loaded, and the session opens, counts, ends and is counted out."""
     store = RedisFleetState(redis_url)
     try:
         open_before = await store.session_count()  # the server's other tests' sessions
@@ -325,5 +327,9 @@ async def test_a_session_opens_on_a_redis_that_forgot_its_scripts(redis_url: str
         assert await store.redis.get(session_key("after", "s")) is not None
         assert await store.session_count() == open_before + 2
         assert await store.get_session("after") == record
+        await store.redis.script_flush()
+        assert await store.delete_session("after") is True  # and out of the count
+        assert await store.session_count() == open_before + 1
+        assert await store.get_session("after") is None
     finally:
         await store.aclose()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -191,25 +191,48 @@ class RedisSessions:
         self, record: SessionRecord, index_keys: list[str], args: list[str | float]
     ) -> int:
         """Write a new session's record and count it against the limits (``CREATE``'s
-        verdict): one round trip, a pipeline whose script runs by its digest. A Redis that
-        does not know the script yet (restarted, flushed) gets it loaded, then run."""
+        verdict), in one round trip."""
         # The idle expiry of a read: this task may use its copy without coming back.
         expiry = self._read_expiry_ms
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def write(pipe: Any) -> None:
             pipe.set(session_key(record.id, "s"), record.to_json(), px=expiry, nx=True)
             if record.subscriptions:  # (read back from the set, never from the JSON)
                 pipe.sadd(session_key(record.id, "sub"), *record.subscriptions)
                 pipe.pexpire(session_key(record.id, "sub"), expiry)
-            pipe.evalsha(self._create.sha, len(index_keys), *index_keys, *args)
-            *written, verdict = await pipe.execute(raise_on_error=False)
-        for result in written:
+
+        return int(await self._pipelined(self._create, index_keys, args, before=write))
+
+    async def _pipelined(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: Sequence[Any],
+        *,
+        before: Callable[[Any], None] | None = None,
+        after: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """A script's result, the script run by its digest in one pipeline (one round
+        trip) between the commands ``before`` and ``after`` add; their errors are raised.
+        A Redis that does not know the script (restarted, flushed) gets it loaded, then
+        run: the pipeline's other commands went through already."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if before is not None:
+                before(pipe)
+            first = len(pipe)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if after is not None:
+                after(pipe)
+            results = await pipe.execute(raise_on_error=False)
+        found = results.pop(first)
+        for result in results:
             if isinstance(result, Exception):
                 raise result
-        if isinstance(verdict, NoScriptError):
-            verdict = await self._create(keys=index_keys, args=args)
-        elif isinstance(verdict, Exception):
-            raise verdict
-        return int(verdict)
+        if isinstance(found, NoScriptError):
+            return await script(keys=keys, args=list(args))
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, from this process's cache or with one round trip.
@@ -366,14 +389,15 @@ class RedisSessions:
             CHANNELS + EVICT,
             orjson.dumps({"session": session_id}),
         ]
+
+        def unindex(pipe: Any) -> None:  # out of the fleet's and its caller's counts
+            pipe.zrem(redis_limits.SESSIONS, session_id)
+            if principal is not None:
+                pipe.zrem(redis_limits.principal_index(principal), session_id)
+
         try:
             with self.faults.translated():
-                existed = await self._delete(keys=keys, args=args)
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.zrem(redis_limits.SESSIONS, session_id)
-                    if principal is not None:
-                        pipe.zrem(redis_limits.principal_index(principal), session_id)
-                    await pipe.execute()
+                existed = await self._pipelined(self._delete, keys, args, after=unindex)
         finally:
             self._changed(session_id)
         return bool(existed)
