@@ -277,6 +277,21 @@ async def test_cached_token_is_the_same_principal_until_it_expires(
         await verifier.verify(token)
 
 
+# "==": the padding of an RS256 signature (256 bytes, 342 characters), which the decoder
+# would accept, so that the padded token would verify as a second spelling of the first.
+@pytest.mark.parametrize("extra", ["==", "=", "!", " x", "\u00e9"])
+async def test_a_token_is_read_in_one_spelling_only(
+    auth_server: OAuthServer, make_verifier: MakeVerifier, extra: str
+) -> None:
+    """Characters outside base64url (padding, punctuation) in a good token's signature are
+    refused, also where the decoder would take them: a token has one spelling."""
+    token = auth_server.mint({"aud": RESOURCE})
+    verifier = make_verifier()
+    assert await verifier.verify(token)
+    with pytest.raises(InvalidToken, match="malformed token"):
+        await verifier.verify(token + extra)
+
+
 async def test_a_token_ending_like_a_cached_one_is_verified_in_full(
     auth_server: OAuthServer, make_verifier: MakeVerifier
 ) -> None:

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from mcpfleet.config import Config
-from mcpfleet.errors import StateUnavailable
+from mcpfleet.errors import InternalError, StateUnavailable
 from mcpfleet.server.app import Server
+from mcpfleet.state import redis_limits
 from mcpfleet.state.base import SessionRecord
 from mcpfleet.state.redis import RedisFleetState
 from mcpfleet.state.redis_keys import session_key
@@ -331,5 +332,38 @@ async def test_a_session_opens_and_ends_on_a_redis_that_forgot_its_scripts(
         assert await store.delete_session("after") is True  # and out of the count
         assert await store.session_count() == open_before + 1
         assert await store.get_session("after") is None
+    finally:
+        await store.aclose()
+
+
+async def test_a_subscription_refused_at_the_cap_drops_the_copy(redis_url: str) -> None:
+    """A change the script refuses (a subscription past the cap) leaves no copy to serve:
+    the next read goes to Redis."""
+    store = await _listening_store(redis_url)
+    try:
+        await store.create_session(
+            SessionRecord(id="capped", protocol_version="2025-11-25"), max_sessions=100
+        )
+        assert await store.subscribe_resource("capped", "x://a", max_subscriptions=1)
+        await store.redis.hset(session_key("capped", "f"), "level", "debug")  # no eviction
+        assert not await store.subscribe_resource("capped", "x://b", max_subscriptions=1)
+        seen = await store.get_session("capped")
+        assert seen is not None
+        assert (seen.log_level, seen.subscriptions) == ("debug", ["x://a"])
+    finally:
+        await store.aclose()
+
+
+async def test_a_session_that_fails_to_open_leaves_no_record(redis_url: str) -> None:
+    """When counting a new session fails after its record was written (here: the caller's
+    index is not a sorted set), the record is removed again, in the background."""
+    store = RedisFleetState(redis_url)
+    try:
+        await store.redis.set(redis_limits.principal_index("mallory"), "not a sorted set")
+        record = SessionRecord(id="failed", protocol_version="2025-11-25", principal="mallory")
+        with pytest.raises(InternalError):
+            await store.create_session(record, max_sessions=100, max_per_principal=5)
+        await store.sessions.aclose()  # the clean-up has run
+        assert not await store.redis.exists(session_key("failed", "s"))
     finally:
         await store.aclose()

@@ -17,6 +17,7 @@ reason and never the token; PyJWT's and cryptography's exceptions stop here.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,11 @@ MAX_TOKEN_CHARS = 16 * 1024
 # and an entry serves only the token it holds, compared whole: hashing a short key costs
 # a fraction of hashing a whole token (about 1 KB, new with every request).
 CACHE_KEY_CHARS = 32
+# A compact JWS: three base64url segments without padding (RFC 7515), the signature's
+# possibly empty (refused later by its algorithm). Anything else never reaches the
+# decoder, which would skip characters outside the alphabet: one token could then be
+# sent in many spellings, each verifying.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 NEVER_ALLOWED = ("none", "HS256", "HS384", "HS512")
 
 # What PyJWT checks: the signature only; the claims are checked below, on our clock.
@@ -233,7 +239,7 @@ class JwtVerifier:
         await self._client.aclose()
 
     async def _verify_uncached(self, token: str) -> Principal:
-        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        if len(token) > MAX_TOKEN_CHARS or COMPACT_JWS.fullmatch(token) is None:
             raise InvalidToken("Unauthorized: malformed token")
         try:
             header = pyjwt.get_unverified_header(token)

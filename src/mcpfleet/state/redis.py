@@ -468,6 +468,7 @@ class RedisFleetState:
     async def aclose(self) -> None:
         await self.listener.aclose()
         await self.circuit.aclose()
+        await self.sessions.aclose()
         for client in (self.redis, self.blocking, self.prober):
             with contextlib.suppress(*CAUGHT):
                 await client.aclose()

@@ -17,6 +17,8 @@ to date instead of reading it back (its own evictions are not for it).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ from mcpfleet.state.redis_faults import RedisFaults
 from mcpfleet.state.redis_keys import CHANNELS, EVICT, session_key
 
 Arg = bytes | str | int
+log = logging.getLogger("mcpfleet.state")
 
 # KEYS[1] record, KEYS[2] fields, KEYS[3] subscriptions; ARGV idle TTL ms (plus the
 # time a task may then serve it from its cache without refreshing it).
@@ -157,8 +160,12 @@ class RedisSessions:
         # under way then may predate the change, so it is not cached.
         self._changed_at: dict[str, float] = {}
         self._all_changed_at = 0.0
-        # Names this process's evictions, which it does not act on.
-        self.origin = secrets.token_hex(8)
+        # This process's own changes by the token their eviction carries: "sent" (under
+        # way), "heard" (its eviction came back first) or "kept" (in the copy; its
+        # eviction, when it comes, is not for this process). Random per change, so
+        # processes forked from one another never take each other's for their own.
+        self._own: dict[str, str] = {}
+        self._cleaning: set[asyncio.Task[None]] = set()
 
     async def create(
         self, record: SessionRecord, *, max_sessions: int, max_per_principal: int | None
@@ -174,9 +181,13 @@ class RedisSessions:
         ]
         self.listen()
         with self.faults.translated():
-            verdict = await self._write_and_count(record, [index, owner], args)
+            try:
+                verdict = await self._write_and_count(record, [index, owner], args)
+            except BaseException:  # failed or cancelled: nothing of it is to stay
+                self._clean_up_later(record.id, [index, owner])
+                raise
             if verdict != 0:  # over a limit: the record written with it goes again
-                await self.redis.delete(*_record_keys(record.id))
+                await self._clean_up(record.id, [])
             if verdict == 1:
                 raise SessionLimitReached(f"{max_sessions} sessions are open")
             if verdict == 2:
@@ -185,7 +196,33 @@ class RedisSessions:
                 )
         now = time.monotonic()
         self._mark_indexed(record.id, now)  # CREATE just indexed it
-        self._keep(record.id, record.copy(), now)  # nobody else knows the session yet
+        kept = record.copy()  # nobody else knows the session yet
+        kept.subscriptions = sorted(kept.subscriptions)  # as a read gives them
+        self._keep(record.id, kept, now)
+
+    async def aclose(self) -> None:
+        """Let the clean-ups under way finish (each is one short round trip)."""
+        if self._cleaning:
+            await asyncio.wait(set(self._cleaning), timeout=2.0)
+
+    async def _clean_up(self, session_id: str, indexes: list[str]) -> None:
+        """Remove, at best effort, what a session that did not open may have left: its
+        record and its entries in ``indexes`` (failing, it stays until its idle expiry)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(*_record_keys(session_id))
+                for index in indexes:
+                    pipe.zrem(index, session_id)
+                await pipe.execute()
+        except Exception as error:
+            log.info("a session that did not open stays until it expires: %s", error)
+
+    def _clean_up_later(self, session_id: str, indexes: list[str]) -> None:
+        """``_clean_up`` in the background: the answer waits for none of it (Redis may be
+        the reason the session did not open)."""
+        task = asyncio.get_running_loop().create_task(self._clean_up(session_id, indexes))
+        self._cleaning.add(task)
+        task.add_done_callback(self._cleaning.discard)
 
     async def _write_and_count(
         self, record: SessionRecord, index_keys: list[str], args: list[str | float]
@@ -305,8 +342,14 @@ class RedisSessions:
     def evict(self, message: dict[str, Any]) -> None:
         """An eviction from another task: forget this process's copy of that session (a
         change this process made is in its copy already)."""
-        if message.get("by") != self.origin:
+        token = message.get("by")
+        state = self._own.get(token) if isinstance(token, str) else None
+        if state is None:
             self._changed(str(message.get("session")))
+        elif state == "sent":
+            self._own[str(token)] = "heard"
+        else:
+            del self._own[str(token)]
 
     def forget_cached(self) -> None:
         """Forget every cached record (evictions may have been missed)."""
@@ -333,7 +376,11 @@ class RedisSessions:
         is idempotent: the copy may have been read after the script ran) once the script
         says it was made (1) and no other change or outage came meanwhile; otherwise the
         copy is forgotten, whether or not the change got through."""
-        message = orjson.dumps({"session": session_id, "by": self.origin})
+        token = secrets.token_hex(8)
+        if len(self._own) > 10_000:  # evictions that never came back (a listener down)
+            self._own.clear()
+        self._own[token] = "sent"
+        message = orjson.dumps({"session": session_id, "by": token})
         args = [*args, CHANNELS + EVICT, message]
         started = time.monotonic()
         done = 0
@@ -345,11 +392,16 @@ class RedisSessions:
             cached = self._cache.get(session_id)
             unchanged = self._unchanged_since(session_id, started)
             self._changed(session_id)
+            heard = self._own.pop(token, None) == "heard"
             if done == 1 and apply is not None and cached is not None and unchanged:
                 record, read_at = cached
                 record = record.copy()
                 apply(record)
                 self._keep(session_id, record, read_at)
+                if not heard:
+                    self._own[token] = "kept"
+            # Otherwise its eviction, if it still comes, acts as anyone's: the script may
+            # have run although this call did not see it finish (cancelled, say).
 
     async def set_field(self, session_id: str, field: str, value: str) -> None:
         def apply(record: SessionRecord) -> None:
