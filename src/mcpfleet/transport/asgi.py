@@ -242,6 +242,7 @@ class McpApp:
         refresh, the fleet state's connections."""
         if self._emitter is not None:
             self._emitter.cancel()
+        self.disconnects.close()
         await self.server.stop()
         if self.gate is not None:
             await self.gate.aclose()

@@ -171,6 +171,14 @@ class DisconnectWatcher:
         if response.listener is not None:
             response.listener.cancel()
 
+    def close(self) -> None:
+        """Stop the sweeper and every listener (the app is closing)."""
+        for response in list(self._watched):
+            self.done(response)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         idle = 0
@@ -183,7 +191,8 @@ class DisconnectWatcher:
                     if response.listener is None and response.tick < self._tick - 1:
                         response.listener = loop.create_task(_listen(response))
         finally:
-            self._sweeper = None
+            if self._sweeper is asyncio.current_task():  # not a newer one after a close
+                self._sweeper = None
 
 
 async def _listen(response: Watched) -> None:
