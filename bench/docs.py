@@ -55,6 +55,18 @@ BUSY_INTRO = (
     "`bench/README.md`, *Fleet cost*.",
 )
 
+# The third (bench.fleet --instructions; bench/instructions.py says how).
+COUNTED_INTRO = (
+    "### The same in instructions per call (callgrind)",
+    "",
+    "For information (the goal is judged on CPU time, above): every mcpfleet process ran "
+    "under callgrind, counting from the start of the load generator's window to its end; "
+    "the instructions of user space over the calls, summed over a configuration's tasks. "
+    "This count does not move with what shares the CPUs (two tasks taking turns on one, a "
+    "busy neighbour); it leaves out the kernel's share and what cache misses cost. See "
+    "`bench/README.md`, *Fleet cost*.",
+)
+
 
 def ceiling_sentence(ceiling: dict[str, Any]) -> str:
     if "error" in ceiling:
@@ -209,6 +221,9 @@ def page(results: dict[str, Any], plot_name: str) -> str:
         lines += ["## Fleet: CPU per call", "", report.fleet_markdown_table(results["fleet"]), ""]
     if "fleet_busy" in results:
         lines += [*BUSY_INTRO, "", report.fleet_markdown_table(results["fleet_busy"]), ""]
+    if "fleet_instructions" in results:
+        counted = report.fleet_markdown_table(results["fleet_instructions"])
+        lines += [*COUNTED_INTRO, "", counted, ""]
     if "memory" in results:
         lines += ["## Memory per session", "", report.memory_markdown_table(results["memory"]), ""]
     if "extras" in results:

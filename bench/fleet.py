@@ -63,10 +63,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/fleet.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import config_report, goals, report, turns
+from bench import config_report, goals, instructions, report, turns
 from bench.peers import PEERS, STATE_KEYS
 from bench.run import (
     MEDIAN_KEYS,
+    START_TIMEOUT,
     _cpu_pair,
     choose_cpus,
     free_port,
@@ -88,11 +89,15 @@ PAIR = "pair-memory"
 # --cache-compare: the fleet with the session cache of a second it had before 30 s
 SHORT_CACHE = "fleet-redis-1s"
 TASKS = 2
+# duration, warm-up, runs: timed, and counted under callgrind (one run: the count repeats)
+TIMING_DEFAULTS = (5.0, 1.5, 3)
+INSTRUCTIONS_DEFAULTS = (instructions.DURATION, instructions.WARMUP, 1)
 FLEET_KEYS = (
     *MEDIAN_KEYS,
     "haproxy_cpu_util",
     "haproxy_cpu_us_per_call",
     "task_share",
+    "instructions_per_call",
 )
 DESCRIPTIONS = {
     SINGLE: "one mcpfleet process, memory state, loaded directly",
@@ -140,10 +145,12 @@ def run_fleet(
     redis: bool = True,
     balance: str = ROUND_ROBIN,
     cache_seconds: float | None = None,
+    counter: instructions.Callgrind | None = None,
 ) -> Any:
     """One run of the fleet: Redis, the tasks, HAProxy; stopped in reverse order. Without
     ``redis`` each task keeps its sessions in memory (balance them ``BY_SESSION``);
-    ``cache_seconds`` sets the tasks' SESSION_CACHE_SECONDS (default: theirs)."""
+    ``cache_seconds`` sets the tasks' SESSION_CACHE_SECONDS (default: theirs); with a
+    ``counter`` the tasks run under callgrind and their instructions are counted."""
     peer = PEERS[SINGLE]
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}
@@ -156,15 +163,18 @@ def run_fleet(
             others["redis"] = store.pid
         ports = [free_port() for _ in task_cpus]
         tasks = [
-            stack.enter_context(server(peer, port, cpu, env))
+            stack.enter_context(server(peer, port, cpu, env, *_wrapped(counter)))
             for port, cpu in zip(ports, task_cpus, strict=True)
         ]
         proxy = stack.enter_context(haproxy(ports, load_cpu, balance))
         before = proxy.server_stats()
         others = {"haproxy": proxy.pid, **others}
         pids = [task.pid for task in tasks]
-        result = run_load(pids, proxy.port, args, SCENARIO, load_cpu, others)
+        marker = None if counter is None else counter.marker(pids)
+        result = run_load(pids, proxy.port, args, SCENARIO, load_cpu, others, at_marker=marker)
         after = proxy.server_stats()
+        if counter is not None:
+            _count(result, counter, pids)
     counts = {
         name: {key: value - before.get(name, {}).get(key, 0) for key, value in stats.items()}
         for name, stats in after.items()
@@ -176,13 +186,46 @@ def run_fleet(
     return result
 
 
+def run_single(
+    args: argparse.Namespace,
+    cpus: tuple[int | None, int | None],
+    counter: instructions.Callgrind | None = None,
+) -> Any:
+    """One run of the single process (the ``mcpfleet`` peer), under callgrind with a
+    ``counter``."""
+    if counter is None:
+        return run_peer(PEERS[SINGLE], args, SCENARIO, cpus)
+    port = free_port()
+    with server(PEERS[SINGLE], port, cpus[0], None, *_wrapped(counter)) as process:
+        result = run_load(
+            process.pid, port, args, SCENARIO, cpus[1], at_marker=counter.marker([process.pid])
+        )
+    _count(result, counter, [process.pid])
+    return result
+
+
+def _wrapped(counter: instructions.Callgrind | None) -> tuple[list[str], float]:
+    """``server``'s wrapping command and start timeout, for a run with or without a counter."""
+    if counter is None:
+        return [], START_TIMEOUT
+    return counter.wrap, instructions.START_TIMEOUT
+
+
+def _count(result: dict[str, Any], counter: instructions.Callgrind, pids: list[int]) -> None:
+    total = counter.total(pids)
+    result["instructions"] = total
+    result["instructions_per_call"] = instructions.per_call(total, result["calls"])
+
+
 def progress_line(number: int, name: str, result: dict[str, Any]) -> str:
     if "error" in result:
         return config_report.progress_line(number, name, result)
+    counted = result.get("instructions_per_call")
     return (
         f"  run {number + 1} {name}: {result['calls_per_s']:,.0f} calls/s, "
         f"{result['cpu_us_per_call'] or 0:.1f} µs CPU/call "
-        f"(mcpfleet busy {result['server_cpu_util'] or 0:.0%}), {result['errors']} errors"
+        + (f"{counted:,.0f} instructions/call " if counted else "")
+        + f"(mcpfleet busy {result['server_cpu_util'] or 0:.0%}), {result['errors']} errors"
     )
 
 
@@ -207,10 +250,12 @@ def fleet_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
     return found
 
 
-def steps(configs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """With --parts: what each step multiplies the CPU per call by (their product is the
-    goal's ratio)."""
-    cost = {name: config["median"].get("cpu_us_per_call") for name, config in configs.items()}
+def steps(
+    configs: dict[str, dict[str, Any]], figure: str = "cpu_us_per_call"
+) -> list[dict[str, Any]]:
+    """With --parts: what each step multiplies the CPU per call (or the ``figure``) by
+    (their product is the goal's ratio)."""
+    cost = {name: config["median"].get(figure) for name, config in configs.items()}
     if any(not cost.get(name) for name in (SINGLE, PROXIED, PAIR, FLEET)):
         return []
     return [
@@ -225,6 +270,21 @@ def step_notes(found: list[dict[str, Any]]) -> list[str]:
     total = math.prod(step["ratio"] for step in found)
     parts = [f"{s['to']} / {s['from']} {s['ratio']:.2f}x, {s['what']}" for s in found]
     return [f"steps from {SINGLE} to {FLEET} ({total:.2f}x): " + "; ".join(parts)]
+
+
+def instruction_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
+    """With --instructions: each configuration's instructions per call against the single
+    process's."""
+    base = configs.get(SINGLE, {}).get("median", {}).get("instructions_per_call")
+    if not base:
+        return []
+    found = [
+        f"{name} / {SINGLE}: {config['median']['instructions_per_call'] / base:.3f}x "
+        f"({config['median']['instructions_per_call']:,.0f} against {base:,.0f})"
+        for name, config in configs.items()
+        if name != SINGLE and config["median"].get("instructions_per_call")
+    ]
+    return ["instructions per call (callgrind, user space): " + "; ".join(found)] if found else []
 
 
 def cache_notes(configs: dict[str, dict[str, Any]]) -> list[str]:
@@ -262,9 +322,23 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Server CPU per call of a 2-task fleet on Redis against one process.",
     )
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
-    parser.add_argument("--duration", type=float, default=5.0, help="measured s per run")
-    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up s per run")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each; medians are shown")
+    timed, counted = TIMING_DEFAULTS, INSTRUCTIONS_DEFAULTS
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help=f"measured s per run (default {timed[0]:g}; {counted[0]:g} with --instructions)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help=f"warm-up s per run (default {timed[1]:g}; {counted[1]:g} with --instructions)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help=f"runs of each; medians are shown (default {timed[2]}; {counted[2]} with "
+        "--instructions)",
+    )
     parser.add_argument("--request-timeout", type=float, default=10.0, help="s per request")
     parser.add_argument("--cpus", type=_cpu_pair, help="SERVER_CPU,LOADGEN_CPU (default: 2 first)")
     parser.add_argument(
@@ -296,10 +370,20 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="K sessions on each connection, used in turn: many sessions, each called "
         "less often (default 1)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="run every server under callgrind and count its instructions per call "
+        "(bench/instructions.py)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
+    defaults = INSTRUCTIONS_DEFAULTS if args.instructions else TIMING_DEFAULTS
+    for name, value in zip(("duration", "warmup", "runs"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.concurrency < 1 or args.runs < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("concurrency and runs must be >= 1, duration > 0, warmup >= 0")
     if args.sessions_per_connection < 1:
@@ -308,36 +392,58 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
-    """Both configurations, ``args.runs`` times each, taking turns; the summary."""
+    """Both configurations, ``args.runs`` times each, taking turns; the summary. With
+    ``args.instructions`` every server runs under callgrind and the figure is its
+    instructions per call (``bench.instructions``); no goal is judged on that."""
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
     names = [SINGLE, FLEET, *((PROXIED, PAIR) if args.parts else ())]
     names += [SHORT_CACHE] if args.cache_compare else []
-    progress(f"bench.fleet: {SCENARIO}, {', '.join(names)} x {args.runs} runs")
+    counting = args.instructions
+    progress(
+        f"bench.fleet: {SCENARIO}, {', '.join(names)} x {args.runs} runs"
+        + (" under callgrind" if counting else "")
+    )
     pinnings = f"single: {pinning}; fleet: {fleet_pinning}"
     if args.busy_neighbour:
         pinnings += f"; a busy loop at the lowest priority on CPU {load_cpu} in every run"
 
-    def measure(name: str) -> dict[str, Any]:
-        with busy_neighbour(load_cpu) if args.busy_neighbour else contextlib.nullcontext():
-            if name == SINGLE:
-                return dict(run_peer(PEERS[SINGLE], args, SCENARIO, (server_cpu, load_cpu)))
-            if name == PROXIED:
-                return dict(run_fleet(args, task_cpus[:1], fleet_load_cpu, redis=False))
-            if name == PAIR:
-                return dict(
-                    run_fleet(args, task_cpus, fleet_load_cpu, redis=False, balance=BY_SESSION)
-                )
-            if name == SHORT_CACHE:
-                return dict(run_fleet(args, task_cpus, fleet_load_cpu, cache_seconds=1.0))
-            return dict(run_fleet(args, task_cpus, fleet_load_cpu))
+    with contextlib.ExitStack() as stack:
+        counter = stack.enter_context(instructions.Callgrind()) if counting else None
 
-    runs = turns.take_turns(names, args.runs, measure, progress, progress_line)
+        def measure(name: str) -> dict[str, Any]:
+            with busy_neighbour(load_cpu) if args.busy_neighbour else contextlib.nullcontext():
+                if name == SINGLE:
+                    return dict(run_single(args, (server_cpu, load_cpu), counter))
+                if name == PROXIED:
+                    return dict(
+                        run_fleet(args, task_cpus[:1], fleet_load_cpu, redis=False, counter=counter)
+                    )
+                if name == PAIR:
+                    return dict(
+                        run_fleet(
+                            args,
+                            task_cpus,
+                            fleet_load_cpu,
+                            redis=False,
+                            balance=BY_SESSION,
+                            counter=counter,
+                        )
+                    )
+                seconds = 1.0 if name == SHORT_CACHE else None
+                return dict(
+                    run_fleet(
+                        args, task_cpus, fleet_load_cpu, cache_seconds=seconds, counter=counter
+                    )
+                )
+
+        runs = turns.take_turns(names, args.runs, measure, progress, progress_line)
     configs = {
         name: config_report.summarize(DESCRIPTIONS[name], runs[name], FLEET_KEYS) for name in names
     }
     medians = {name: config["median"] for name, config in configs.items()}
-    found = steps(configs)
+    figure = "instructions_per_call" if counting else "cpu_us_per_call"
+    found = steps(configs, figure)
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "config": {
@@ -352,12 +458,18 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             "parts": args.parts,
             "busy_neighbour": args.busy_neighbour,
             "sessions_per_connection": args.sessions_per_connection,
+            "instructions": counting,
         },
         "machine": machine(),
         "configs": configs,
-        "goals": goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
+        "goals": [] if counting else goals.evaluate_fleet(SCENARIO, args.concurrency, medians),
         "steps": found,
-        "notes": [*step_notes(found), *cache_notes(configs), *fleet_notes(configs)],
+        "notes": [
+            *instruction_notes(configs),
+            *step_notes(found),
+            *cache_notes(configs),
+            *fleet_notes(configs),
+        ],
     }
 
 

@@ -382,24 +382,45 @@ FLEET_COLUMNS = (
     ("task_share", "busiest task", "{:.0%}"),
     ("errors", "errors", "{}"),
 )
+# bench.fleet --instructions: the servers ran under callgrind, their CPU time is callgrind's
+COUNTED_COLUMNS = (
+    ("config", "config", "{}"),
+    ("calls_per_s", "calls/s (under callgrind)", "{:,.0f}"),
+    ("instructions_per_call", "mcpfleet instructions/call", "{:,.0f}"),
+    ("instructions_ratio", "÷ mcpfleet's", "{:.3f}x"),
+    ("server_cpu_util", "mcpfleet CPU", "{:.0%}"),
+    ("task_share", "busiest task", "{:.0%}"),
+    ("errors", "errors", "{}"),
+)
+
+
+def fleet_columns(summary: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    return COUNTED_COLUMNS if summary["config"].get("instructions") else FLEET_COLUMNS
 
 
 def fleet_rows(summary: dict[str, Any]) -> list[list[str]]:
     rows = []
+    base = summary["configs"].get(SUBJECT, {}).get("median", {}).get("instructions_per_call")
     for name, config in summary["configs"].items():
         values = {**config["median"], "config": name, "errors": config["errors"]}
-        rows.append([_cell(values.get(key), form) for key, _, form in FLEET_COLUMNS])
+        values["instructions_ratio"] = _ratio(values.get("instructions_per_call"), base)
+        rows.append([_cell(values.get(key), form) for key, _, form in fleet_columns(summary)])
     return rows
 
 
 def fleet_caption(summary: dict[str, Any]) -> str:
     config = summary["config"]
     paired = "fleet-redis and pair-memory" if config.get("parts") else "fleet-redis"
+    counted = (
+        "every mcpfleet process under callgrind, its instructions (user space) counted "
+        "over the window, summed over the config's processes"
+    )
+    timed = "mcpfleet CPU summed over the config's mcpfleet processes"
     return (
         f"fleet cost: scenario {config['scenario']} (2025-11-25 session calls); "
         f"{config['concurrency']} connections; {config['duration']:g} s measured after "
         f"{config['warmup']:g} s warm-up; median of {config['runs']} runs; "
-        f"mcpfleet CPU summed over the config's mcpfleet processes ({paired}: "
+        f"{counted if config.get('instructions') else timed} ({paired}: "
         f"{config['tasks']} tasks), 100% = one CPU; HAProxy and Redis apart; "
         f"{config['pinning']}"
     )
@@ -407,7 +428,7 @@ def fleet_caption(summary: dict[str, Any]) -> str:
 
 def fleet_text_table(summary: dict[str, Any]) -> str:
     lines = [fleet_caption(summary), ""]
-    lines += aligned([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    lines += aligned([label for _, label, _ in fleet_columns(summary)], fleet_rows(summary))
     if summary["goals"]:
         lines += ["", *aligned(GOAL_COLUMNS, goal_rows(summary))]
     lines += [f"note: {note}" for note in summary.get("notes", [])]
@@ -423,7 +444,7 @@ def fleet_markdown_table(summary: dict[str, Any]) -> str:
         fleet_caption(summary) + ".",
         "",
     ]
-    lines += markdown_rows([label for _, label, _ in FLEET_COLUMNS], fleet_rows(summary))
+    lines += markdown_rows([label for _, label, _ in fleet_columns(summary)], fleet_rows(summary))
     if summary["goals"]:
         lines += ["", *markdown_rows(GOAL_COLUMNS, goal_rows(summary))]
     if summary.get("notes"):

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,11 +123,17 @@ def _tail(log: IO[bytes], limit: int = 2000) -> str:
     return log.read().decode("utf-8", "replace")[-limit:]
 
 
-def wait_ready(process: subprocess.Popen[Any], port: int, peer: Peer, log: IO[bytes]) -> None:
+def wait_ready(
+    process: subprocess.Popen[Any],
+    port: int,
+    peer: Peer,
+    log: IO[bytes],
+    timeout: float = START_TIMEOUT,
+) -> None:
     """Until the peer answers 200 on its health route (or accepts TCP, without one)."""
     import http.client
 
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(f"{peer.name} exited with {process.returncode}:\n{_tail(log)}")
@@ -145,19 +151,25 @@ def wait_ready(process: subprocess.Popen[Any], port: int, peer: Peer, log: IO[by
         except OSError:
             pass
         time.sleep(0.05)
-    raise BenchError(f"{peer.name} did not become ready in {START_TIMEOUT:g} s:\n{_tail(log)}")
+    raise BenchError(f"{peer.name} did not become ready in {timeout:g} s:\n{_tail(log)}")
 
 
 @contextlib.contextmanager
 def server(
-    peer: Peer, port: int, cpu: int | None, extra_env: dict[str, str] | None = None
+    peer: Peer,
+    port: int,
+    cpu: int | None,
+    extra_env: dict[str, str] | None = None,
+    wrap: Sequence[str] = (),
+    start_timeout: float = START_TIMEOUT,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The peer's server process, ready, and stopped on the way out whatever happens."""
+    """The peer's server process, ready, and stopped on the way out whatever happens.
+    ``wrap`` runs it under another command (callgrind, ``bench.instructions``)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **peer.env, **(extra_env or {})}
     env.pop("PORT", None)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            pinned(peer.command(HOST, port), cpu),
+            pinned([*wrap, *peer.command(HOST, port)], cpu),
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -165,7 +177,7 @@ def server(
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_ready(process, port, peer, log)
+            wait_ready(process, port, peer, log, start_timeout)
             yield process
             if process.poll() is not None:
                 raise BenchError(f"{peer.name} exited during the run:\n{_tail(log)}")
@@ -218,6 +230,7 @@ def run_load(
     cpu: int | None,
     others: dict[str, int] | None = None,
     headers: Sequence[tuple[str, str]] = (),
+    at_marker: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the load generator; sample the server's CPU at its window's start and end.
 
@@ -225,7 +238,8 @@ def run_load(
     share is kept (``server_cpu_s_each``). ``others`` (a label -> PID; Redis,
     HAProxy) are sampled at the same moments and reported apart, for information:
     ``{label}_cpu_util`` and ``{label}_cpu_us_per_call``. ``headers`` go with every
-    request (a bearer token).
+    request (a bearer token). ``at_marker`` is called with each of the window's markers
+    (``MEASURE_START``, ``MEASURE_END``) as it comes, before the samples.
     """
     pids = [server_pid] if isinstance(server_pid, int) else list(server_pid)
     labels = list(others or {})
@@ -268,6 +282,8 @@ def run_load(
         lines = LineReader(process.stdout)
         try:
             while (line := lines.readline(deadline)) is not None:
+                if at_marker is not None and line in (MEASURE_START, MEASURE_END):
+                    at_marker(line)
                 if line == MEASURE_START:
                     each_start, other_start = _cpu_seconds(pids), _cpu_seconds(other_pids)
                     cpu_start, started = sum(each_start), time.monotonic()

@@ -39,6 +39,8 @@ from bench.scenarios import SCENARIOS, WORKLOAD_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
+# the fleet measurements of a run: timed, timed beside a busy neighbour, counted
+FLEET_KEYS = ("fleet", "fleet_busy", "fleet_instructions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,10 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
         if mode.fleet_parts:  # the same with the load side's CPU as busy in every config
             fleet_args.busy_neighbour = True
             results["fleet_busy"] = {**fleet.run(fleet_args, progress), "goals": []}
+            # and counted in instructions under callgrind, once each (the count repeats)
+            counted = fleet.arguments(["--instructions", "--parts"])
+            counted.cpus, counted.request_timeout = base.cpus, base.request_timeout
+            results["fleet_instructions"] = fleet.run(counted, progress)
     if not args.skip_memory:
         memory_args = memory.arguments(
             ["--sessions", str(mode.memory_sessions), "--streams", str(mode.memory_streams)]
@@ -263,7 +269,7 @@ def failed(results: dict[str, Any]) -> bool:
         return True
     if any(scenario_failed(summary) for summary in results["scenarios"].values()):
         return True
-    if any(key in results and fleet.failed(results[key]) for key in ("fleet", "fleet_busy")):
+    if any(key in results and fleet.failed(results[key]) for key in FLEET_KEYS):
         return True
     if "extras" in results and extras.failed(results["extras"]):
         return True
@@ -275,9 +281,7 @@ def text(results: dict[str, Any]) -> str:
     if "ceiling_slow" in results:
         tables.append(docs.ceiling_sentence(results["ceiling_slow"]))
     tables += [report.text_table(summary) for summary in results["scenarios"].values()]
-    tables += [
-        report.fleet_text_table(results[key]) for key in ("fleet", "fleet_busy") if key in results
-    ]
+    tables += [report.fleet_text_table(results[key]) for key in FLEET_KEYS if key in results]
     if "memory" in results:
         tables.append(report.memory_text_table(results["memory"]))
     if "extras" in results:

@@ -21,6 +21,8 @@ command -v curl >/dev/null || apt_install curl
 # The fleet tests start their own redis-server and HAProxy (never the machine's services).
 command -v redis-server >/dev/null || apt_install redis-server
 command -v haproxy >/dev/null || apt_install haproxy
+# bench.fleet --instructions counts a server's instructions with callgrind.
+command -v callgrind_control >/dev/null || apt_install valgrind
 # The monitor's tests start a PostgreSQL of their own (never the machine's), and check its
 # status page in headless Chromium.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,65 @@ def test_fleet_compares_session_caches_over_many_sessions(tmp_path: Path) -> Non
         assert run["warmup_errors"] == 0, name
     assert summary["config"]["sessions_per_connection"] == 3
     assert any(note.startswith("fleet-redis-1s / fleet-redis:") for note in summary["notes"])
+
+
+def test_fleet_counts_instructions_per_call_under_callgrind(tmp_path: Path) -> None:
+    """``bench.fleet --instructions`` runs the single process and both of the fleet's tasks
+    under callgrind, switches their instrumentation on when the measured window starts
+    and dumps the counts when it ends: every configuration serves its calls without an
+    error, its figure is the window's instructions over its calls (a server's start
+    alone costs more than 1.5 billion, so a count that did not start at the window would
+    be millions a call), a note gives the fleet's ratio, no goal is judged on it, and
+    the dumps are removed."""
+    results = tmp_path / "results.json"
+    command = [
+        sys.executable, "-m", "bench.fleet", "--instructions", "--concurrency", "2",
+        "--duration", "1", "--warmup", "0.5", "--json", str(results),
+    ]  # fmt: skip
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("bench-callgrind-*"))
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(results.read_text(encoding="utf-8"))
+    configs = summary["configs"]
+    assert list(configs) == ["mcpfleet", "fleet-redis"]
+    for name, config in configs.items():
+        (run,) = config["runs"]
+        assert run["errors"] == 0, name
+        assert run["calls"] > 0, name
+        assert run["instructions_per_call"] == round(run["instructions"] / run["calls"]), name
+        assert 50_000 < run["instructions_per_call"] < 1_000_000, name
+    assert summary["config"]["instructions"] is True
+    assert summary["goals"] == []
+    (note,) = [n for n in summary["notes"] if n.startswith("instructions per call")]
+    assert "fleet-redis / mcpfleet:" in note
+    assert "mcpfleet instructions/call" in done.stdout
+    assert set(scratch.glob("bench-callgrind-*")) <= before
+    # A full run's page shows it after the timed tables, with its own columns.
+    from bench import docs
+
+    results = {
+        "mode": "full",
+        "mode_description": "a test",
+        "date": summary["date"],
+        "machine": summary["machine"],
+        "ceiling": {"error": "not measured in this test"},
+        "goals": [],
+        "scenarios": {},
+        "fleet_instructions": summary,
+    }
+    text = docs.page(results, "benchmarks.svg")
+    section = text[text.index("### The same in instructions per call (callgrind)") :]
+    assert "| mcpfleet instructions/call |" in section
+    assert "| fleet-redis |" in section
+
+
+def test_callgrind_dump_totals_are_read(tmp_path: Path) -> None:
+    """A dump's ``totals:`` line is its count; without one, its ``summary:`` line."""
+    from bench.instructions import read_total
+
+    dump = tmp_path / "callgrind.out.1.1"
+    dump.write_text("version: 1\nevents: Ir\nsummary: 120\nfn=(1) f\n3 4\ntotals: 123\n")
+    assert read_total(dump) == 123
+    dump.write_text("version: 1\nevents: Ir\nsummary: 120\nfn=(1) f\n3 4\n")
+    assert read_total(dump) == 120
