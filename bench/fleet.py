@@ -25,12 +25,14 @@ the load generator, HAProxy and Redis on the second; ``--layout spread`` puts on
 on each CPU and leaves the load side unpinned. Throughput is bounded by the cores
 (everything shares two of them), so the goal is stated per call.
 
-``--parts`` adds two configurations between them, so that the ratio splits into three
+``--parts`` adds three configurations between them, so that the ratio splits into four
 steps, one change each (their product is the ratio): ``single-haproxy``, the single
 process behind the same HAProxy; ``pair-memory``, two tasks with memory state behind
 HAProxy keeping each session on the task that opened it (a stick table of
-``Mcp-Session-Id``); then the fleet, with Redis state and round robin. The page of a
-full run shows them.
+``Mcp-Session-Id``); ``sticky-redis``, the same with Redis state; then the fleet, every
+request to the next task (round robin). The page of a full run shows them, each with its
+tasks' user and system time and how often they were switched out (stopping for want of
+work, or preempted), per call.
 
 What runs on one CPU slows the work of the other on machines whose CPUs share a
 core or its caches (a lowest-priority busy loop on the load side's CPU made the single
@@ -86,6 +88,7 @@ FLEET = "fleet-redis"
 # --parts: the steps between the two, each changing one thing
 PROXIED = "single-haproxy"
 PAIR = "pair-memory"
+STICKY = "sticky-redis"
 # --cache-compare: the fleet with the session cache of a second it had before 30 s
 SHORT_CACHE = "fleet-redis-1s"
 TASKS = 2
@@ -98,6 +101,10 @@ FLEET_KEYS = (
     "haproxy_cpu_us_per_call",
     "task_share",
     "instructions_per_call",
+    "user_us_per_call",
+    "sys_us_per_call",
+    "voluntary_per_1k",
+    "involuntary_per_1k",
 )
 DESCRIPTIONS = {
     SINGLE: "one mcpfleet process, memory state, loaded directly",
@@ -105,6 +112,8 @@ DESCRIPTIONS = {
     PROXIED: "one mcpfleet process, memory state, behind the same HAProxy",
     PAIR: f"{TASKS} mcpfleet tasks, memory state each, behind HAProxy keeping each session on "
     "the task that opened it (a stick table of Mcp-Session-Id)",
+    STICKY: f"{TASKS} mcpfleet tasks, Redis state, behind HAProxy keeping each session on the "
+    "task that opened it",
     SHORT_CACHE: f"as {FLEET}, each task reusing a session it read for 1 s "
     "(SESSION_CACHE_SECONDS=1)",
 }
@@ -112,7 +121,8 @@ DESCRIPTIONS = {
 STEPS = (
     (SINGLE, PROXIED, "HAProxy in front (its CPU beside the load generator's)"),
     (PROXIED, PAIR, f"{TASKS} processes sharing the CPU, each session on one task"),
-    (PAIR, FLEET, "Redis state, every request to the next task"),
+    (PAIR, STICKY, "Redis state, each session still on one task"),
+    (STICKY, FLEET, "every request to the next task (round robin)"),
 )
 
 
@@ -256,7 +266,7 @@ def steps(
     """With --parts: what each step multiplies the CPU per call (or the ``figure``) by
     (their product is the goal's ratio)."""
     cost = {name: config["median"].get(figure) for name, config in configs.items()}
-    if any(not cost.get(name) for name in (SINGLE, PROXIED, PAIR, FLEET)):
+    if any(not cost.get(name) for name in (SINGLE, PROXIED, PAIR, STICKY, FLEET)):
         return []
     return [
         {"from": before, "to": after, "what": what, "ratio": cost[after] / cost[before]}
@@ -350,7 +360,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--parts",
         action="store_true",
-        help=f"also {PROXIED} and {PAIR}: the steps between the two, one change each",
+        help=f"also {PROXIED}, {PAIR} and {STICKY}: the steps between the two, one change each",
     )
     parser.add_argument(
         "--busy-neighbour",
@@ -397,7 +407,7 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
     instructions per call (``bench.instructions``); no goal is judged on that."""
     server_cpu, load_cpu, pinning = choose_cpus(args.cpus)
     task_cpus, fleet_load_cpu, fleet_pinning = layout_cpus(args.layout, server_cpu, load_cpu)
-    names = [SINGLE, FLEET, *((PROXIED, PAIR) if args.parts else ())]
+    names = [SINGLE, FLEET, *((PROXIED, PAIR, STICKY) if args.parts else ())]
     names += [SHORT_CACHE] if args.cache_compare else []
     counting = args.instructions
     progress(
@@ -431,9 +441,15 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
                         )
                     )
                 seconds = 1.0 if name == SHORT_CACHE else None
+                balance = BY_SESSION if name == STICKY else ROUND_ROBIN
                 return dict(
                     run_fleet(
-                        args, task_cpus, fleet_load_cpu, cache_seconds=seconds, counter=counter
+                        args,
+                        task_cpus,
+                        fleet_load_cpu,
+                        balance=balance,
+                        cache_seconds=seconds,
+                        counter=counter,
                     )
                 )
 

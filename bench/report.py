@@ -375,6 +375,10 @@ FLEET_COLUMNS = (
     ("p50_ms", "p50 ms", "{:.2f}"),
     ("p99_ms", "p99 ms", "{:.2f}"),
     ("cpu_us_per_call", "mcpfleet CPU µs/call", "{:.1f}"),
+    ("user_us_per_call", "user µs/call", "{:.1f}"),
+    ("sys_us_per_call", "system µs/call", "{:.1f}"),
+    ("voluntary_per_1k", "waits /1k calls", "{:.1f}"),
+    ("involuntary_per_1k", "preempted /1k calls", "{:.1f}"),
     ("server_cpu_util", "mcpfleet CPU", "{:.0%}"),
     ("haproxy_cpu_us_per_call", "HAProxy µs/call", "{:.1f}"),
     ("redis_cpu_us_per_call", "Redis µs/call", "{:.1f}"),
@@ -410,12 +414,16 @@ def fleet_rows(summary: dict[str, Any]) -> list[list[str]]:
 
 def fleet_caption(summary: dict[str, Any]) -> str:
     config = summary["config"]
-    paired = "fleet-redis and pair-memory" if config.get("parts") else "fleet-redis"
+    paired = "fleet-redis, pair-memory and sticky-redis" if config.get("parts") else "fleet-redis"
     counted = (
         "every mcpfleet process under callgrind, its instructions (user space) counted "
         "over the window, summed over the config's processes"
     )
-    timed = "mcpfleet CPU summed over the config's mcpfleet processes"
+    timed = (
+        "mcpfleet CPU (user + system; waits and preempted: the main threads' voluntary and "
+        "involuntary context switches per 1,000 calls) summed over the config's mcpfleet "
+        "processes"
+    )
     return (
         f"fleet cost: scenario {config['scenario']} (2025-11-25 session calls); "
         f"{config['concurrency']} connections; {config['duration']:g} s measured after "

@@ -69,10 +69,37 @@ def free_port() -> int:
 
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from ``/proc/PID/stat``."""
+    user, system, _, _ = process_split(pid)
+    return user + system
+
+
+def process_split(pid: int) -> tuple[float, float, int, int]:
+    """utime and stime (s), and the main thread's voluntary and involuntary context
+    switches (``/proc/PID/status``): what a process's CPU time was spent on, and how
+    often it stopped for want of work or was preempted."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    switches = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                name, value = line.split(":")
+                switches[name] = int(value)
+    return (
+        int(fields[11]) / CLOCK_TICKS,
+        int(fields[12]) / CLOCK_TICKS,
+        switches.get("voluntary_ctxt_switches", 0),
+        switches.get("nonvoluntary_ctxt_switches", 0),
+    )
+
+
+def _sample(pids: Sequence[int]) -> tuple[list[float], list[float]]:
+    """Each process's CPU seconds, and ``process_split`` summed over them, read at once."""
+    found = [process_split(pid) for pid in pids]
+    return [user + system for user, system, _, _ in found], [
+        sum(values) for values in zip(*found, strict=True)
+    ]
 
 
 def process_rss_mb(pid: int) -> float | None:
@@ -267,7 +294,7 @@ def run_load(
     ]
     deadline = time.monotonic() + args.warmup + args.duration + 2 * args.request_timeout + 30
     cpu_start = cpu_end = rss = None
-    each_start = each_end = other_start = other_end = []
+    each_start = each_end = other_start = other_end = split_start = split_end = []
     started = ended = 0.0
     result: dict[str, Any] | None = None
     with tempfile.TemporaryFile() as errors:
@@ -285,10 +312,10 @@ def run_load(
                 if at_marker is not None and line in (MEASURE_START, MEASURE_END):
                     at_marker(line)
                 if line == MEASURE_START:
-                    each_start, other_start = _cpu_seconds(pids), _cpu_seconds(other_pids)
+                    (each_start, split_start), other_start = _sample(pids), _cpu_seconds(other_pids)
                     cpu_start, started = sum(each_start), time.monotonic()
                 elif line == MEASURE_END:
-                    each_end, other_end = _cpu_seconds(pids), _cpu_seconds(other_pids)
+                    (each_end, split_end), other_end = _sample(pids), _cpu_seconds(other_pids)
                     cpu_end, ended = sum(each_end), time.monotonic()
                     rss = process_rss_mb(pids[0])
                 elif line.startswith("{"):
@@ -313,6 +340,16 @@ def run_load(
         loadgen_cpu_util=round(result["loadgen_cpu_s"] / result["duration_s"], 3),
         server_rss_mb=rss,
     )
+    if calls:
+        user, system, voluntary, involuntary = (
+            end - begin for begin, end in zip(split_start, split_end, strict=True)
+        )
+        result.update(
+            user_us_per_call=round(user / calls * 1e6, 2),
+            sys_us_per_call=round(system / calls * 1e6, 2),
+            voluntary_per_1k=round(voluntary / calls * 1e3, 2),
+            involuntary_per_1k=round(involuntary / calls * 1e3, 2),
+        )
     if len(pids) > 1:
         result["server_cpu_s_each"] = [
             round(end - begin, 3) for begin, end in zip(each_start, each_end, strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -288,7 +289,13 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     in the caption and leaves no busy loop behind."""
     printed, summary = harness(tmp_path, "bench.fleet", "--parts", "--busy-neighbour", *BRIEF)
     configs = summary["configs"]
-    assert list(configs) == ["mcpfleet", "fleet-redis", "single-haproxy", "pair-memory"]
+    assert list(configs) == [
+        "mcpfleet",
+        "fleet-redis",
+        "single-haproxy",
+        "pair-memory",
+        "sticky-redis",
+    ]
     for name, config in configs.items():
         assert config["calls"] > 0, name
         assert config["errors"] == 0, name
@@ -296,16 +303,26 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     (pair,) = configs["pair-memory"]["runs"]
     assert all(stats["requests"] > 0 for stats in pair["haproxy_tasks"].values())
     assert len(pair["haproxy_tasks"]) == 2
+    (sticky,) = configs["sticky-redis"]["runs"]
+    assert len(sticky["haproxy_tasks"]) == 2
     (single,) = configs["single-haproxy"]["runs"]
     assert len(single["haproxy_tasks"]) == 1
+    # Each run's CPU splits into user and system time; the tasks' switches are counted.
+    for name, config in configs.items():
+        (run,) = config["runs"]
+        split = run["user_us_per_call"] + run["sys_us_per_call"]
+        assert split == pytest.approx(run["cpu_us_per_call"], abs=0.05), name
+        assert run["voluntary_per_1k"] >= 0, name
+        assert run["involuntary_per_1k"] >= 0, name
     steps = summary["steps"]
     assert [(step["from"], step["to"]) for step in steps] == [
         ("mcpfleet", "single-haproxy"),
         ("single-haproxy", "pair-memory"),
-        ("pair-memory", "fleet-redis"),
+        ("pair-memory", "sticky-redis"),
+        ("sticky-redis", "fleet-redis"),
     ]
     cost = {name: config["median"]["cpu_us_per_call"] for name, config in configs.items()}
-    product = steps[0]["ratio"] * steps[1]["ratio"] * steps[2]["ratio"]
+    product = math.prod(step["ratio"] for step in steps)
     assert product == pytest.approx(cost["fleet-redis"] / cost["mcpfleet"])
     assert any(note.startswith("steps from mcpfleet to fleet-redis") for note in summary["notes"])
     assert "a busy loop at the lowest priority" in printed
