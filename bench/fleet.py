@@ -117,6 +117,14 @@ DESCRIPTIONS = {
     SHORT_CACHE: f"as {FLEET}, each task reusing a session it read for 1 s "
     "(SESSION_CACHE_SECONDS=1)",
 }
+# How each configuration behind HAProxy runs: tasks, Redis state, balance, SESSION_CACHE_SECONDS
+SHAPES: dict[str, tuple[int, bool, str, float | None]] = {
+    PROXIED: (1, False, ROUND_ROBIN, None),
+    PAIR: (TASKS, False, BY_SESSION, None),
+    STICKY: (TASKS, True, BY_SESSION, None),
+    FLEET: (TASKS, True, ROUND_ROBIN, None),
+    SHORT_CACHE: (TASKS, True, ROUND_ROBIN, 1.0),
+}
 # What each step of --parts changes, from the configuration before it.
 STEPS = (
     (SINGLE, PROXIED, "HAProxy in front (its CPU beside the load generator's)"),
@@ -425,28 +433,13 @@ def run(args: argparse.Namespace, progress: Any) -> dict[str, Any]:
             with busy_neighbour(load_cpu) if args.busy_neighbour else contextlib.nullcontext():
                 if name == SINGLE:
                     return dict(run_single(args, (server_cpu, load_cpu), counter))
-                if name == PROXIED:
-                    return dict(
-                        run_fleet(args, task_cpus[:1], fleet_load_cpu, redis=False, counter=counter)
-                    )
-                if name == PAIR:
-                    return dict(
-                        run_fleet(
-                            args,
-                            task_cpus,
-                            fleet_load_cpu,
-                            redis=False,
-                            balance=BY_SESSION,
-                            counter=counter,
-                        )
-                    )
-                seconds = 1.0 if name == SHORT_CACHE else None
-                balance = BY_SESSION if name == STICKY else ROUND_ROBIN
+                tasks, redis, balance, seconds = SHAPES[name]
                 return dict(
                     run_fleet(
                         args,
-                        task_cpus,
+                        task_cpus[:tasks],
                         fleet_load_cpu,
+                        redis=redis,
                         balance=balance,
                         cache_seconds=seconds,
                         counter=counter,

@@ -16,11 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def harness(tmp_path: Path, module: str, *options: str) -> tuple[str, dict[str, Any]]:
+def harness(
+    tmp_path: Path, module: str, *options: str, timeout: float = 60
+) -> tuple[str, dict[str, Any]]:
     """Run a harness command briefly; return what it printed and its JSON summary."""
     results = tmp_path / "results.json"
     command = [sys.executable, "-m", module, *options, "--json", str(results)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout, json.loads(results.read_text(encoding="utf-8"))
 
@@ -281,6 +283,24 @@ def test_wire_opens_sessions_and_runs_a_redis_peer_in_them() -> None:
         assert "µs CPU per call, session-echo" in done.stdout
 
 
+def full_page(summary: dict[str, Any], **fleets: dict[str, Any]) -> str:
+    """The docs page of a full run holding only ``fleets`` (results key -> a bench.fleet
+    summary), dated and placed by ``summary``."""
+    from bench import docs
+
+    results = {
+        "mode": "full",
+        "mode_description": "a test",
+        "date": summary["date"],
+        "machine": summary["machine"],
+        "ceiling": {"error": "not measured in this test"},
+        "goals": [],
+        "scenarios": {},
+        **fleets,
+    }
+    return docs.page(results, "benchmarks.svg")
+
+
 def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     """``bench.fleet --parts`` measures the single process, the fleet and the two
     configurations between them; each serves its sessions without an error, warm-up
@@ -329,20 +349,7 @@ def test_fleet_parts_split_the_ratio_into_steps(tmp_path: Path) -> None:
     left = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True)
     assert left.stdout.strip() == ""
     # The page of a full run shows the fleet twice, the second with the busy neighbour.
-    from bench import docs
-
-    results = {
-        "mode": "full",
-        "mode_description": "a test",
-        "date": summary["date"],
-        "machine": summary["machine"],
-        "ceiling": {"error": "not measured in this test"},
-        "goals": [],
-        "scenarios": {},
-        "fleet": summary,
-        "fleet_busy": {**summary, "goals": []},
-    }
-    text = docs.page(results, "benchmarks.svg")
+    text = full_page(summary, fleet=summary, fleet_busy={**summary, "goals": []})
     fleet_at = text.index("## Fleet: CPU per call")
     busy_at = text.index("### The same, the load side's CPU kept busy")
     assert fleet_at < busy_at
@@ -374,18 +381,14 @@ def test_fleet_counts_instructions_per_call_under_callgrind(tmp_path: Path) -> N
     and dumps the counts when it ends: every configuration serves its calls without an
     error, its figure is the window's instructions over its calls (a server's start
     alone costs more than 1.5 billion, so a count that did not start at the window would
-    be millions a call), a note gives the fleet's ratio, no goal is judged on it, and
-    the dumps are removed."""
-    results = tmp_path / "results.json"
-    command = [
-        sys.executable, "-m", "bench.fleet", "--instructions", "--concurrency", "2",
-        "--duration", "1", "--warmup", "0.5", "--json", str(results),
-    ]  # fmt: skip
+    be millions a call, and one never switched on none), a note gives the fleet's ratio,
+    no goal is judged on it, and the dumps are removed."""
     scratch = Path(tempfile.gettempdir())
     before = set(scratch.glob("bench-callgrind-*"))
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(results.read_text(encoding="utf-8"))
+    printed, summary = harness(
+        tmp_path, "bench.fleet", "--instructions", "--concurrency", "2", "--duration", "1",
+        "--warmup", "0.5", timeout=300,
+    )  # fmt: skip
     configs = summary["configs"]
     assert list(configs) == ["mcpfleet", "fleet-redis"]
     for name, config in configs.items():
@@ -398,22 +401,10 @@ def test_fleet_counts_instructions_per_call_under_callgrind(tmp_path: Path) -> N
     assert summary["goals"] == []
     (note,) = [n for n in summary["notes"] if n.startswith("instructions per call")]
     assert "fleet-redis / mcpfleet:" in note
-    assert "mcpfleet instructions/call" in done.stdout
+    assert "mcpfleet instructions/call" in printed
     assert set(scratch.glob("bench-callgrind-*")) <= before
-    # A full run's page shows it after the timed tables, with its own columns.
-    from bench import docs
-
-    results = {
-        "mode": "full",
-        "mode_description": "a test",
-        "date": summary["date"],
-        "machine": summary["machine"],
-        "ceiling": {"error": "not measured in this test"},
-        "goals": [],
-        "scenarios": {},
-        "fleet_instructions": summary,
-    }
-    text = docs.page(results, "benchmarks.svg")
+    # A full run's page shows it in a section of its own, with its own columns.
+    text = full_page(summary, fleet_instructions=summary)
     section = text[text.index("### The same in instructions per call (callgrind)") :]
     assert "| mcpfleet instructions/call |" in section
     assert "| fleet-redis |" in section
